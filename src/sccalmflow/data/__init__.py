@@ -1,0 +1,6 @@
+"""Data layer: registration fields, prompt templates, PCA features."""
+
+from ._conditions import as_condition_frame
+from ._pca import PCAFeatures
+
+__all__ = ["PCAFeatures", "as_condition_frame"]

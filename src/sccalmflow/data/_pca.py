@@ -1,0 +1,125 @@
+"""PCA features: the space the flow lives in, and the way back to genes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+Scaling = Literal["global", "component", "none"]
+
+
+class PCAFeatures:
+    """Principal components of log-expression, with the scaling used by the flow.
+
+    The flow works on ``z = (X - mean) @ components.T / scale``. ``scale`` is
+
+    - ``"global"`` (default): one number, the root mean variance of the kept components,
+      so the features have average unit variance and Euclidean geometry is preserved
+      (the leading components stay larger than the trailing ones);
+    - ``"component"``: the standard deviation of each component (every feature has unit
+      variance; small components are amplified);
+    - ``"none"``: raw PCA scores.
+
+    Parameters
+    ----------
+    n_components
+        Number of principal components.
+    scaling
+        See above.
+    random_state
+        Seed of the ARPACK start vector (scanpy's ``pp.pca``), for reproducible components.
+    """
+
+    def __init__(self, n_components: int = 50, scaling: Scaling = "global", random_state: int = 0):
+        if scaling not in ("global", "component", "none"):
+            raise ValueError(f"scaling must be 'global', 'component' or 'none', not {scaling!r}.")
+        self.n_components = int(n_components)
+        self.scaling = scaling
+        self.random_state = random_state
+        self.mean_: np.ndarray | None = None
+        self.components_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.components_ is not None
+
+    def fit(self, X: np.ndarray | sp.spmatrix) -> PCAFeatures:
+        """Fit on a cells x genes matrix (dense or sparse) with scanpy's PCA."""
+        import scanpy as sc
+
+        n_obs, n_vars = X.shape
+        n_comps = min(self.n_components, n_obs - 1, n_vars - 1)
+        if n_comps < 1:
+            raise ValueError(f"Cannot fit PCA on a matrix of shape {X.shape}.")
+        X = X.astype(np.float32) if X.dtype != np.float32 else X
+        _, components, _, variance = sc.pp.pca(
+            X, n_comps=n_comps, return_info=True, random_state=self.random_state, zero_center=True
+        )
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        components = np.asarray(components, dtype=np.float32)
+        # a deterministic sign convention: the largest loading of each component is positive
+        signs = np.sign(components[np.arange(n_comps), np.abs(components).argmax(axis=1)])
+        signs[signs == 0] = 1
+        components = components * signs[:, None]
+        variance = np.asarray(variance, dtype=np.float64)
+        if self.scaling == "global":
+            scale = np.full(n_comps, np.sqrt(variance.mean()))
+        elif self.scaling == "component":
+            scale = np.sqrt(variance)
+        else:
+            scale = np.ones(n_comps)
+        scale[scale <= 0] = 1.0
+        self.mean_ = mean.astype(np.float32)
+        self.components_ = components
+        self.scale_ = scale.astype(np.float32)
+        self.n_components = n_comps
+        return self
+
+    def _check(self) -> None:
+        if not self.is_fitted:
+            raise RuntimeError("PCAFeatures is not fitted; call `fit` first.")
+
+    def transform(self, X: np.ndarray | sp.spmatrix) -> np.ndarray:
+        """Cells x genes -> cells x n_components (scaled)."""
+        self._check()
+        if X.shape[1] != self.components_.shape[1]:
+            raise ValueError(
+                f"Expected {self.components_.shape[1]} genes, got {X.shape[1]}."
+            )
+        if sp.issparse(X):
+            Z = np.asarray(X @ self.components_.T) - self.mean_ @ self.components_.T
+        else:
+            Z = (np.asarray(X, dtype=np.float32) - self.mean_) @ self.components_.T
+        return (Z / self.scale_).astype(np.float32)
+
+    def inverse_transform(self, Z: np.ndarray, *, clip_negative: bool = True) -> np.ndarray:
+        """Cells x n_components (scaled) -> cells x genes.
+
+        Log-expression cannot be negative, so values below 0 are set to 0 unless
+        ``clip_negative=False``.
+        """
+        self._check()
+        X = (np.asarray(Z, dtype=np.float32) * self.scale_) @ self.components_ + self.mean_
+        if clip_negative:
+            np.maximum(X, 0, out=X)
+        return X
+
+    def pca_scores(self, Z: np.ndarray) -> np.ndarray:
+        """Scaled features -> unscaled PCA scores (what scanpy calls ``X_pca``)."""
+        self._check()
+        return np.asarray(Z, dtype=np.float32) * self.scale_
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        self._check()
+        return {"mean": self.mean_, "components": self.components_, "scale": self.scale_}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, np.ndarray], scaling: Scaling) -> PCAFeatures:
+        obj = cls(n_components=state["components"].shape[0], scaling=scaling)
+        obj.mean_ = np.asarray(state["mean"], dtype=np.float32)
+        obj.components_ = np.asarray(state["components"], dtype=np.float32)
+        obj.scale_ = np.asarray(state["scale"], dtype=np.float32)
+        return obj
