@@ -2,11 +2,12 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets
-
 try:
     __version__ = version("sccalmflow")
 except PackageNotFoundError:  # pragma: no cover
     __version__ = "0.0.0"
 
-__all__ = ["datasets"]
+from . import datasets  # noqa: E402
+from .model import CaLMFlowModel  # noqa: E402
+
+__all__ = ["CaLMFlowModel", "datasets"]

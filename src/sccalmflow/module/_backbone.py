@@ -1,0 +1,79 @@
+"""Hugging Face causal language models used as the Volterra solver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+# keyword names of each supported family, so users can say width/n_layers/... once
+_NAMES = {
+    "gpt_neox": {
+        "width": "hidden_size",
+        "n_layers": "num_hidden_layers",
+        "n_heads": "num_attention_heads",
+        "ffn": "intermediate_size",
+        "max_positions": "max_position_embeddings",
+    },
+    "gpt2": {
+        "width": "n_embd",
+        "n_layers": "n_layer",
+        "n_heads": "n_head",
+        "ffn": "n_inner",
+        "max_positions": "n_positions",
+    },
+}
+
+
+def default_backbone_config(
+    family: str = "gpt_neox",
+    *,
+    width: int = 64,
+    n_layers: int = 2,
+    n_heads: int = 4,
+    ffn: int = 256,
+    vocab_size: int = 64,
+    max_positions: int = 2048,
+) -> dict[str, Any]:
+    """A small random-weight config (the paper's single-cell size: width 64, FFN 256, 4 heads,
+    2 blocks) for ``family`` in ``{"gpt_neox", "gpt2"}``, as a plain JSON-able dict."""
+    if family not in _NAMES:
+        raise ValueError(f"Unknown backbone family {family!r}; use one of {sorted(_NAMES)}.")
+    names = _NAMES[family]
+    cfg: dict[str, Any] = {
+        "model_type": family,
+        names["width"]: width,
+        names["n_layers"]: n_layers,
+        names["n_heads"]: n_heads,
+        names["ffn"]: ffn,
+        names["max_positions"]: max_positions,
+        "vocab_size": vocab_size,
+        "use_cache": True,
+    }
+    if family == "gpt_neox":
+        cfg.update(attention_dropout=0.0, hidden_dropout=0.0, rotary_pct=0.25)
+    else:
+        cfg.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    return cfg
+
+
+def build_backbone(config: dict[str, Any]) -> nn.Module:
+    """Build the base transformer (no LM head) with random weights from a config dict.
+
+    The returned module takes ``inputs_embeds`` and returns ``last_hidden_state`` and
+    ``past_key_values``; its input embedding turns prompt token ids into vectors.
+    """
+    from transformers import AutoConfig, AutoModel
+
+    config = dict(config)
+    model_type = config.pop("model_type", None)
+    if model_type is None:
+        raise ValueError("The backbone config needs a 'model_type' (e.g. 'gpt_neox', 'gpt2').")
+    hf_config = AutoConfig.for_model(model_type, **config)
+    hf_config._attn_implementation = "sdpa"
+    return AutoModel.from_config(hf_config)
+
+
+def backbone_width(backbone: nn.Module) -> int:
+    cfg = backbone.config
+    return int(getattr(cfg, "hidden_size", None) or cfg.n_embd)

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import math
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from ..flow import ot_permutation
+
+_VALIDATION_EPOCH = 2**31 - 1  # the random state of the (fixed) validation batches
+
+
+def stratified_split(
+    groups: np.ndarray, validation_size: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split cell positions into train/validation, the same fraction within every group.
+
+    A group keeps at least one training cell; a group of one cell goes to training.
+    """
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        idx = idx[rng.permutation(len(idx))]
+        n_val = min(int(round(validation_size * len(idx))), len(idx) - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val)) if val else np.array([], int)
+
+
+class _EpochSequences(IterableDataset):
+    """Yields ready batches; every pass (epoch) draws new sources, couplings and groupings.
+
+    The random state of pass ``e`` is ``numpy.random.default_rng([seed, e])``, so training is
+    reproducible under a seed. A fixed ``epoch`` gives the same batches on every pass
+    (validation).
+    """
+
+    def __init__(self, dm: SequenceDataModule, cells: np.ndarray, fixed_epoch: int | None):
+        self.dm = dm
+        self.cells = cells
+        self.fixed_epoch = fixed_epoch
+        self._epoch = 0
+        _, counts = np.unique(dm.groups[dm._usable(cells)], return_counts=True)
+        n_seq = int(np.ceil(counts / dm.n_trajectories).sum())
+        self._n_batches = math.ceil(n_seq / dm.batch_size) if n_seq else 0
+
+    def __len__(self) -> int:
+        return self._n_batches
+
+    def __iter__(self):
+        epoch = self.fixed_epoch if self.fixed_epoch is not None else self._epoch
+        self._epoch += 1
+        yield from self.dm._batches(self.cells, epoch)
+
+
+class SequenceDataModule(pl.LightningDataModule):
+    """Condition-grouped sequences of N trajectories for CaLMFlow.
+
+    Parameters
+    ----------
+    features
+        ``(n_cells, D)`` states of every registered cell (targets ``x1``).
+    groups
+        ``(n_cells,)`` integer id of each cell's condition (all condition keys together);
+        the N trajectories of one sequence share it, and OT coupling stays within it.
+    prompt_ids
+        ``(n_groups, L)`` token ids of each condition's prompt.
+    source
+        ``"noise"`` (``x0 ~ N(0, I)``) or ``"control"`` (``x0`` drawn from ``source_pools``).
+    source_pools
+        For ``source="control"``: a list (one entry per group) of arrays of cell positions
+        whose features are the sources of that group (control cells of the same context).
+    n_trajectories, batch_size
+        ``N`` and the number of sequences per batch.
+    ot_coupling
+        Pair sources and targets of a condition by exact OT (POT), in chunks of
+        ``ot_batch_size`` cells.
+    train_idx, val_idx
+        Cell positions of the two splits.
+    seed
+        Seed of every random draw.
+    """
+
+    def __init__(
+        self,
+        features: np.ndarray,
+        groups: np.ndarray,
+        prompt_ids: np.ndarray,
+        *,
+        source: str,
+        source_pools: list[np.ndarray] | None,
+        n_trajectories: int,
+        batch_size: int,
+        ot_coupling: bool,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        seed: int,
+        ot_batch_size: int = 1024,
+    ):
+        super().__init__()
+        self.features = np.ascontiguousarray(features, dtype=np.float32)
+        self.groups = np.asarray(groups)
+        self.prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
+        self.source = source
+        self.source_pools = source_pools
+        self.n_trajectories = int(n_trajectories)
+        self.batch_size = int(batch_size)
+        self.ot_coupling = ot_coupling
+        self.ot_batch_size = int(ot_batch_size)
+        self.train_idx = np.asarray(train_idx)
+        self.val_idx = np.asarray(val_idx)
+        self.test_idx = np.array([], dtype=int)
+        self.seed = int(seed)
+        self.n_train = len(self.train_idx)
+        self.n_val = len(self.val_idx)
+
+    def _usable(self, cells: np.ndarray) -> np.ndarray:
+        if self.source != "control":
+            return cells
+        ok = np.array([len(self.source_pools[g]) > 0 for g in self.groups[cells]], dtype=bool)
+        return cells[ok]
+
+    def _batches(self, cells: np.ndarray, epoch: int):
+        rng = np.random.default_rng([self.seed, epoch])
+        cells = self._usable(cells)
+        N, D = self.n_trajectories, self.features.shape[1]
+        seq_group, seq_x0, seq_x1 = [], [], []
+        for g in np.unique(self.groups[cells]):
+            members = cells[self.groups[cells] == g]
+            members = members[rng.permutation(len(members))]
+            n_seq = math.ceil(len(members) / N)
+            extra = n_seq * N - len(members)
+            if extra:  # complete the last sequence with other cells of the condition
+                members = np.concatenate([members, rng.choice(members, extra)])
+            x1 = self.features[members]
+            if self.source == "noise":
+                x0 = rng.standard_normal((len(members), D)).astype(np.float32)
+            else:
+                x0 = self.features[rng.choice(self.source_pools[g], len(members))]
+            if self.ot_coupling:
+                for s in range(0, len(members), self.ot_batch_size):
+                    sl = slice(s, s + self.ot_batch_size)
+                    x0[sl] = x0[sl][ot_permutation(x0[sl], x1[sl])]
+            seq_group.append(np.full(n_seq, g))
+            seq_x0.append(x0.reshape(n_seq, N, D))
+            seq_x1.append(x1.reshape(n_seq, N, D))
+        if not seq_group:
+            return
+        seq_group = np.concatenate(seq_group)
+        seq_x0 = np.concatenate(seq_x0)
+        seq_x1 = np.concatenate(seq_x1)
+        order = rng.permutation(len(seq_group))
+        for s in range(0, len(order), self.batch_size):
+            b = order[s : s + self.batch_size]
+            yield {
+                "prompt_ids": torch.from_numpy(self.prompt_ids[seq_group[b]]),
+                "x0": torch.from_numpy(seq_x0[b]),
+                "x1": torch.from_numpy(seq_x1[b]),
+            }
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_EpochSequences(self, self.train_idx, None), batch_size=None)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.n_val == 0:
+            return []
+        return DataLoader(_EpochSequences(self, self.val_idx, fixed_epoch=_VALIDATION_EPOCH), batch_size=None)
