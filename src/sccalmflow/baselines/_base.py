@@ -1,0 +1,243 @@
+"""Shared fit/predict plumbing of the baselines: conditions, PCA features, AnnData output."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from sccalmflow.data import PCAFeatures, as_condition_frame
+from sccalmflow.data._pca import Scaling
+
+
+def _categories(column: pd.Series) -> list[str]:
+    """Observed values of an ``obs`` column as strings (categorical order if categorical)."""
+    values = column.astype(str)
+    observed = set(values.unique())
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return [str(c) for c in column.cat.categories if str(c) in observed]
+    return sorted(observed)
+
+
+class BaselineMethod:
+    """Base class of the baselines: a common ``fit`` / ``predict`` interface.
+
+    ``fit`` registers the condition keys, fits :class:`~sccalmflow.data.PCAFeatures` on the
+    training cells and hands the scaled features ``z`` (cells x ``n_pca``) to the subclass;
+    ``predict`` validates the requested conditions, lets the subclass generate features and
+    decodes them to gene space.
+
+    Subclasses implement ``_fit_features(z, codes)`` and ``_generate(codes, n_cells, seed)``.
+
+    Attributes
+    ----------
+    pca
+        The :class:`~sccalmflow.data.PCAFeatures` fitted in :meth:`fit`.
+    condition_keys
+        The condition keys, in the order given to :meth:`fit`.
+    perturbation_keys
+        The keys named in ``control`` (in ``condition_keys`` order).
+    context_keys
+        The other condition keys (e.g. ``cell_type``); their values are a cell's context.
+    categories
+        Values seen in training for each condition key.
+    training_summary
+        ``{"seconds": float, "n_cells": int, ...}``; subclasses add their own entries.
+    """
+
+    #: name written to ``uns["baseline"]["method"]`` of predictions
+    method_name: str = "baseline"
+
+    def __init__(self) -> None:
+        self.pca: PCAFeatures | None = None
+        self.condition_keys: list[str] = []
+        self.perturbation_keys: list[str] = []
+        self.context_keys: list[str] = []
+        self.control: dict[str, str] = {}
+        self.categories: dict[str, list[str]] = {}
+        self.var_names: pd.Index | None = None
+        self.training_summary: dict[str, Any] = {}
+        self._seed: int = 0
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        adata: ad.AnnData,
+        *,
+        condition_keys: str | Sequence[str],
+        control: Mapping[str, str],
+        layer: str | None = None,
+        n_pca: int = 50,
+        pca_scaling: Scaling = "global",
+        seed: int = 0,
+    ) -> Self:
+        """Fit the baseline on the cells of ``adata``.
+
+        Parameters
+        ----------
+        adata
+            Cells x genes, log-normalised expression in ``X`` (or in ``layers[layer]``).
+            It is not modified.
+        condition_keys
+            ``obs`` columns that define a condition, e.g. ``["cell_type", "condition"]``.
+        control
+            Perturbation key(s) and their control value(s), e.g. ``{"condition": "control"}``.
+            Every key must be one of ``condition_keys``; the remaining condition keys form
+            the context of a cell.
+        layer
+            Use ``adata.layers[layer]`` instead of ``adata.X``.
+        n_pca
+            Number of principal components of the feature space.
+        pca_scaling
+            ``"global"``, ``"component"`` or ``"none"``; see :class:`~sccalmflow.data.PCAFeatures`.
+        seed
+            Seed of the PCA solver and of any training randomness.
+
+        Returns
+        -------
+        The fitted method (``self``).
+        """
+        start = time.perf_counter()
+        keys = [condition_keys] if isinstance(condition_keys, str) else list(condition_keys)
+        if not keys:
+            raise ValueError("`condition_keys` must name at least one obs column.")
+        missing = [k for k in keys if k not in adata.obs.columns]
+        if missing:
+            raise KeyError(
+                f"condition key(s) {missing} are not columns of adata.obs "
+                f"(available: {list(adata.obs.columns)})."
+            )
+        if not isinstance(control, Mapping) or not control:
+            raise ValueError(
+                "`control` must be a non-empty dict mapping perturbation key(s) to their "
+                "control value, e.g. {'condition': 'control'}."
+            )
+        not_keys = [k for k in control if k not in keys]
+        if not_keys:
+            raise KeyError(f"control key(s) {not_keys} are not among condition_keys={keys}.")
+        if layer is not None and layer not in adata.layers:
+            raise KeyError(f"layer {layer!r} not in adata.layers ({list(adata.layers)}).")
+        if adata.n_obs < 2:
+            raise ValueError("Need at least two cells to fit.")
+
+        categories = {k: _categories(adata.obs[k]) for k in keys}
+        for k, value in control.items():
+            if str(value) not in categories[k]:
+                raise ValueError(
+                    f"Control value {value!r} of key {k!r} does not occur in adata.obs[{k!r}] "
+                    f"(values: {categories[k]})."
+                )
+        self.condition_keys = keys
+        self.perturbation_keys = [k for k in keys if k in control]
+        self.context_keys = [k for k in keys if k not in control]
+        self.control = {k: str(control[k]) for k in self.perturbation_keys}
+        self.categories = categories
+        self.var_names = adata.var_names.copy()
+        self._seed = int(seed)
+
+        X = adata.layers[layer] if layer is not None else adata.X
+        self.pca = PCAFeatures(n_pca, pca_scaling, random_state=seed).fit(X)
+        z = self.pca.transform(X)
+        codes = np.stack(
+            [
+                pd.Categorical(adata.obs[k].astype(str), categories=categories[k]).codes
+                for k in keys
+            ],
+            axis=1,
+        ).astype(np.int64)
+        self.training_summary = {}
+        self._fit_features(z, codes)
+        self.training_summary = {
+            "seconds": time.perf_counter() - start,
+            "n_cells": int(adata.n_obs),
+            "n_pca": int(self.pca.n_components),
+            **self.training_summary,
+        }
+        return self
+
+    # -------------------------------------------------------------- predict
+    def predict(
+        self,
+        conditions: pd.DataFrame | Mapping[str, Sequence],
+        n_cells: int | Sequence[int] = 100,
+        seed: int = 0,
+    ) -> ad.AnnData:
+        """Generate cells for each requested condition.
+
+        Parameters
+        ----------
+        conditions
+            One row per condition: a DataFrame with one column per condition key, or a dict
+            of equal-length lists, e.g. ``{"cell_type": ["B"], "condition": ["IFN-beta"]}``.
+            Values must have been seen in :meth:`fit`.
+        n_cells
+            Cells to generate per row (one number, or one per row).
+        seed
+            Seed of the sampling; the same seed gives the same cells.
+
+        Returns
+        -------
+        :class:`~anndata.AnnData` with ``sum(n_cells)`` cells (rows in request order):
+
+        - ``X``: decoded gene-space expression (dense float32, negatives clipped to 0),
+          ``var_names`` as in training;
+        - ``obsm["X_pca"]``: unscaled PCA scores (``pca.pca_scores(z)``) of the generated
+          features ``z``;
+        - ``obs``: the condition key columns (categorical, categories as seen in training);
+        - ``uns["baseline"]``: ``{"method": ..., "seed": ...}`` (subclasses may add entries).
+        """
+        self._check_fitted()
+        frame = as_condition_frame(conditions, self.condition_keys, self.categories)
+        n_rows = len(frame)
+        if isinstance(n_cells, int | np.integer):
+            counts = np.full(n_rows, int(n_cells))
+        else:
+            counts = np.asarray(list(n_cells), dtype=np.int64)
+            if counts.shape != (n_rows,):
+                raise ValueError(
+                    f"`n_cells` has {counts.size} entries but there are {n_rows} conditions."
+                )
+        if (counts < 1).any():
+            raise ValueError("`n_cells` must be at least 1.")
+        codes = np.stack(
+            [frame[k].cat.codes.to_numpy() for k in self.condition_keys], axis=1
+        ).astype(np.int64)
+        z = self._generate(codes, counts, int(seed))
+        X = self.pca.inverse_transform(z).astype(np.float32, copy=False)
+        obs = frame.iloc[np.repeat(np.arange(n_rows), counts)].reset_index(drop=True)
+        obs.index = obs.index.astype(str)
+        pred = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=self.var_names.copy()))
+        pred.obsm["X_pca"] = self.pca.pca_scores(z)
+        pred.uns["baseline"] = {"method": self.method_name, "seed": int(seed)}
+        self._annotate(pred)
+        return pred
+
+    # ---------------------------------------------------------------- hooks
+    def _fit_features(self, z: np.ndarray, codes: np.ndarray) -> None:
+        """Learn from scaled features ``z`` (cells x D) and integer condition codes
+        (cells x n_keys, columns in ``condition_keys`` order)."""
+        raise NotImplementedError
+
+    def _generate(self, codes: np.ndarray, counts: np.ndarray, seed: int) -> np.ndarray:
+        """Scaled features, ``counts[i]`` rows for request row ``codes[i]``, stacked in order."""
+        raise NotImplementedError
+
+    def _annotate(self, pred: ad.AnnData) -> None:
+        """Add method-specific entries to a prediction."""
+
+    # -------------------------------------------------------------- helpers
+    def _check_fitted(self) -> None:
+        if self.pca is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call `fit` first.")
+
+    def _describe(self, codes: Sequence[int], keys: Sequence[str]) -> dict[str, str]:
+        """Readable ``{key: value}`` of integer codes of ``keys``."""
+        return {k: self.categories[k][int(c)] for k, c in zip(keys, codes)}
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.pca is not None else "not fitted"
+        return f"{type(self).__name__}({state})"
