@@ -209,7 +209,7 @@ class BaselineMethod:
         z = self._generate(codes, counts, int(seed))
         X = self.pca.inverse_transform(z).astype(np.float32, copy=False)
         obs = frame.iloc[np.repeat(np.arange(n_rows), counts)].reset_index(drop=True)
-        obs.index = obs.index.astype(str)
+        obs.index = [f"gen{i}" for i in range(len(obs))]  # as the main model names them
         pred = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=self.var_names.copy()))
         pred.obsm["X_pca"] = self.pca.pca_scores(z)
         pred.uns["baseline"] = {"method": self.method_name, "seed": int(seed)}
