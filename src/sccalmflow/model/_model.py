@@ -651,15 +651,28 @@ class CaLMFlowModel(BaseModelClass):
         prompts = build_prompts(frame, self.templates, self.control)
         ids = self._prompt_ids(prompts)
         N = self.n_trajectories
+        T = self.module.n_time_points
         n_seq = math.ceil(n_cells / N)
-        rng = np.random.default_rng(seed)
         D = self.features_.n_components
+        L = self.module.latent_dim
+        sample = self.module.head.variational and tau > 0
         Z = self._registered_features()
-        x0 = np.empty((len(frame), n_seq * N, D), dtype=np.float32)
+        by_ctx = self._control_by_context() if self.source == "control" else {}
+        device = self.device
+        out = np.empty((len(frame), n_seq * N, D), dtype=np.float32)
         src = np.full((len(frame), n_seq * N), -1, dtype=np.int64)
-        if self.source == "control":
-            by_ctx = self._control_by_context()
-            for r, ctx in enumerate(self._context(frame)):
+        paths = (
+            np.empty((len(frame), n_seq * N, T, D), dtype=np.float32)
+            if return_trajectories
+            else None
+        )
+        was_training = self.module.training
+        self.module.eval()
+        # each condition has its own random stream (sources first, then the head's draws in
+        # sequence order), so its cells do not depend on the other rows or on batch_size
+        for r, ctx in enumerate(self._context(frame)):
+            rng = np.random.default_rng([int(seed), r])
+            if self.source == "control":
                 pool = by_ctx.get(ctx)
                 if pool is None:
                     raise ValueError(
@@ -669,33 +682,30 @@ class CaLMFlowModel(BaseModelClass):
                         "cells, or use a model with source='noise'."
                     )
                 src[r] = rng.choice(pool, n_seq * N)
-                x0[r] = Z[src[r]]
-        else:
-            x0[:] = rng.standard_normal(x0.shape, dtype=np.float32)
-        seq_ids = np.repeat(ids, n_seq, axis=0)
-        seq_x0 = x0.reshape(len(frame) * n_seq, N, D)
-        device = self.device
-        gen = torch.Generator(device=device).manual_seed(int(seed))
-        was_training = self.module.training
-        self.module.eval()
-        out = np.empty((len(seq_ids), N, D), dtype=np.float32)
-        T = self.module.n_time_points
-        paths = np.empty((len(seq_ids), N, T, D), dtype=np.float32) if return_trajectories else None
-        for s in range(0, len(seq_ids), batch_size):
-            sl = slice(s, s + batch_size)
-            x1, path = self.module.generate(
-                torch.from_numpy(seq_ids[sl]).to(device),
-                torch.from_numpy(seq_x0[sl]).to(device),
-                temperature=tau,
-                use_cache=use_cache,
-                return_path=return_trajectories,
-                generator=gen,
-            )
-            out[sl] = x1.cpu().numpy()
-            if paths is not None:
-                paths[sl] = path.cpu().numpy()
+                x0 = Z[src[r]].reshape(n_seq, N, D)
+            else:
+                x0 = rng.standard_normal((n_seq, N, D), dtype=np.float32)
+            prompt = torch.from_numpy(ids[r : r + 1]).to(device)
+            for s in range(0, n_seq, batch_size):
+                b = min(batch_size, n_seq - s)
+                noise = (
+                    torch.from_numpy(rng.standard_normal((b, N, T - 1, L), dtype=np.float32)).to(device)
+                    if sample
+                    else None
+                )
+                x1, path = self.module.generate(
+                    prompt.expand(b, -1),
+                    torch.from_numpy(np.ascontiguousarray(x0[s : s + b])).to(device),
+                    temperature=tau,
+                    use_cache=use_cache,
+                    return_path=return_trajectories,
+                    noise=noise,
+                )
+                out[r, s * N : (s + b) * N] = x1.reshape(b * N, D).cpu().numpy()
+                if paths is not None:
+                    paths[r, s * N : (s + b) * N] = path.reshape(b * N, T, D).cpu().numpy()
         self.module.train(was_training)
-        Zp = out.reshape(len(frame), n_seq * N, D)[:, :n_cells].reshape(-1, D)
+        Zp = out[:, :n_cells].reshape(-1, D)
         rows = np.repeat(np.arange(len(frame)), n_cells)
         obs = frame.iloc[rows].reset_index(drop=True)
         obs["prompt"] = pd.Categorical(np.asarray(prompts, dtype=object)[rows])
@@ -715,7 +725,7 @@ class CaLMFlowModel(BaseModelClass):
             "n_time_points": T,
         }
         if paths is not None:
-            P = paths.reshape(len(frame), n_seq * N, T, D)[:, :n_cells].reshape(-1, T, D)
+            P = paths[:, :n_cells].reshape(-1, T, D)
             pred.obsm["X_trajectory"] = P * self.features_.scale_
             info["time_grid"] = self.module.time_grid.cpu().numpy()
         pred.uns["calmflow"] = info

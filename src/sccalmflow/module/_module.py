@@ -68,6 +68,7 @@ class CaLMFlowModule(BaseModuleClass):
         self.n_space_tokens = n_space_tokens
         self.n_trajectories = n_trajectories
         self.kl_free_bits = kl_free_bits
+        self.latent_dim = latent_dim
         self.backbone = build_backbone(backbone_config)
         width = backbone_width(self.backbone)
         self.tokenizer = SpatiotemporalTokenizer(
@@ -196,6 +197,7 @@ class CaLMFlowModule(BaseModuleClass):
         use_cache: bool = True,
         return_path: bool = False,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Autoregressive generation of N trajectories per sequence.
 
@@ -213,7 +215,10 @@ class CaLMFlowModule(BaseModuleClass):
         return_path
             Also return every state on the grid.
         generator
-            Random generator for the head's samples.
+            Random generator for the head's samples (when ``noise`` is not given).
+        noise
+            Standard normal draws of the head, ``(B, N, T - 1, latent_dim)``; fixing them
+            makes a sequence's result independent of the batch it is generated in.
 
         Returns
         -------
@@ -240,12 +245,16 @@ class CaLMFlowModule(BaseModuleClass):
                     hidden, _ = self._hidden(seq)
                 pending = None
                 h = hidden[:, -K:].reshape(B, -1)
-                noise = None
+                eps = None
                 if sample:
-                    noise = torch.randn(
-                        B, self.head.mu[-1].out_features, generator=generator, device=x0.device
+                    eps = (
+                        noise[:, n, i]
+                        if noise is not None
+                        else torch.randn(
+                            B, self.latent_dim, generator=generator, device=x0.device
+                        )
                     )
-                v = self.head(h, sample=sample, temperature=temperature, noise=noise).velocity
+                v = self.head(h, sample=sample, temperature=temperature, noise=eps).velocity
                 states[:, n, i + 1] = states[:, n, i] + (grid[i + 1] - grid[i]) * v
             if n + 1 < N:
                 # the last state of this trajectory enters the context before the next source

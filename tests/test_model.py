@@ -1,0 +1,178 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import TINY, quiet_train, small_kang
+
+from sccalmflow import CaLMFlowModel
+
+KEYS = dict(condition_keys=["cell_type", "condition"], control={"condition": "control"})
+HELD = ("CD14 Mono", "IFN-beta")
+
+
+def _held_out(ad):
+    mask = (ad.obs["cell_type"] == HELD[0]) & (ad.obs["condition"] == HELD[1])
+    train = ad[~mask.to_numpy()].copy()
+    CaLMFlowModel.setup_anndata(train, **KEYS)
+    return train
+
+
+@pytest.fixture
+def held_out(kang_small):
+    return _held_out(kang_small)
+
+
+@pytest.fixture(scope="module")
+def trained(kang_full):
+    """One small model trained once for the tests that only read from it."""
+    model = CaLMFlowModel(_held_out(small_kang(kang_full)), **TINY)
+    quiet_train(model, max_epochs=3, batch_size=64)
+    return model
+
+
+def test_held_out_combination_absent_from_training(held_out, trained):
+    seen = trained.training_conditions
+    assert not ((seen["cell_type"] == HELD[0]) & (seen["condition"] == HELD[1])).any()
+    # both values are known separately, so the combination can be asked for
+    assert HELD[0] in trained.categories["cell_type"]
+    assert HELD[1] in trained.categories["condition"]
+    assert seen["n_cells"].sum() == held_out.n_obs
+
+
+def test_history_and_loss_falls(held_out):
+    model = CaLMFlowModel(held_out, **TINY)
+    quiet_train(model, max_epochs=6, batch_size=32)
+    h = model.history
+    for key in ["reconstruction_loss_train", "kl_local_train", "reconstruction_loss_validation"]:
+        assert key in h and len(h[key]) == 6
+    rec = h["reconstruction_loss_train"].iloc[:, 0].to_numpy()
+    assert rec[-1] < 0.8 * rec[0]
+    assert model.is_trained_
+
+
+def test_predict_unseen_combination(trained):
+    cond = pd.DataFrame({"cell_type": [HELD[0], "B"], "condition": [HELD[1], "control"]})
+    before = cond.copy()
+    pred = trained.predict(cond, n_cells=40, seed=1)
+    pd.testing.assert_frame_equal(cond, before)  # input not mutated
+    assert pred.shape == (80, trained.adata.n_vars)
+    assert list(pred.var_names) == list(trained.adata.var_names)
+    assert pred.obsm["X_pca"].shape == (80, TINY["n_pca"])
+    assert list(pred.obs["cell_type"][:40].unique()) == [HELD[0]]
+    assert list(pred.obs["condition"][40:].unique()) == ["control"]
+    assert pred.obs["prompt"].iloc[0] == "Generate a CD14 Mono cell stimulated with IFN-beta:"
+    assert pred.obs["prompt"].iloc[-1] == "Generate a B cell with no stimulation:"
+    # the flow starts at control cells of the requested context
+    src = trained.adata[pred.obs["source_cell"][:40]].obs
+    assert (src["cell_type"] == HELD[0]).all() and (src["condition"] == "control").all()
+    assert (pred.X >= 0).all() and np.isfinite(pred.X).all()
+    # dict input gives the same cells
+    pred2 = trained.predict({"cell_type": [HELD[0]], "condition": [HELD[1]]}, n_cells=40, seed=1)
+    np.testing.assert_allclose(pred2.X, pred.X[:40], atol=1e-5)
+
+
+def test_predict_trajectories_and_determinism(trained):
+    cond = {"cell_type": ["NK"], "condition": ["IFN-beta"]}
+    a = trained.predict(cond, n_cells=10, seed=3, return_trajectories=True)
+    b = trained.predict(cond, n_cells=10, seed=3)
+    c = trained.predict(cond, n_cells=10, seed=4)
+    np.testing.assert_array_equal(a.X, b.X)
+    assert not np.allclose(a.X, c.X)
+    traj = a.obsm["X_trajectory"]
+    assert traj.shape == (10, TINY["n_time_points"], TINY["n_pca"])
+    np.testing.assert_allclose(traj[:, -1], a.obsm["X_pca"], atol=1e-5)
+    np.testing.assert_allclose(traj[:, 0], trained.get_pca()[trained.adata.obs_names.get_indexer(a.obs["source_cell"])], atol=1e-4)
+    assert len(a.uns["calmflow"]["time_grid"]) == TINY["n_time_points"]
+    nocache = trained.predict(cond, n_cells=10, seed=3, use_cache=False)
+    np.testing.assert_allclose(nocache.X, a.X, atol=1e-4)
+    small_batches = trained.predict(cond, n_cells=10, seed=3, batch_size=3)
+    np.testing.assert_allclose(small_batches.obsm["X_pca"], a.obsm["X_pca"], atol=1e-4)
+
+
+def test_predict_errors(trained):
+    with pytest.raises(ValueError, match="Unknown value"):
+        trained.predict({"cell_type": ["Neuron"], "condition": ["IFN-beta"]})
+    with pytest.raises(KeyError, match="lack column"):
+        trained.predict({"cell_type": ["B"]})
+    with pytest.raises(ValueError, match="same length"):
+        trained.predict({"cell_type": ["B", "NK"], "condition": ["IFN-beta"]})
+    with pytest.raises(ValueError, match="n_cells"):
+        trained.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=0)
+
+
+def test_context_without_controls(kang_small):
+    mask = (kang_small.obs["cell_type"] == "NK") & (kang_small.obs["condition"] == "control")
+    ad = kang_small[~mask.to_numpy()].copy()
+    CaLMFlowModel.setup_anndata(ad, **KEYS)
+    model = CaLMFlowModel(ad, **TINY)
+    with pytest.raises(ValueError, match="No control cells for context"):
+        model.predict({"cell_type": ["NK"], "condition": ["IFN-beta"]})
+    with pytest.warns(UserWarning, match="no control cells in their context"):
+        quiet_train(model, max_epochs=1)
+
+
+def test_training_is_deterministic(held_out):
+    a = CaLMFlowModel(held_out, **TINY)
+    quiet_train(a, max_epochs=2, batch_size=64)
+    b = CaLMFlowModel(held_out, **TINY)
+    quiet_train(b, max_epochs=2, batch_size=64)
+    for (k, va), vb in zip(a.module.state_dict().items(), b.module.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    held_out = trained.adata
+    cond = {"cell_type": [HELD[0]], "condition": [HELD[1]]}
+    before = trained.predict(cond, n_cells=30, seed=7)
+    trained.save(tmp_path / "m")
+    files = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert files == ["config.json", "model.safetensors", "tokenizer"]
+    with pytest.raises(FileExistsError):
+        trained.save(tmp_path / "m")
+    loaded = CaLMFlowModel.load(tmp_path / "m", adata=held_out)
+    for k, v in trained.module.state_dict().items():
+        assert torch.equal(v, loaded.module.state_dict()[k]), k
+    after = loaded.predict(cond, n_cells=30, seed=7)
+    np.testing.assert_array_equal(before.X, after.X)
+    assert loaded.prompts(cond) == trained.prompts(cond)
+    assert loaded.history["reconstruction_loss_train"].shape == trained.history["reconstruction_loss_train"].shape
+    # wrong genes are refused
+    with pytest.raises(ValueError, match="genes differ"):
+        CaLMFlowModel.load(tmp_path / "m", adata=held_out[:, ::-1].copy())
+
+
+def test_save_load_with_anndata(trained, tmp_path):
+    trained.save(tmp_path / "m2", save_anndata=True)
+    loaded = CaLMFlowModel.load(tmp_path / "m2")
+    assert loaded.adata.n_obs == trained.adata.n_obs
+
+
+def test_unconditional_noise_model(kang_small):
+    CaLMFlowModel.setup_anndata(kang_small)
+    model = CaLMFlowModel(kang_small, source="noise", **TINY)
+    assert model.prompts(None) == ["Generate a cell:"]
+    quiet_train(model, max_epochs=1)
+    pred = model.predict(n_cells=25, seed=0)
+    assert pred.shape == (25, kang_small.n_vars)
+    assert "source_cell" not in pred.obs
+
+
+def test_multi_trajectory_and_space_tokens(held_out):
+    model = CaLMFlowModel(held_out, n_trajectories=3, n_space_tokens=2, **TINY)
+    quiet_train(model, max_epochs=1)
+    pred = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=7, seed=0)
+    assert pred.n_obs == 7
+
+
+def test_features_key(held_out):
+    import scanpy as sc
+
+    sc.pp.pca(held_out, n_comps=8)
+    ad = held_out.copy()
+    CaLMFlowModel.setup_anndata(ad, features_key="X_pca", **KEYS)
+    model = CaLMFlowModel(ad, **{**TINY, "n_pca": 999})
+    assert model.features_.n_components == 8
+    np.testing.assert_allclose(model.get_pca(), ad.obsm["X_pca"], atol=1e-4)
+    quiet_train(model, max_epochs=1)
+    pred = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=5)
+    assert pred.shape == (5, ad.n_vars) and pred.obsm["X_pca"].shape == (5, 8)

@@ -1,0 +1,51 @@
+import pandas as pd
+import pytest
+
+from sccalmflow.data._prompts import build_prompts, default_templates, normalize_templates
+from sccalmflow.data._text_tokenizer import build_word_tokenizer
+
+
+def test_paper_templates():
+    t = default_templates(["cell_type", "condition"], {"condition": "control"})
+    frame = pd.DataFrame(
+        {"cell_type": ["CD4 T", "CD14 Mono"], "condition": ["IFN-beta", "control"]}
+    )
+    assert build_prompts(frame, t, {"condition": "control"}) == [
+        "Generate a CD4 T cell stimulated with IFN-beta:",
+        "Generate a CD14 Mono cell with no stimulation:",
+    ]
+
+
+def test_chronicity_template():
+    t = default_templates(["cell_type", "drug", "time"], {"drug": "DMSO"})
+    frame = pd.DataFrame({"cell_type": ["A549"], "drug": ["dex"], "time": ["24h"]})
+    assert build_prompts(frame, t, {"drug": "DMSO"}) == [
+        "Generate a A549 cell stimulated with dex and time 24h:"
+    ]
+
+
+def test_no_control_and_unconditional():
+    t = default_templates(["cell_type"], None)
+    assert build_prompts(pd.DataFrame({"cell_type": ["B"]}), t, None) == [
+        "Generate a cell with cell type B:"
+    ]
+    t0 = default_templates([], None)
+    assert build_prompts(pd.DataFrame(index=range(2)), t0, None) == ["Generate a cell:"] * 2
+
+
+def test_user_template():
+    t = normalize_templates("A {cell_type} under {condition}.", ["cell_type", "condition"], None)
+    frame = pd.DataFrame({"cell_type": ["B"], "condition": ["IFN-beta"]})
+    assert build_prompts(frame, t, None) == ["A B under IFN-beta."]
+    with pytest.raises(ValueError, match="'perturbed' entry"):
+        normalize_templates({"control": "x"}, ["cell_type"], None)
+
+
+def test_word_tokenizer_shares_words():
+    tok = build_word_tokenizer(["Generate a cell stimulated with :", "IFN-beta", "IFN-gamma"])
+    ids = tok("stimulated with IFN-beta:", add_special_tokens=False)["input_ids"]
+    assert len(ids) == 6  # stimulated, with, IFN, -, beta, :
+    g = tok("IFN-gamma", add_special_tokens=False)["input_ids"]
+    assert g[0] == ids[2]  # "IFN" is one token shared by both values
+    assert tok.convert_tokens_to_ids("[PAD]") == 0
+    assert tok("unknownword", add_special_tokens=False)["input_ids"] == [1]
