@@ -400,6 +400,35 @@ def test_evaluate_pca_sources_and_errors():
         scm.evaluate(other, real, pca=project, **kw)
 
 
+def test_evaluate_on_kang_ceiling_beats_control_baseline():
+    import sccalmflow as scf
+
+    a = scf.datasets.kang2018()
+    a = a[a.obs["cell_type"].isin(["B", "CD14 Mono"]).to_numpy()].copy()
+    stim = np.flatnonzero((a.obs["condition"] == "IFN-beta").to_numpy())
+    half = np.random.default_rng(0).permutation(stim)[: stim.size // 2]
+    real = a[np.setdiff1d(np.arange(a.n_obs), half)].copy()
+    split_half = a[half].copy()  # real stimulated cells held out from `real`: a ceiling
+    baseline = a[(a.obs["condition"] == "control").to_numpy()].copy()  # "no effect" model
+    baseline.obs["condition"] = "IFN-beta"
+    kw = dict(
+        control={"condition": "control"}, condition_keys=["cell_type", "condition"],
+        space=("pca",), pca="joint", top_de=50, metrics=("mean_expression", "e_distance"),
+    )  # fmt: skip
+    good = scm.evaluate(split_half, real, **kw).set_index(["cell_type", "metric", "space"])
+    base = scm.evaluate(baseline, real, **kw).set_index(["cell_type", "metric", "space"])
+    for ct in ("B", "CD14 Mono"):
+        assert good.loc[(ct, "r2_pearson", "top50_de"), "value"] > 0.9
+        assert base.loc[(ct, "r2_pearson", "top50_de"), "value"] < 0.5
+        assert (
+            good.loc[(ct, "e_distance", "pca"), "value"]
+            < base.loc[(ct, "e_distance", "pca"), "value"]
+        )
+        # predicting no effect: r2_score(delta, 0) = 1 - sum(d^2) / sum((d - mean d)^2) <= 0
+        assert base.loc[(ct, "r2_sklearn_delta", "genes"), "value"] <= 0
+        assert np.isnan(base.loc[(ct, "pearson_delta", "genes"), "value"])
+
+
 # -------------------------------------------------------------------------- cell-eval
 
 
