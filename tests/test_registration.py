@@ -12,7 +12,9 @@ def test_setup_registers_fields(kang_small):
     CaLMFlowModel.setup_anndata(kang_small, **KEYS)
     assert "_scvi_uuid" in kang_small.uns
     assert kang_small.obsm["_scvi_extra_categorical_covs"].shape == (kang_small.n_obs, 2)
-    CaLMFlowModel.view_anndata_setup(kang_small)
+    model = CaLMFlowModel(kang_small, n_pca=5, width=16, n_layers=1, n_heads=2, ffn=32)
+    model.view_anndata_setup()
+    assert model.adata_manager.registry["setup_args"]["control"] == {"condition": "control"}
 
 
 def test_missing_key(kang_small):
@@ -84,7 +86,7 @@ def test_setup_mudata(kang_small):
     mdata.obs["condition"] = kang_small.obs["condition"].to_numpy()
     CaLMFlowModel.setup_mudata(mdata, modalities={"rna_layer": "rna"}, **KEYS)
     model = CaLMFlowModel(mdata, n_pca=5, width=16, n_layers=1, n_heads=2, ffn=32)
-    assert model.categories["condition"] == ["control", "IFN-beta"]
+    assert sorted(model.categories["condition"]) == ["IFN-beta", "control"]
     assert list(model.var_names) == list(kang_small.var_names)
     with pytest.raises(ValueError, match="modalities"):
         CaLMFlowModel.setup_mudata(mdata, **KEYS)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anndata as ad
+import rich.pretty  # noqa: F401  (scvi-tools 1.4.2's view_anndata_setup uses it unimported)
 import numpy as np
 import pandas as pd
 import torch
