@@ -243,7 +243,8 @@ class CaLMFlowModel(BaseModelClass):
             ...}``. Default: the paper's two templates (see :func:`default_templates`).
         features_key
             Use ``.obsm[features_key]`` as the flow's space instead of fitting PCA; predictions
-            are mapped back to genes by a least-squares linear decoder.
+            are mapped back to genes by a least-squares linear decoder. ``X`` (or ``layer``)
+            then only needs to be finite (any continuous data, e.g. synthetic benchmarks).
 
         Notes
         -----
@@ -253,7 +254,11 @@ class CaLMFlowModel(BaseModelClass):
         """
         setup_method_args = cls._get_setup_method_args(**locals())
         data = adata.X if layer is None else _get_layer(adata, layer)
-        check_expression(data, "adata.X" if layer is None else f"adata.layers[{layer!r}]")
+        check_expression(
+            data,
+            "adata.X" if layer is None else f"adata.layers[{layer!r}]",
+            log_scale=features_key is None,
+        )
         keys, control = check_condition_keys(adata.obs, condition_keys, control)
         normalize_templates(prompt_template, keys, control)
         setup_method_args["setup_args"].update(condition_keys=keys or None, control=control)

@@ -13,8 +13,12 @@ def _values(X) -> np.ndarray:
     return X.data if sp.issparse(X) else np.asarray(X)
 
 
-def check_expression(X, where: str) -> None:
-    """Finite, non-negative, log-scale expression (not raw counts, not z-scored)."""
+def check_expression(X, where: str, *, log_scale: bool = True) -> None:
+    """Finite, non-negative, log-scale expression (not raw counts, not z-scored).
+
+    With ``log_scale=False`` only finiteness is checked (the flow then lives in a given
+    ``.obsm`` space and ``X`` is only decoded to).
+    """
     vals = _values(X)
     if vals.size == 0:
         raise ValueError(f"{where} is empty.")
@@ -28,6 +32,8 @@ def check_expression(X, where: str) -> None:
             f"{where} contains {n_nan} NaN and {n_inf} infinite value(s). Remove or impute them "
             "(e.g. `adata = adata[np.isfinite(adata.X.sum(1))]`) before setup."
         )
+    if not log_scale:
+        return
     vmin, vmax = float(vals.min()), float(vals.max())
     if vmin < 0:
         raise ValueError(
