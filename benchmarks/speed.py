@@ -18,7 +18,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
 import torch
 
 KEYS = {"condition_keys": ["cell_type", "condition"], "control": {"condition": "control"}}
@@ -68,10 +67,17 @@ def _generate_child(path: str, n_cells: int) -> None:
     model = scf.CaLMFlowModel.load(path, adata=adata)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    pred = model.predict({"cell_type": ["CD14 Mono"], "condition": ["IFN-beta"]}, n_cells=n_cells, seed=0, decode=False)
+    pred = model.predict(
+        {"cell_type": ["CD14 Mono"], "condition": ["IFN-beta"]},
+        n_cells=n_cells,
+        seed=0,
+        decode=False,
+    )
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": dt, "rss_before_mib": rss0, "peak_rss_mib": peak, "n": pred.n_obs}))
+    print(
+        json.dumps({"seconds": dt, "rss_before_mib": rss0, "peak_rss_mib": peak, "n": pred.n_obs})
+    )
 
 
 def main() -> None:
@@ -94,7 +100,9 @@ def main() -> None:
     print(f"matmul rate: {flops / 1e9:.1f} GFLOP/s (float32, 512x512)")
 
     adata = scf.datasets.kang2018()
-    held = ((adata.obs["cell_type"] == "CD14 Mono") & (adata.obs["condition"] == "IFN-beta")).to_numpy()
+    held = (
+        (adata.obs["cell_type"] == "CD14 Mono") & (adata.obs["condition"] == "IFN-beta")
+    ).to_numpy()
     train = adata[~held].copy()
     scf.CaLMFlowModel.setup_anndata(train, **KEYS)
     model = scf.CaLMFlowModel(train)
@@ -120,13 +128,18 @@ def main() -> None:
             f"FLOP floor {floor:.3f} s ({dt / floor:,.0f}x above it)"
         )
         if n == 2_000:
-            (cached := dt) if cache else print(f"KV-cache speed-up: {dt / cached:.1f}x (target >= 3x)")
+            (cached := dt) if cache else print(
+                f"KV-cache speed-up: {dt / cached:.1f}x (target >= 3x)"
+            )
     if args.quick:
         return
     with tempfile.TemporaryDirectory() as tmp:
         model.save(tmp, overwrite=True)
         out = subprocess.run(
-            [sys.executable, __file__, "--child", tmp, "100000"], capture_output=True, text=True, check=True
+            [sys.executable, __file__, "--child", tmp, "100000"],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
     print(

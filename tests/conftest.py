@@ -8,8 +8,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 torch.set_num_threads(int(os.environ.get("SCCALMFLOW_TEST_THREADS", "2")))
 
 # a tiny backbone so model tests run in seconds
-TINY = dict(width=16, n_layers=1, n_heads=2, ffn=32, head_hidden=32, tokenizer_hidden=32,
-            latent_dim=8, n_pca=10, n_time_points=6)
+TINY = dict(
+    width=16,
+    n_layers=1,
+    n_heads=2,
+    ffn=32,
+    head_hidden=32,
+    tokenizer_hidden=32,
+    latent_dim=8,
+    n_pca=10,
+    n_time_points=6,
+)
 
 
 @pytest.fixture(scope="session")

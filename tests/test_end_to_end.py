@@ -32,14 +32,21 @@ def test_default_model_beats_control_on_held_out_cell_type(tmp_path):
     add = Additive().fit(train, **KEYS).predict(cond, n_cells=500, seed=0)
     genes = metrics.top_de_genes(
         adata[(adata.obs["cell_type"] == ct).to_numpy()],
-        groupby="condition", group="IFN-beta", reference="control", n=100,
+        groupby="condition",
+        group="IFN-beta",
+        reference="control",
+        n=100,
     )
-    r2 = {name: metrics.mean_expression_r2(p, real, genes=genes)["r2_pearson"]
-          for name, p in {"calmflow": pred, "control": ctrl, "additive": add}.items()}
+    r2 = {
+        name: metrics.mean_expression_r2(p, real, genes=genes)["r2_pearson"]
+        for name, p in {"calmflow": pred, "control": ctrl, "additive": add}.items()
+    }
     assert r2["calmflow"] > r2["control"] + 0.3, r2
     real_pca = model.get_pca(real)
-    e = {name: metrics.energy_distance(p.obsm["X_pca"], real_pca)
-         for name, p in {"calmflow": pred, "control": ctrl}.items()}
+    e = {
+        name: metrics.energy_distance(p.obsm["X_pca"], real_pca)
+        for name, p in {"calmflow": pred, "control": ctrl}.items()
+    }
     assert e["calmflow"] < 0.5 * e["control"], e
 
     model.save(tmp_path / "m")

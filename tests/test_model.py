@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY, quiet_train, small_kang
 
+from conftest import TINY, quiet_train, small_kang
 from sccalmflow import CaLMFlowModel
 
 KEYS = dict(condition_keys=["cell_type", "condition"], control={"condition": "control"})
@@ -81,7 +81,11 @@ def test_predict_trajectories_and_determinism(trained):
     traj = a.obsm["X_trajectory"]
     assert traj.shape == (10, TINY["n_time_points"], TINY["n_pca"])
     np.testing.assert_allclose(traj[:, -1], a.obsm["X_pca"], atol=1e-5)
-    np.testing.assert_allclose(traj[:, 0], trained.get_pca()[trained.adata.obs_names.get_indexer(a.obs["source_cell"])], atol=1e-4)
+    np.testing.assert_allclose(
+        traj[:, 0],
+        trained.get_pca()[trained.adata.obs_names.get_indexer(a.obs["source_cell"])],
+        atol=1e-4,
+    )
     assert len(a.uns["calmflow"]["time_grid"]) == TINY["n_time_points"]
     nocache = trained.predict(cond, n_cells=10, seed=3, use_cache=False)
     np.testing.assert_allclose(nocache.X, a.X, atol=1e-4)
@@ -116,7 +120,9 @@ def test_training_is_deterministic(held_out):
     quiet_train(a, max_epochs=2, batch_size=64)
     b = CaLMFlowModel(held_out, **TINY)
     quiet_train(b, max_epochs=2, batch_size=64)
-    for (k, va), vb in zip(a.module.state_dict().items(), b.module.state_dict().values(), strict=True):
+    for (k, va), vb in zip(
+        a.module.state_dict().items(), b.module.state_dict().values(), strict=True
+    ):
         assert torch.equal(va, vb), k
 
 
@@ -135,7 +141,10 @@ def test_save_load_round_trip(trained, tmp_path):
     after = loaded.predict(cond, n_cells=30, seed=7)
     np.testing.assert_array_equal(before.X, after.X)
     assert loaded.prompts(cond) == trained.prompts(cond)
-    assert loaded.history["reconstruction_loss_train"].shape == trained.history["reconstruction_loss_train"].shape
+    assert (
+        loaded.history["reconstruction_loss_train"].shape
+        == trained.history["reconstruction_loss_train"].shape
+    )
     # wrong genes are refused
     with pytest.raises(ValueError, match="genes differ"):
         CaLMFlowModel.load(tmp_path / "m", adata=held_out[:, ::-1].copy())

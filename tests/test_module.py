@@ -10,8 +10,14 @@ from sccalmflow.nn import SpatiotemporalTokenizer, VariationalHead
 
 def _module(**kw):
     torch.manual_seed(0)
-    args = dict(n_time_points=5, n_space_tokens=2, n_trajectories=3, latent_dim=4,
-                head_hidden=16, tokenizer_hidden=16)
+    args = dict(
+        n_time_points=5,
+        n_space_tokens=2,
+        n_trajectories=3,
+        latent_dim=4,
+        head_hidden=16,
+        tokenizer_hidden=16,
+    )
     args.update(kw)
     cfg = default_backbone_config(width=16, n_layers=1, n_heads=2, ffn=32, vocab_size=12)
     return CaLMFlowModule(7, cfg, **args)
@@ -77,12 +83,16 @@ def test_pca_round_trip_and_decoder(kang_small):
     assert np.allclose(full.inverse_transform(full.transform(X), clip_negative=False), X, atol=1e-3)
     mod = _module()
     mod2 = CaLMFlowModule(
-        50, default_backbone_config(width=16, n_layers=1, n_heads=2, ffn=32, vocab_size=12),
-        pca_mean=torch.from_numpy(pca.mean_), pca_components=torch.from_numpy(pca.components_),
+        50,
+        default_backbone_config(width=16, n_layers=1, n_heads=2, ffn=32, vocab_size=12),
+        pca_mean=torch.from_numpy(pca.mean_),
+        pca_components=torch.from_numpy(pca.components_),
         pca_scale=torch.from_numpy(pca.scale_),
     )
     assert mod.pca_components.shape == (7, 0)
-    assert np.allclose(mod2.decode_genes(torch.from_numpy(Z)).numpy(), pca.inverse_transform(Z), atol=1e-4)
+    assert np.allclose(
+        mod2.decode_genes(torch.from_numpy(Z)).numpy(), pca.inverse_transform(Z), atol=1e-4
+    )
 
 
 def test_kv_cache_equals_uncached():
@@ -90,8 +100,9 @@ def test_kv_cache_equals_uncached():
     p = torch.randint(0, 12, (4, 6))
     x0 = torch.randn(4, 3, 7)
     a, pa = mod.generate(p, x0, return_path=True, generator=torch.Generator().manual_seed(0))
-    b, pb = mod.generate(p, x0, return_path=True, use_cache=False,
-                         generator=torch.Generator().manual_seed(0))
+    b, pb = mod.generate(
+        p, x0, return_path=True, use_cache=False, generator=torch.Generator().manual_seed(0)
+    )
     assert a.shape == (4, 3, 7) and pa.shape == (4, 3, 5, 7)
     assert torch.allclose(a, b, atol=1e-5) and torch.allclose(pa, pb, atol=1e-5)
     assert torch.equal(pa[:, :, 0], x0)

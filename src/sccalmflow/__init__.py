@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover
     __version__ = "0.0.0"
 
-from . import baselines, datasets, metrics  # noqa: E402
-from .model import CaLMFlowModel  # noqa: E402
+from . import baselines, datasets, metrics
+from .model import CaLMFlowModel
 
 __all__ = ["CaLMFlowModel", "baselines", "datasets", "metrics"]

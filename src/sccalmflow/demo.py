@@ -26,7 +26,9 @@ def run_one(adata, cell_type: str, *, n_cells: int, seed: int, max_epochs: int |
     from . import CaLMFlowModel, metrics
     from .baselines import Additive, Control
 
-    held = ((adata.obs["cell_type"] == cell_type) & (adata.obs["condition"] == "IFN-beta")).to_numpy()
+    held = (
+        (adata.obs["cell_type"] == cell_type) & (adata.obs["condition"] == "IFN-beta")
+    ).to_numpy()
     train = adata[~held].copy()
     real = adata[held].copy()
     ctrl = adata[
@@ -101,13 +103,20 @@ def _figures(model, preds, real, ctrl, genes, cell_type, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(prog="python -m sccalmflow.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m sccalmflow.demo", description=__doc__.split("\n")[0]
+    )
     parser.add_argument(
-        "--held-out", nargs="+", default=["CD14 Mono", "B"], help="cell types to hold out, one model each"
+        "--held-out",
+        nargs="+",
+        default=["CD14 Mono", "B"],
+        help="cell types to hold out, one model each",
     )
     parser.add_argument("--n-cells", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-epochs", type=int, default=None, help="default: the model's heuristic")
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="default: the model's heuristic"
+    )
     parser.add_argument("--out", default="demo_output", help="folder for figures and the table")
     args = parser.parse_args(argv)
 
@@ -125,7 +134,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     t_start = time.perf_counter()
     for ct in args.held_out:
         if ct not in set(adata.obs["cell_type"]):
-            parser.error(f"unknown cell type {ct!r}; choose from {sorted(set(adata.obs['cell_type']))}")
+            parser.error(
+                f"unknown cell type {ct!r}; choose from {sorted(set(adata.obs['cell_type']))}"
+            )
         table, info = run_one(
             adata, ct, n_cells=args.n_cells, seed=args.seed, max_epochs=args.max_epochs, out=out
         )

@@ -43,7 +43,11 @@ def as_condition_frame(
         frame = conditions.copy()
     elif isinstance(conditions, Mapping):
         values = {
-            k: (list(v) if isinstance(v, Sequence | np.ndarray | pd.Series) and not isinstance(v, str) else [v])
+            k: (
+                list(v)
+                if isinstance(v, Sequence | np.ndarray | pd.Series) and not isinstance(v, str)
+                else [v]
+            )
             for k, v in conditions.items()
         }
         lengths = {k: len(v) for k, v in values.items()}

@@ -86,9 +86,7 @@ class PCAFeatures:
         """Cells x genes -> cells x n_components (scaled)."""
         self._check()
         if X.shape[1] != self.components_.shape[1]:
-            raise ValueError(
-                f"Expected {self.components_.shape[1]} genes, got {X.shape[1]}."
-            )
+            raise ValueError(f"Expected {self.components_.shape[1]} genes, got {X.shape[1]}.")
         if sp.issparse(X):
             Z = np.asarray(X @ self.components_.T) - self.mean_ @ self.components_.T
         else:

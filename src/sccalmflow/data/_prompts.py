@@ -63,7 +63,9 @@ def normalize_templates(
         )
     unknown = set(templates) - {"perturbed", "control"}
     if unknown:
-        raise ValueError(f"Unknown template entries {sorted(unknown)}; use 'perturbed' and 'control'.")
+        raise ValueError(
+            f"Unknown template entries {sorted(unknown)}; use 'perturbed' and 'control'."
+        )
     for name, tpl in templates.items():
         bad = [k for k in template_keys(tpl) if k not in condition_keys]
         if bad:

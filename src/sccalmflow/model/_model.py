@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anndata as ad
-import rich.pretty  # noqa: F401  (scvi-tools 1.4.2's view_anndata_setup uses it unimported)
 import numpy as np
 import pandas as pd
+import rich.pretty  # noqa: F401  (scvi-tools 1.4.2's view_anndata_setup uses it unimported)
 import torch
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager, fields
@@ -393,9 +393,7 @@ class CaLMFlowModel(BaseModelClass):
             lengths.append(n + sum(per_key[k] for k in template_keys(tpl)))
         return max(lengths)
 
-    def prompts(
-        self, conditions: pd.DataFrame | Mapping[str, Sequence] | None = None
-    ) -> list[str]:
+    def prompts(self, conditions: pd.DataFrame | Mapping[str, Sequence] | None = None) -> list[str]:
         """The prompt of each requested condition (``None``: one per registered cell).
 
         Examples
@@ -570,9 +568,13 @@ class CaLMFlowModel(BaseModelClass):
             return np.zeros(len(frame), dtype=np.int64), pd.DataFrame(index=pd.RangeIndex(1))
         group_frame = frame.drop_duplicates().sort_values(self.condition_keys)
         group_frame = group_frame.reset_index(drop=True)
-        lookup = {row: i for i, row in enumerate(group_frame.astype(str).itertuples(index=False, name=None))}
+        lookup = {
+            row: i
+            for i, row in enumerate(group_frame.astype(str).itertuples(index=False, name=None))
+        }
         groups = np.array(
-            [lookup[r] for r in frame.astype(str).itertuples(index=False, name=None)], dtype=np.int64
+            [lookup[r] for r in frame.astype(str).itertuples(index=False, name=None)],
+            dtype=np.int64,
         )
         return groups, group_frame
 
@@ -695,7 +697,9 @@ class CaLMFlowModel(BaseModelClass):
             for s in range(0, n_seq, batch_size):
                 b = min(batch_size, n_seq - s)
                 noise = (
-                    torch.from_numpy(rng.standard_normal((b, N, T - 1, L), dtype=np.float32)).to(device)
+                    torch.from_numpy(rng.standard_normal((b, N, T - 1, L), dtype=np.float32)).to(
+                        device
+                    )
                     if sample
                     else None
                 )
@@ -770,9 +774,11 @@ class CaLMFlowModel(BaseModelClass):
         state = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
         save_file(state, str(path / "model.safetensors"))
         self.text_tokenizer.save_pretrained(str(path / "tokenizer"))
-        history = {
-            k: v.reset_index().to_dict(orient="list") for k, v in (self.history_ or {}).items()
-        } if getattr(self, "history_", None) else {}
+        history = (
+            {k: v.reset_index().to_dict(orient="list") for k, v in (self.history_ or {}).items()}
+            if getattr(self, "history_", None)
+            else {}
+        )
         write_json(
             path / "config.json",
             {
@@ -862,7 +868,9 @@ class CaLMFlowModel(BaseModelClass):
                 k: pd.DataFrame(v).set_index("epoch") if "epoch" in v else pd.DataFrame(v)
                 for k, v in config["history"].items()
             }
-        _, _, dev = parse_device_args(accelerator=accelerator, devices=device, return_device="torch")
+        _, _, dev = parse_device_args(
+            accelerator=accelerator, devices=device, return_device="torch"
+        )
         model.to_device(dev)
         model.module.eval()
         return model
@@ -892,7 +900,9 @@ def _least_squares_decoder(Z: np.ndarray, X) -> dict[str, np.ndarray]:
     X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
     mean_x = X.mean(0)
     mean_z = Z.mean(0)
-    scale = np.full(Z.shape[1], float(np.sqrt(((Z - mean_z) ** 2).sum(1).mean() / Z.shape[1])) or 1.0)
+    scale = np.full(
+        Z.shape[1], float(np.sqrt(((Z - mean_z) ** 2).sum(1).mean() / Z.shape[1])) or 1.0
+    )
     W, *_ = np.linalg.lstsq(Z - mean_z, X - mean_x, rcond=None)
     # X ~ (Z - mean_z) W + mean_x = Z W + (mean_x - mean_z W)
     return {

@@ -41,7 +41,9 @@ def check_expression(X, where: str, *, log_scale: bool = True) -> None:
             "expects log-normalised expression, e.g. `sc.pp.normalize_total(adata); "
             "sc.pp.log1p(adata)`, or pass `layer=` naming such a layer (or `.raw`'s values)."
         )
-    is_integer = np.allclose(vals[: min(vals.size, 100_000)], np.round(vals[: min(vals.size, 100_000)]))
+    is_integer = np.allclose(
+        vals[: min(vals.size, 100_000)], np.round(vals[: min(vals.size, 100_000)])
+    )
     if vmax > 30 or (is_integer and vmax > 10):
         raise ValueError(
             f"{where} looks like raw counts (max {vmax:.3g}{', all integers' if is_integer else ''}). "

@@ -144,7 +144,9 @@ class CaLMFlowModule(BaseModuleClass):
         :class:`~sccalmflow.nn._head.HeadOutput` with velocity ``(B, N, T-1, D)``.
         """
         B, N, T, _ = z.shape
-        tokens = self.tokenizer(z, torch.arange(T, device=z.device)).reshape(B, N * T * self.n_space_tokens, -1)
+        tokens = self.tokenizer(z, torch.arange(T, device=z.device)).reshape(
+            B, N * T * self.n_space_tokens, -1
+        )
         prompt = self.embed_prompt(prompt_ids)
         hidden, _ = self._hidden(torch.cat([prompt, tokens], dim=1))
         hidden = hidden[:, prompt.shape[1] :].reshape(B, N, T, -1)[:, :, :-1]
@@ -250,9 +252,7 @@ class CaLMFlowModule(BaseModuleClass):
                     eps = (
                         noise[:, n, i]
                         if noise is not None
-                        else torch.randn(
-                            B, self.latent_dim, generator=generator, device=x0.device
-                        )
+                        else torch.randn(B, self.latent_dim, generator=generator, device=x0.device)
                     )
                 v = self.head(h, sample=sample, temperature=temperature, noise=eps).velocity
                 states[:, n, i + 1] = states[:, n, i] + (grid[i + 1] - grid[i]) * v

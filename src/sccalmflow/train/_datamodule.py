@@ -27,7 +27,9 @@ def stratified_split(
         n_val = min(int(round(validation_size * len(idx))), len(idx) - 1)
         val.append(idx[:n_val])
         train.append(idx[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val)) if val else np.array([], int)
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val)) if val else np.array(
+        [], int
+    )
 
 
 class _EpochSequences(IterableDataset):
@@ -167,4 +169,6 @@ class SequenceDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.n_val == 0:
             return []
-        return DataLoader(_EpochSequences(self, self.val_idx, fixed_epoch=_VALIDATION_EPOCH), batch_size=None)
+        return DataLoader(
+            _EpochSequences(self, self.val_idx, fixed_epoch=_VALIDATION_EPOCH), batch_size=None
+        )
