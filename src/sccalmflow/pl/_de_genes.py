@@ -1,0 +1,176 @@
+"""Expression of DE genes across control, real perturbed and predicted cells."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ._utils import (
+    CMAP,
+    SET_COLORS,
+    check_anndata,
+    dense,
+    expression,
+    finish,
+    gene_positions,
+    make_axes,
+    style_axes,
+)
+
+
+def de_genes(
+    pred,
+    real,
+    control,
+    *,
+    genes: Sequence[str] | int,
+    kind: Literal["violin", "dot"] = "violin",
+    labels: Sequence[str] = ("control", "real", "predicted"),
+    layer: str | None = None,
+    expression_cutoff: float = 0.0,
+    de_method: str = "wilcoxon",
+    ax=None,
+    show: bool | None = None,
+    save: bool | str | Path | None = None,
+    return_fig: bool = False,
+):
+    """Expression of selected genes in control, real perturbed and predicted cells.
+
+    ``kind="violin"``: for each gene, three violins side by side (control grey, real blue,
+    predicted orange) with the median marked. ``kind="dot"``: a dot plot with one row per
+    cell set and one column per gene; the colour is the mean expression and the dot area
+    the fraction of cells with expression above ``expression_cutoff``.
+
+    Predicted cells are decoded from a PCA space, so they are rarely exactly 0: their
+    fraction of expressing cells is usually higher than in real data, and the mean (colour)
+    is the fairer comparison.
+
+    Parameters
+    ----------
+    pred : anndata.AnnData
+        Predicted cells of one condition.
+    real : anndata.AnnData
+        Real perturbed cells of that condition (same genes).
+    control : anndata.AnnData
+        Real control cells of the same context (same genes).
+    genes : list of str or int
+        Gene names, or ``n`` for the top-``n`` DE genes of ``real`` against ``control``
+        (:func:`sccalmflow.metrics.top_de_genes`).
+    kind : {"violin", "dot"}
+        Violin plot or dot plot.
+    labels : tuple of str
+        Names of the three sets (control, real, predicted).
+    layer : str, optional
+        Expression layer instead of ``X``.
+    expression_cutoff : float
+        Expression above which a cell counts as expressing (dot plot).
+    de_method : str
+        Test used when ``genes`` is an integer.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw into (default: a new figure).
+    show : bool, optional
+        Show the figure (``None``: when no ``ax`` is given, ``return_fig`` is False and the
+        backend is interactive).
+    save : bool or str or pathlib.Path, optional
+        Save the figure to this path, or with ``True`` to scanpy's ``settings.figdir``.
+    return_fig : bool
+        Return the Figure instead of the Axes.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> sccalmflow.pl.de_genes(pred_mono, real_mono, ctrl_mono, genes=["ISG15", "IFIT3"])
+    >>> sccalmflow.pl.de_genes(pred_mono, real_mono, ctrl_mono, genes=8, kind="dot")
+    """
+    for name, a in (("pred", pred), ("real", real), ("control", control)):
+        check_anndata(a, name)
+    if kind not in ("violin", "dot"):
+        raise ValueError(f"kind must be 'violin' or 'dot', not {kind!r}.")
+    if len(labels) != 3:
+        raise ValueError("labels must name the three sets (control, real, predicted).")
+    if isinstance(genes, int | np.integer):
+        from ._mean_expression import _top_de
+
+        genes = _top_de(real, control, int(genes), layer, de_method)
+    genes = [str(g) for g in genes]
+    if not genes:
+        raise ValueError("genes is empty.")
+    sets = [control, real, pred]
+    data = []
+    for name, a in zip(("control", "real", "pred"), sets, strict=True):
+        cols = gene_positions(a, genes, name)
+        data.append(dense(expression(a, layer, name)[:, cols]))
+    colors = [SET_COLORS["control"], SET_COLORS["real"], SET_COLORS["predicted"]]
+    n_genes = len(genes)
+
+    if kind == "violin":
+        fig, (a,) = make_axes(1, ax, panel_size=(max(4.0, 0.9 * n_genes + 1.5), 3.6))
+        width = 0.26
+        for k, (mat, col, lab) in enumerate(zip(data, colors, labels, strict=True)):
+            positions = np.arange(n_genes) + (k - 1) * (width + 0.02)
+            parts = a.violinplot(
+                [mat[:, j] for j in range(n_genes)],
+                positions=positions,
+                widths=width,
+                showextrema=False,
+                showmedians=True,
+            )
+            for body in parts["bodies"]:
+                body.set_facecolor(col)
+                body.set_edgecolor("0.25")
+                body.set_linewidth(0.5)
+                body.set_alpha(0.9)
+                body.set_label(lab)
+            parts["cmedians"].set_color("black")
+            parts["cmedians"].set_linewidth(1.0)
+        a.set_xticks(np.arange(n_genes), genes, rotation=45 if n_genes > 6 else 0,
+                     ha="right" if n_genes > 6 else "center")  # fmt: skip
+        a.set_xlim(-0.6, n_genes - 0.4)
+        a.set_ylabel("expression" + (f" ({layer})" if layer else ""))
+        style_axes(a, grid="y")
+        from matplotlib.patches import Patch
+
+        handles = [Patch(facecolor=c, edgecolor="0.25", label=lab) for c, lab in
+                   zip(colors, labels, strict=True)]  # fmt: skip
+        a.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+                 fontsize=9)  # fmt: skip
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        fig, (a,) = make_axes(1, ax, panel_size=(max(4.5, 0.55 * n_genes + 3.2), 3.0))
+        means = np.vstack([m.mean(axis=0) for m in data])
+        frac = np.vstack([(m > expression_cutoff).mean(axis=0) for m in data])
+        xx, yy = np.meshgrid(np.arange(n_genes), np.arange(3))
+        max_area = 220.0
+        sc = a.scatter(xx.ravel(), yy.ravel(), s=np.maximum(frac.ravel(), 0.0) * max_area,
+                       c=means.ravel(), cmap=CMAP, vmin=0, edgecolors="0.3", linewidths=0.4,
+                       zorder=3)  # fmt: skip
+        a.set_xticks(np.arange(n_genes), genes, rotation=90 if n_genes > 4 else 0)
+        a.set_yticks(np.arange(3), list(labels))
+        a.set_xlim(-0.6, n_genes - 0.4)
+        a.set_ylim(2.6, -0.6)
+        a.grid(color="0.92", lw=0.6)
+        a.set_axisbelow(True)
+        for side in ("top", "right"):
+            a.spines[side].set_visible(False)
+        for f in (0.25, 0.5, 1.0):
+            a.scatter([], [], s=f * max_area, c="0.5", edgecolors="0.3", linewidths=0.4,
+                      label=f"{int(f * 100)}%")  # fmt: skip
+        a.legend(title="fraction\nexpressing", loc="upper left", bbox_to_anchor=(1.02, 1.05),
+                 frameon=False, fontsize=8, title_fontsize=8, labelspacing=0.6,
+                 borderaxespad=0)  # fmt: skip
+        # colour bar under the size legend, both right of the dots
+        w_in = a.get_position().width * fig.get_figwidth()
+        cax = a.inset_axes([1.04, 0.04, min(0.3, 1.1 / max(w_in, 1e-3)), 0.06])
+        fig.colorbar(sc, cax=cax, orientation="horizontal")
+        cax.set_title("mean expression", fontsize=8, loc="left")
+        cax.tick_params(labelsize=7)
+        cax.xaxis.set_major_locator(MaxNLocator(3))
+    return finish(fig, [a], name=f"de_genes_{kind}", ax_given=ax is not None, show=show,
+                  save=save, return_fig=return_fig)  # fmt: skip

@@ -1,0 +1,120 @@
+"""Training curves of a CaLMFlow model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._utils import SET_COLORS, finish, make_axes, style_axes
+
+#: panel name -> (title, train key, validation key)
+PANELS: dict[str, tuple[str, str, str]] = {
+    "loss": ("total loss", "train_loss", "validation_loss"),
+    "reconstruction": (
+        "reconstruction loss",
+        "reconstruction_loss_train",
+        "reconstruction_loss_validation",
+    ),
+    "kl": ("KL divergence", "kl_local_train", "kl_local_validation"),
+}
+
+TRAIN_COLOR = SET_COLORS["real"]  # blue
+VALID_COLOR = "#D55E00"  # vermillion
+
+
+def _series(history: Mapping[str, pd.DataFrame], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    if key not in history or history[key] is None or len(history[key]) == 0:
+        return None
+    frame = history[key]
+    values = (frame.iloc[:, 0] if isinstance(frame, pd.DataFrame) else frame).to_numpy(float)
+    epochs = np.asarray(frame.index, dtype=float)
+    if not np.issubdtype(epochs.dtype, np.number) or len(np.unique(epochs)) != len(epochs):
+        epochs = np.arange(len(values), dtype=float)
+    ok = np.isfinite(values)
+    return epochs[ok], values[ok]
+
+
+def history(
+    model,
+    *,
+    panels: Sequence[str] = ("loss", "reconstruction", "kl"),
+    logy: bool = False,
+    ncols: int = 3,
+    ax=None,
+    show: bool | None = None,
+    save: bool | str | Path | None = None,
+    return_fig: bool = False,
+):
+    """Training and validation curves: total loss, reconstruction loss and KL, per epoch.
+
+    Parameters
+    ----------
+    model : sccalmflow.CaLMFlowModel or dict
+        A trained model (its ``history``: scvi-tools' dict of one-column DataFrames indexed
+        by epoch) or such a dict.
+    panels : list of str
+        Panels to draw, from ``"loss"`` (``train_loss`` / ``validation_loss``),
+        ``"reconstruction"`` (``reconstruction_loss_train`` / ``_validation``) and
+        ``"kl"`` (``kl_local_train`` / ``_validation``). Panels without data are skipped.
+    logy : bool
+        Logarithmic y axes.
+    ncols : int
+        Panels per row.
+    ax : matplotlib.axes.Axes or sequence of Axes, optional
+        Axes to draw into, one per drawn panel (default: a new figure).
+    show : bool, optional
+        Show the figure (``None``: when no ``ax`` is given, ``return_fig`` is False and the
+        backend is interactive).
+    save : bool or str or pathlib.Path, optional
+        Save the figure to this path, or with ``True`` to scanpy's ``settings.figdir``.
+    return_fig : bool
+        Return the Figure instead of the Axes.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or list of Axes or matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> model.train(max_epochs=50)
+    >>> sccalmflow.pl.history(model)
+    """
+    hist = model if isinstance(model, Mapping) else getattr(model, "history", None)
+    if not hist:
+        raise ValueError("No training history: train the model first.")
+    panels = [panels] if isinstance(panels, str) else list(panels)
+    unknown = [p for p in panels if p not in PANELS]
+    if unknown:
+        raise ValueError(f"Unknown panel(s) {unknown}; choose from {list(PANELS)}.")
+    drawn = [
+        p for p in panels if _series(hist, PANELS[p][1]) is not None
+        or _series(hist, PANELS[p][2]) is not None
+    ]  # fmt: skip
+    if not drawn:
+        raise ValueError(
+            f"The history has none of the keys of panels {panels} (keys: {sorted(hist)})."
+        )
+    fig, axes = make_axes(len(drawn), ax, ncols=ncols, panel_size=(3.8, 3.0))
+    for a, p in zip(axes, drawn, strict=True):
+        title, k_train, k_val = PANELS[p]
+        for key, label, color, ls in (
+            (k_train, "train", TRAIN_COLOR, "-"),
+            (k_val, "validation", VALID_COLOR, "--"),
+        ):
+            s = _series(hist, key)
+            if s is None:
+                continue
+            a.plot(*s, ls=ls, color=color, lw=1.5, label=label,
+                   marker="o" if len(s[0]) <= 30 else None, markersize=3)  # fmt: skip
+        a.set_title(title)
+        a.set_xlabel("epoch")
+        a.set_ylabel(title)
+        if logy:
+            a.set_yscale("log")
+        style_axes(a, grid="both")
+        a.legend(fontsize=8, frameon=False)
+    return finish(fig, axes, name="history", ax_given=ax is not None, show=show, save=save,
+                  return_fig=return_fig)  # fmt: skip

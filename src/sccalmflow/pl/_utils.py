@@ -1,0 +1,362 @@
+"""Shared plumbing of the plotting functions: palette, panels, saving and showing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Okabe & Ito (2008) colour-blind-safe palette (black first, as in the original).
+OKABE_ITO: tuple[str, ...] = (
+    "#000000",  # black
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#F0E442",  # yellow
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+)
+
+#: Colours for categories (Okabe-Ito without black and the low-contrast yellow first).
+CATEGORICAL: tuple[str, ...] = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#000000",
+    "#F0E442",
+)
+
+#: Colours of the three cell sets shown by several functions.
+SET_COLORS: dict[str, str] = {
+    "control": "#BBBBBB",
+    "real": "#0072B2",
+    "predicted": "#E69F00",
+    "generated": "#E69F00",
+}
+
+#: Continuous colour map (perceptually uniform, readable with colour-vision deficiencies).
+CMAP = "viridis"
+
+#: Columns of :func:`sccalmflow.metrics.evaluate` that are not condition keys.
+EVALUATE_COLUMNS = (
+    "metric",
+    "space",
+    "value",
+    "n_pred",
+    "n_real",
+    "n_used_pred",
+    "n_used_real",
+    "subsampled",
+    "seed",
+    "n_features",
+)
+
+#: Columns a model or baseline adds to predictions besides the condition keys.
+PREDICTION_ONLY_COLUMNS = ("prompt", "source_cell")
+
+#: Metrics for which a lower value is better (all others: higher is better).
+LOWER_IS_BETTER = frozenset(
+    {"e_distance", "e_distance_sq", "mmd", "adaptive_mmd", "w2", "w2_sinkhorn", "leiden_kl"}
+)
+
+_NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
+
+
+def is_anndata(obj: Any) -> bool:
+    return hasattr(obj, "obs") and hasattr(obj, "var") and hasattr(obj, "n_obs")
+
+
+def check_anndata(obj: Any, name: str) -> None:
+    if not is_anndata(obj):
+        raise TypeError(f"`{name}` must be an AnnData, got {type(obj).__name__}.")
+    if obj.n_obs == 0:
+        raise ValueError(f"`{name}` has no cells.")
+
+
+def metric_label(metric: str, space: str | None = None, sep: str = ", ") -> str:
+    """``"mmd (pca), lower is better"``-style label."""
+    arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+    where = f" ({space})" if space else ""
+    return f"{metric}{where}{sep}{arrow}"
+
+
+def infer_condition_keys(pred, real, condition_keys: Sequence[str] | str | None) -> list[str]:
+    """The condition keys: given, or the ``.obs`` columns of ``pred`` also in ``real``."""
+    if isinstance(condition_keys, str):
+        keys = [condition_keys]
+    elif condition_keys is not None:
+        keys = list(condition_keys)
+    else:
+        keys = [
+            c
+            for c in pred.obs.columns
+            if c in real.obs.columns and c not in PREDICTION_ONLY_COLUMNS
+        ]
+    for name, a in (("pred", pred), ("real", real)):
+        missing = [k for k in keys if k not in a.obs.columns]
+        if missing:
+            raise KeyError(
+                f"{name}.obs lacks condition key(s) {missing} (columns: {list(a.obs.columns)})."
+            )
+    return keys
+
+
+def check_control(control: Mapping[str, str] | None, keys: Sequence[str]) -> dict[str, str]:
+    control = {str(k): str(v) for k, v in (control or {}).items()}
+    bad = [k for k in control if k not in keys]
+    if bad:
+        raise ValueError(f"control key(s) {bad} are not among the condition keys {list(keys)}.")
+    return control
+
+
+def condition_labels(obs: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """One string per cell: the values of ``keys`` joined by ``" · "`` ("" without keys)."""
+    if not keys:
+        return np.full(len(obs), "", dtype=object)
+    cols = [obs[k].astype(str).to_numpy().astype(object) for k in keys]
+    out = cols[0]
+    for c in cols[1:]:
+        out = out + " · " + c
+    return out
+
+
+def ordered_conditions(obs: pd.DataFrame, keys: Sequence[str]) -> list[tuple[str, ...]]:
+    """Distinct condition tuples of ``obs`` in order of first appearance."""
+    if not keys:
+        return [()]
+    frame = obs[list(keys)].astype(str)
+    return list(dict.fromkeys(frame.itertuples(index=False, name=None)))
+
+
+def rows_of(obs: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> np.ndarray:
+    mask = np.ones(len(obs), dtype=bool)
+    for k, v in zip(keys, values, strict=True):
+        mask &= obs[k].astype(str).to_numpy() == str(v)
+    return np.flatnonzero(mask)
+
+
+def subsample(idx: np.ndarray, n_max: int | None, rng: np.random.Generator) -> np.ndarray:
+    if n_max is None or idx.size <= n_max:
+        return idx
+    return np.sort(rng.choice(idx, size=int(n_max), replace=False))
+
+
+def dense(mat) -> np.ndarray:
+    if hasattr(mat, "toarray"):
+        mat = mat.toarray()
+    return np.asarray(mat, dtype=np.float64)
+
+
+def expression(adata, layer: str | None, name: str):
+    if layer is None:
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(f"{name}: layer {layer!r} not found; available: {list(adata.layers)}.")
+    return adata.layers[layer]
+
+
+def gene_positions(adata, genes: Sequence[str], name: str) -> np.ndarray:
+    names = pd.Index(adata.var_names)
+    missing = [g for g in genes if g not in names]
+    if missing:
+        raise KeyError(f"Gene(s) {missing} not in {name}.var_names.")
+    return names.get_indexer(list(genes))
+
+
+def point_size(n: int, scale: float = 1.0) -> float:
+    """Marker area that keeps dense scatter plots readable (60000 / n, within [2, 16])."""
+    return float(np.clip(60000.0 / max(n, 1), 2.0, 16.0) * scale)
+
+
+def make_axes(
+    n_panels: int,
+    ax,
+    *,
+    ncols: int = 4,
+    panel_size: tuple[float, float] = (4.0, 4.0),
+    sharex: bool = False,
+    sharey: bool = False,
+):
+    """``(figure, list of Axes)``: new panels, or the given ``ax`` (one Axes or a sequence)."""
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        axes = (
+            list(ax.ravel())
+            if isinstance(ax, np.ndarray)
+            else (list(ax) if isinstance(ax, Sequence) else [ax])
+        )
+        if len(axes) != n_panels:
+            raise ValueError(
+                f"This plot has {n_panels} panel(s) but {len(axes)} Axes were given in `ax`."
+            )
+        return axes[0].figure, axes
+    ncols = max(1, min(int(ncols), n_panels))
+    nrows = math.ceil(n_panels / ncols)
+    fig, grid = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+        squeeze=False,
+        sharex=sharex,
+        sharey=sharey,
+        layout="constrained",
+    )
+    flat = list(grid.ravel())
+    for extra in flat[n_panels:]:
+        extra.remove()
+    return fig, flat[:n_panels]
+
+
+def _resolve_save_path(save: bool | str | Path, name: str) -> Path:
+    if save is True:
+        import scanpy as sc
+
+        path = Path(sc.settings.figdir) / f"{name}.{sc.settings.file_format_figs}"
+    else:
+        path = Path(save)
+        if not path.suffix:
+            path = path.with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def finish(
+    fig,
+    axes: list,
+    *,
+    name: str,
+    ax_given: bool,
+    show: bool | None,
+    save: bool | str | Path | None,
+    return_fig: bool,
+):
+    """Save and/or show the figure; return the Figure, one Axes or the list of Axes."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if save:
+        fig.savefig(_resolve_save_path(save, name), dpi=150, bbox_inches="tight")
+    if show is None:
+        backend = str(matplotlib.get_backend()).lower()
+        show = not ax_given and not return_fig and backend not in _NON_INTERACTIVE
+    if show and not ax_given:
+        plt.show()
+    if return_fig:
+        return fig
+    return axes[0] if len(axes) == 1 else axes
+
+
+def get_renderer(fig):
+    """A renderer to measure text extents (Agg, inline and most GUI backends)."""
+    canvas = fig.canvas
+    if hasattr(canvas, "get_renderer"):
+        return canvas.get_renderer()
+    return fig._get_renderer()  # pragma: no cover - backends without get_renderer
+
+
+def spread_labels(
+    ax,
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: Sequence[str],
+    *,
+    fontsize: float = 8.0,
+    color: str = "black",
+    avoid: np.ndarray | None = None,
+    avoid_px: float = 3.5,
+    max_offset_px: float = 150.0,
+) -> list:
+    """Label points without overlapping text, greedily.
+
+    Labels are placed one after the other (first label first): each takes the first free
+    spot among 8 directions around its point, at increasing distances, that overlaps no
+    earlier label, no point of ``avoid`` (data coordinates, ``n x 2``, each a square of
+    ``2 * avoid_px`` pixels; default: the labelled points), not the legend and stays inside
+    the axes. A label placed away from its point gets a thin connector line. Call this
+    after the axis limits are final.
+
+    Returns
+    -------
+    list of :class:`matplotlib.text.Annotation`
+    """
+    if len(labels) == 0:
+        return []
+    fig = ax.figure
+    fig.draw_without_rendering()  # apply the layout first: positions are in pixels
+    renderer = get_renderer(fig)
+    pts = ax.transData.transform(np.column_stack([x, y]))
+    obst = pts if avoid is None else ax.transData.transform(np.asarray(avoid, dtype=float))
+    blocked = [(o[0] - avoid_px, o[1] - avoid_px, o[0] + avoid_px, o[1] + avoid_px) for o in obst]
+    legend = ax.get_legend()
+    if legend is not None:
+        bb = legend.get_window_extent(renderer)
+        blocked.append((bb.x0, bb.y0, bb.x1, bb.y1))
+    box = ax.get_window_extent(renderer)
+    directions = [(1, 1), (1, 0), (1, -1), (-1, 1), (-1, 0), (-1, -1), (0, 1), (0, -1)]
+    gaps = [avoid_px + 1.5, *np.arange(avoid_px + 8.0, max_offset_px + 1, 8.0)]
+
+    def free(b, boxes) -> bool:
+        if b[0] < box.x0 or b[1] < box.y0 or b[2] > box.x1 or b[3] > box.y1:
+            return False
+        return all(b[2] <= o[0] or b[0] >= o[2] or b[3] <= o[1] or b[1] >= o[3] for o in boxes)
+
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    inv = ax.transData.inverted()
+    for lab, pt in zip(labels, pts, strict=True):
+        t = ax.text(0, 0, str(lab), fontsize=fontsize)
+        ext = t.get_window_extent(renderer)
+        t.remove()
+        w, h = ext.width + 2.0, ext.height + 2.0
+        best, best_gap = None, None
+        for gap in gaps:
+            for dx, dy in directions:
+                x0 = pt[0] + gap * dx + (0.0 if dx > 0 else -w if dx < 0 else -w / 2)
+                y0 = pt[1] + gap * dy * (0.6 if dx else 1.0)
+                y0 += 0.0 if dy > 0 else -h if dy < 0 else -h / 2
+                cand = (x0, y0, x0 + w, y0 + h)
+                if free(cand, blocked + placed):
+                    best, best_gap = cand, gap
+                    break
+            if best is not None:
+                break
+        if best is None:  # no free spot: put it right of the point
+            best, best_gap = (pt[0] + 3.0, pt[1] - h / 2, pt[0] + 3.0 + w, pt[1] + h / 2), 3.0
+        placed.append(best)
+        far = best_gap > avoid_px + 2.0
+        out.append(
+            ax.annotate(
+                str(lab),
+                xy=tuple(inv.transform(pt)),
+                xytext=tuple(inv.transform(((best[0] + best[2]) / 2, (best[1] + best[3]) / 2))),
+                textcoords="data",
+                fontsize=fontsize,
+                color=color,
+                ha="center",
+                va="center",
+                zorder=5,
+                annotation_clip=False,
+                arrowprops=(
+                    {"arrowstyle": "-", "color": "0.45", "lw": 0.6, "shrinkA": 0, "shrinkB": 3}
+                    if far
+                    else None
+                ),
+            )
+        )
+    return out
+
+
+def style_axes(ax, *, grid: str | None = None) -> None:
+    ax.spines[["top", "right"]].set_visible(False)
+    if grid:
+        ax.grid(axis=grid, color="0.9", linewidth=0.8)
+        ax.set_axisbelow(True)
