@@ -15,7 +15,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 KEYS = {"condition_keys": ["cell_type", "condition"], "control": {"condition": "control"}}
@@ -74,6 +73,7 @@ def run_one(adata, cell_type: str, *, n_cells: int, seed: int, max_epochs: int |
 
 
 def _figures(model, preds, real, ctrl, genes, cell_type, out: Path) -> None:
+    import anndata as ad
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,22 +83,21 @@ def _figures(model, preds, real, ctrl, genes, cell_type, out: Path) -> None:
 
     stem = cell_type.replace(" ", "_")
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-    pl.mean_expression(preds["CaLMFlow"], real, genes=genes, ax=axes[0], show=False)
-    axes[0].set_title(f"CaLMFlow, held-out {cell_type} IFN-beta")
-    pl.mean_expression(preds["additive"], real, genes=genes, ax=axes[1], show=False)
-    axes[1].set_title(f"additive baseline, held-out {cell_type} IFN-beta")
+    for a, name in zip(axes, ("CaLMFlow", "additive"), strict=True):
+        pl.mean_expression(preds[name], real, genes=genes, ax=a, show=False)
+        a.set_title(f"{name}: held-out {cell_type} IFN-beta")
     fig.tight_layout()
     fig.savefig(out / f"mean_expression_{stem}.png", dpi=120)
     plt.close(fig)
-    ax = pl.embedding_overlay(preds["CaLMFlow"], real, control=ctrl, basis="pca", show=False)
-    (ax[0] if isinstance(ax, list | np.ndarray) else ax).figure.savefig(
-        out / f"embedding_{stem}.png", dpi=120
+    cells = ad.concat([ctrl, real])
+    cells.obsm["X_pca"] = model.get_pca(cells)
+    fig = pl.embedding_overlay(
+        preds["CaLMFlow"], cells, control=KEYS["control"], basis="umap", return_fig=True
     )
+    fig.savefig(out / f"embedding_{stem}.png", dpi=120)
     plt.close("all")
-    ax = pl.history(model, show=False)
-    (ax[0] if isinstance(ax, list | np.ndarray) else ax).figure.savefig(
-        out / f"history_{stem}.png", dpi=120
-    )
+    fig = pl.history(model, return_fig=True)
+    fig.savefig(out / f"history_{stem}.png", dpi=120)
     plt.close("all")
 
 

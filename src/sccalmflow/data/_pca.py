@@ -100,7 +100,8 @@ class PCAFeatures:
         ``clip_negative=False``.
         """
         self._check()
-        X = (np.asarray(Z, dtype=np.float32) * self.scale_) @ self.components_ + self.mean_
+        X = (np.asarray(Z, dtype=np.float32) * self.scale_) @ self.components_
+        X += self.mean_  # in place: the decoded matrix is the largest array of a prediction
         if clip_negative:
             np.maximum(X, 0, out=X)
         return X
