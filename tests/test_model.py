@@ -185,3 +185,19 @@ def test_features_key(held_out):
     quiet_train(model, max_epochs=1)
     pred = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=5)
     assert pred.shape == (5, ad.n_vars) and pred.obsm["X_pca"].shape == (5, 8)
+
+
+def test_early_stopping_and_no_validation(held_out):
+    model = CaLMFlowModel(held_out, **TINY)
+    quiet_train(model, max_epochs=30, early_stopping=True, early_stopping_patience=1, lr=1e-1)
+    assert len(model.history["reconstruction_loss_validation"]) < 30
+    with pytest.raises(ValueError, match="validation_size > 0"):
+        quiet_train(CaLMFlowModel(held_out, **TINY), validation_size=0, early_stopping=True)
+
+
+def test_load_refuses_unknown_category(trained, tmp_path):
+    trained.save(tmp_path / "m")
+    other = trained.adata.copy()
+    other.obs["cell_type"] = other.obs["cell_type"].cat.rename_categories({"NK": "Neuron"})
+    with pytest.raises(ValueError, match="Neuron"):
+        CaLMFlowModel.load(tmp_path / "m", adata=other)
