@@ -4,7 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from sccalmflow import demo  # noqa: E402
+from sccalmflow import demo
 
 
 def test_demo_writes_table_and_figures(tmp_path, capsys):
