@@ -84,7 +84,7 @@ def _cfm(width: int, steps: int, batch: int = 256, depth: int = 4, lr: float = 1
 
 CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     "kang-loo": {
-        "full": dict(cell_types=None, n_gen=500, calmflow={}, train={}, cfm=_cfm(256, 1500)),
+        "full": dict(cell_types=None, n_gen=500, calmflow={}, train={}, cfm=_cfm(256, 1000)),
         "quick": dict(
             cell_types=["B", "CD14 Mono"],
             n_gen=500,
@@ -106,8 +106,8 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
             n_eval=None,
             trajectories=(1, 5),
             calmflow={},
-            train={"max_epochs": 40},
-            cfm=_cfm(256, 1500),
+            train={"max_epochs": 30},
+            cfm=_cfm(256, 1000),
         ),
         "quick": dict(
             n_eval=600,
@@ -129,12 +129,12 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(
             dim=100,
             modes=(3, 4),
-            n_train=2000,
+            n_train=1500,
             n_eval=1000,
             trajectories=(1, 8),
             calmflow=PAPER_SYNTHETIC_ARCH,
-            train={"max_epochs": 40},
-            cfm=_cfm(256, 1500),
+            train={"max_epochs": 25},
+            cfm=_cfm(256, 1000),
         ),
         "quick": dict(
             dim=100,
@@ -159,13 +159,13 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "moons": {
         "full": dict(
-            n_train=3000,
+            n_train=2000,
             n_eval=2000,
             trajectories=(1, 4, 10),
             time_points=(4, 8, 32),
             temperatures=(0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
             calmflow=PAPER_SYNTHETIC_ARCH,
-            train={"max_epochs": 40},
+            train={"max_epochs": 15},
             cfm=_cfm(256, 1500),
         ),
         "quick": dict(
