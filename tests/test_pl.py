@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.text import Text
 
 import sccalmflow.pl as pl
 from conftest import TINY, quiet_train, small_kang
@@ -175,7 +176,9 @@ def test_mean_expression_points_legend_and_labels(cells):
     labels = [t for t in ax.texts if t.get_text() in genes]
     assert sorted(t.get_text() for t in labels) == sorted(genes[:4])
     renderer = ax.figure.canvas.get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in labels]
+    for t in labels:
+        t.update_positions(renderer)
+    boxes = [Text.get_window_extent(t, renderer) for t in labels]  # text only, no connector
     for i in range(len(boxes)):
         for j in range(i + 1, len(boxes)):
             assert not boxes[i].overlaps(boxes[j]), (labels[i].get_text(), labels[j].get_text())

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from ._utils import SET_COLORS, finish, make_axes, style_axes
 
@@ -111,7 +112,8 @@ def history(
                    marker="o" if len(s[0]) <= 30 else None, markersize=3)  # fmt: skip
         a.set_title(title)
         a.set_xlabel("epoch")
-        a.set_ylabel(title)
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        a.set_ylabel("KL" if p == "kl" else "loss")
         if logy:
             a.set_yscale("log")
         style_axes(a, grid="both")

@@ -18,6 +18,7 @@ from ._utils import (
     make_axes,
     metric_label,
     style_axes,
+    tilt_overlapping_xticklabels,
 )
 
 
@@ -179,6 +180,7 @@ def metrics(
         for i, a in enumerate(axes):
             if i % n_cols:
                 a.set_yticklabels([])
+    tilt_overlapping_xticklabels(axes)
     return finish(fig, axes, name=f"metrics_{kind}", ax_given=ax is not None, show=show,
                   save=save, return_fig=return_fig)  # fmt: skip
 
@@ -195,9 +197,7 @@ def _bars(a, mean, values, hue_order, x_order, colors, x) -> None:
             vals = raw.get((h, xv))
             if vals is not None and vals.size > 1:
                 a.scatter(np.full(vals.size, p), vals, s=8, c="black", zorder=3, lw=0)
-    tilt = len(x_order) > 4 or sum(len(v) for v in x_order) > 30
-    a.set_xticks(np.arange(len(x_order)), x_order, rotation=30 if tilt else 0,
-                 ha="right" if tilt else "center")  # fmt: skip
+    a.set_xticks(np.arange(len(x_order)), x_order)
     a.set_xlabel(x)
     a.set_ylabel("value")
     a.axhline(0, color="0.3", lw=0.8, zorder=2)
@@ -221,9 +221,7 @@ def _heatmap(a, fig, mean: pd.DataFrame, metric: str, fmt: str) -> None:
             lum = 0.2126 * rgba[0] + 0.7152 * rgba[1] + 0.0722 * rgba[2]
             a.text(j, i, format(v, fmt), ha="center", va="center", fontsize=8,
                    color="black" if lum > 0.5 else "white")  # fmt: skip
-    a.set_xticks(np.arange(mat.shape[1]), list(mean.columns),
-                 rotation=30 if mat.shape[1] > 3 else 0,
-                 ha="right" if mat.shape[1] > 3 else "center")  # fmt: skip
+    a.set_xticks(np.arange(mat.shape[1]), list(mean.columns))
     a.set_yticks(np.arange(mat.shape[0]), [str(i) or "all" for i in mean.index])
     a.tick_params(length=0)
     for s in a.spines.values():

@@ -279,9 +279,9 @@ def spread_labels(
 
     Labels are placed one after the other (first label first): each takes the first free
     spot among 8 directions around its point, at increasing distances, that overlaps no
-    earlier label, no point of ``avoid`` (data coordinates, ``n x 2``, each a square of
-    ``2 * avoid_px`` pixels; default: the labelled points), not the legend and stays inside
-    the axes. A label placed away from its point gets a thin connector line. Call this
+    earlier label, no labelled point and no point of ``avoid`` (data coordinates,
+    ``n x 2``; each point is a square of ``2 * avoid_px`` pixels), not the legend, and stays
+    inside the axes. A label placed away from its point gets a thin connector line. Call this
     after the axis limits are final.
 
     Returns
@@ -295,24 +295,43 @@ def spread_labels(
     renderer = get_renderer(fig)
     pts = ax.transData.transform(np.column_stack([x, y]))
     obst = pts if avoid is None else ax.transData.transform(np.asarray(avoid, dtype=float))
-    blocked = [(o[0] - avoid_px, o[1] - avoid_px, o[0] + avoid_px, o[1] + avoid_px) for o in obst]
+    obst = np.vstack([obst, pts])  # the labelled points are always avoided
+    taken = np.column_stack([obst - avoid_px, obst + avoid_px])  # boxes: x0, y0, x1, y1
     legend = ax.get_legend()
     if legend is not None:
         bb = legend.get_window_extent(renderer)
-        blocked.append((bb.x0, bb.y0, bb.x1, bb.y1))
+        taken = np.vstack([taken, [[bb.x0, bb.y0, bb.x1, bb.y1]]])
     box = ax.get_window_extent(renderer)
     directions = [(1, 1), (1, 0), (1, -1), (-1, 1), (-1, 0), (-1, -1), (0, 1), (0, -1)]
     gaps = [avoid_px + 1.5, *np.arange(avoid_px + 8.0, max_offset_px + 1, 8.0)]
 
-    def free(b, boxes) -> bool:
+    def free(b, boxes: np.ndarray) -> bool:
         if b[0] < box.x0 or b[1] < box.y0 or b[2] > box.x1 or b[3] > box.y1:
             return False
-        return all(b[2] <= o[0] or b[0] >= o[2] or b[3] <= o[1] or b[1] >= o[3] for o in boxes)
+        hit = (b[2] > boxes[:, 0]) & (b[0] < boxes[:, 2]) & (b[3] > boxes[:, 1])
+        return not (hit & (b[1] < boxes[:, 3])).any()
 
-    placed: list[tuple[float, float, float, float]] = []
+    def crosses(pt, b, boxes: np.ndarray) -> bool:
+        """Does the connector from ``pt`` to box ``b`` run through one of ``boxes``?"""
+        if boxes.shape[0] == 0:
+            return False
+        end = np.clip(pt, b[:2], b[2:])
+        s = np.linspace(0.15, 0.95, 12)[:, None]
+        seg = pt + s * (end - pt)
+        inside = (
+            (seg[:, None, 0] > boxes[None, :, 0])
+            & (seg[:, None, 0] < boxes[None, :, 2])
+            & (seg[:, None, 1] > boxes[None, :, 1])
+            & (seg[:, None, 1] < boxes[None, :, 3])
+        )
+        return bool(inside.any())
+
+    label_boxes = np.empty((0, 4))
     out = []
     inv = ax.transData.inverted()
-    for lab, pt in zip(labels, pts, strict=True):
+    point_boxes = np.column_stack([pts - avoid_px, pts + avoid_px])
+    for i, (lab, pt) in enumerate(zip(labels, pts, strict=True)):
+        others = np.vstack([label_boxes, np.delete(point_boxes, i, axis=0)])
         t = ax.text(0, 0, str(lab), fontsize=fontsize)
         ext = t.get_window_extent(renderer)
         t.remove()
@@ -324,14 +343,17 @@ def spread_labels(
                 y0 = pt[1] + gap * dy * (0.6 if dx else 1.0)
                 y0 += 0.0 if dy > 0 else -h if dy < 0 else -h / 2
                 cand = (x0, y0, x0 + w, y0 + h)
-                if free(cand, blocked + placed):
+                if free(cand, taken) and (
+                    gap <= avoid_px + 2.0 or not crosses(pt, np.asarray(cand), others)
+                ):
                     best, best_gap = cand, gap
                     break
             if best is not None:
                 break
         if best is None:  # no free spot: put it right of the point
             best, best_gap = (pt[0] + 3.0, pt[1] - h / 2, pt[0] + 3.0 + w, pt[1] + h / 2), 3.0
-        placed.append(best)
+        taken = np.vstack([taken, [best]])
+        label_boxes = np.vstack([label_boxes, [best]])
         far = best_gap > avoid_px + 2.0
         out.append(
             ax.annotate(
@@ -346,13 +368,30 @@ def spread_labels(
                 zorder=5,
                 annotation_clip=False,
                 arrowprops=(
-                    {"arrowstyle": "-", "color": "0.45", "lw": 0.6, "shrinkA": 0, "shrinkB": 3}
+                    {"arrowstyle": "-", "color": "0.25", "lw": 0.8, "shrinkA": 0, "shrinkB": 3}
                     if far
                     else None
                 ),
             )
         )
     return out
+
+
+def tilt_overlapping_xticklabels(axes, rotation: float = 30.0) -> None:
+    """Rotate the x tick labels of axes whose labels overlap (after layout)."""
+    if not axes:
+        return
+    fig = axes[0].figure
+    fig.draw_without_rendering()
+    renderer = get_renderer(fig)
+    for ax in axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        if any(a.x1 + 2 > b.x0 for a, b in zip(boxes, boxes[1:])):
+            for t in labels:
+                t.set_rotation(rotation)
+                t.set_ha("right")
+                t.set_rotation_mode("anchor")
 
 
 def style_axes(ax, *, grid: str | None = None) -> None:
