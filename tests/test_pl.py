@@ -79,7 +79,7 @@ def model(kang_full):
     mask = ((adata.obs.cell_type == HELD[0]) & (adata.obs.condition == HELD[1])).to_numpy()
     train = adata[~mask].copy()
     CaLMFlowModel.setup_anndata(train, condition_keys=KEYS, control=CONTROL)
-    m = CaLMFlowModel(train, **TINY)
+    m = CaLMFlowModel(train, **{**TINY, "variational": True})  # the temperature matters
     quiet_train(m, max_epochs=2, batch_size=64)
     return m, adata
 
@@ -326,6 +326,10 @@ def test_history(model, tmp_path):
     assert all(a.get_xlabel() == "epoch" for a in axes)
     ax = pl.history(m.history, panels=["kl"], show=False)  # a history dict, one panel
     assert ax.get_title() == "KL divergence"
+    # the deterministic head logs KL = 0: that panel is left out
+    zero_kl = {k: (v * 0 if k.startswith("kl_local") else v) for k, v in m.history.items()}
+    axes = pl.history(zero_kl, show=False)
+    assert [a.get_title() for a in axes] == ["total loss", "reconstruction loss"]
     with pytest.raises(ValueError, match="Unknown panel"):
         pl.history(m, panels=["accuracy"])
     with pytest.raises(ValueError, match="No training history"):
@@ -352,6 +356,15 @@ def test_temperature(model):
     assert np.all(np.asarray(ax.get_lines()[0].get_ydata()) >= 0)
     with pytest.raises(ValueError, match="Unknown metric"):
         pl.temperature(m, conds, adata, metric="accuracy")
+
+
+def test_temperature_warns_for_deterministic_head(model):
+    m, adata = model
+    det = CaLMFlowModel(m.adata, **{**TINY, "variational": False})
+    det.is_trained_ = True  # only the warning is checked here
+    with pytest.warns(UserWarning, match="deterministic"):
+        pl.temperature(det, {"cell_type": ["B"], "condition": ["IFN-beta"]}, adata,
+                       temperatures=(0, 1), n_cells=5, show=False)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ showing

@@ -59,7 +59,8 @@ def history(
     panels : list of str
         Panels to draw, from ``"loss"`` (``train_loss`` / ``validation_loss``),
         ``"reconstruction"`` (``reconstruction_loss_train`` / ``_validation``) and
-        ``"kl"`` (``kl_local_train`` / ``_validation``). Panels without data are skipped.
+        ``"kl"`` (``kl_local_train`` / ``_validation``). Panels without data, or with only
+        zeros (the KL of the deterministic head, ``variational=False``), are skipped.
     logy : bool
         Logarithmic y axes.
     ncols : int
@@ -90,13 +91,17 @@ def history(
     unknown = [p for p in panels if p not in PANELS]
     if unknown:
         raise ValueError(f"Unknown panel(s) {unknown}; choose from {list(PANELS)}.")
-    drawn = [
-        p for p in panels if _series(hist, PANELS[p][1]) is not None
-        or _series(hist, PANELS[p][2]) is not None
-    ]  # fmt: skip
+
+    def has_data(p: str) -> bool:
+        found = [_series(hist, k) for k in PANELS[p][1:]]
+        found = [s for s in found if s is not None and len(s[1])]
+        # the KL of the deterministic head is logged as 0: nothing to show
+        return bool(found) and any(np.any(s[1] != 0) for s in found)
+
+    drawn = [p for p in panels if has_data(p)]
     if not drawn:
         raise ValueError(
-            f"The history has none of the keys of panels {panels} (keys: {sorted(hist)})."
+            f"The history has no non-zero values for panels {panels} (keys: {sorted(hist)})."
         )
     fig, axes = make_axes(len(drawn), ax, ncols=ncols, panel_size=(3.8, 3.0))
     for a, p in zip(axes, drawn, strict=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -68,6 +69,14 @@ def temperature_scores(
 
     check_anndata(real, "real")
     family, fixed_space = _family(metric)
+    head = getattr(getattr(model, "module", None), "head", None)
+    if head is not None and not getattr(head, "variational", True):
+        warnings.warn(
+            "The model's decoding head is deterministic (variational=False): the sampling "
+            "temperature has no effect, every temperature gives the same cells.",
+            UserWarning,
+            stacklevel=3,
+        )
     temps = [float(t) for t in temperatures]
     if not temps:
         raise ValueError("temperatures is empty.")
@@ -130,7 +139,9 @@ def temperature(
     ``model.predict(conditions, n_cells, seed, temperature=τ)`` (same seed, so the sources
     are the same) and scores them against ``real`` with :func:`sccalmflow.metrics.evaluate`.
     τ = 0 is the deterministic decoder mean; τ = 1 samples the full posterior. One line
-    per condition. The values are available from :func:`temperature_scores`.
+    per condition. The values are available from :func:`temperature_scores`. Only a model
+    with the variational head (``CaLMFlowModel(..., variational=True)``) depends on τ; for
+    a deterministic head a warning is issued.
 
     Parameters
     ----------
