@@ -10,4 +10,4 @@ except PackageNotFoundError:  # pragma: no cover
 from . import baselines, datasets, metrics
 from .model import CaLMFlowModel
 
-__all__ = ["CaLMFlowModel", "baselines", "datasets", "metrics"]
+__all__ = ["CaLMFlowModel", "baselines", "datasets", "metrics", "pl"]
