@@ -304,16 +304,51 @@ class Fitted:
 
 
 def _fit_calmflow(
-    adata: ad.AnnData, setup: dict, model_kwargs: dict, train_kwargs: dict, seed: int
+    adata: ad.AnnData,
+    setup: dict,
+    model_kwargs: dict,
+    train_kwargs: dict,
+    seed: int,
+    *,
+    per_trajectory_batch: bool = False,
 ) -> tuple[Any, float]:
+    """Set up, build and train a CaLMFlow model; returns it and the seconds it took.
+
+    ``per_trajectory_batch``: with N trajectories per sequence, use ``batch_size / N``
+    sequences per step (``train``'s default batch size unless given), so every N sees the
+    same trajectories per step, the same steps per epoch and about the same compute.
+    """
     from sccalmflow import CaLMFlowModel
 
     CaLMFlowModel.setup_anndata(adata, **setup)
+    train_kwargs = dict(train_kwargs)
+    n_traj = int(model_kwargs.get("n_trajectories", 1))
+    batch = train_kwargs.get("batch_size", signature_defaults(CaLMFlowModel.train)["batch_size"])
+    if per_trajectory_batch and n_traj > 1:
+        batch = max(1, round(batch / n_traj))
+        train_kwargs["batch_size"] = batch
     _one_thread()
     t0 = time.perf_counter()
     model = CaLMFlowModel(adata, seed=seed, **model_kwargs)
     model.train(enable_progress_bar=False, accelerator="cpu", **train_kwargs)
+    model.bench_batch_size_ = batch
     return model, time.perf_counter() - t0
+
+
+#: How multi-trajectory models are budgeted (markdown text).
+EQUAL_BUDGET = (
+    "every N trains for the same epochs with `batch_size = 128 / N` sequences (rounded), so "
+    "each optimiser step sees the same 128 trajectories and every N gets the same number of "
+    "steps and trajectories (the default `max_epochs` heuristic targets ~2,000 steps "
+    "whatever N; the budgets here are set for 1 CPU thread)"
+)
+
+
+def _budget(model) -> str:
+    """Training budget of a fitted model, for the ``setting`` column."""
+    n = model.n_trajectories
+    b = getattr(model, "bench_batch_size_", "?")
+    return f"{_epochs(model)} epochs, batch {b} seq" + (f" x {n} traj." if n > 1 else "")
 
 
 def _epochs(model) -> int:
@@ -497,7 +532,12 @@ def fit_toy_calmflow(source, target, model_kwargs, train_kwargs, seed) -> tuple[
     """CaLMFlow from the source points (registered as control cells) to the target points."""
     adata = toy_anndata(source, target)
     return _fit_calmflow(
-        adata, TOY_SETUP, {"source": "control", **model_kwargs}, train_kwargs, seed
+        adata,
+        TOY_SETUP,
+        {"source": "control", **model_kwargs},
+        train_kwargs,
+        seed,
+        per_trajectory_batch=True,
     )
 
 
@@ -897,6 +937,7 @@ def suite_unconditional(cfg: dict, out: Path, seed: int) -> tuple[Recorder, list
             {"source": "noise", "n_trajectories": n_traj, **cfg["calmflow"]},
             cfg["train"],
             seed,
+            per_trajectory_batch=True,
         )
         pred, g = _predict_timed(model, cond, n_eval, seed)
         gen[name] = (
@@ -904,7 +945,7 @@ def suite_unconditional(cfg: dict, out: Path, seed: int) -> tuple[Recorder, list
             t,
             g,
             float("nan"),
-            f"source=noise, N={n_traj}, {_epochs(model)} epochs",
+            f"source=noise, N={n_traj}, {_budget(model)}",
         )
         if pca_ref is None:
             pca_ref = model
@@ -1041,10 +1082,7 @@ def md_unconditional(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: 
         f"- **CaLMFlow**: `setup_anndata(adata)` without condition keys, "
         f"`CaLMFlowModel(adata, source='noise', n_trajectories=N)`, other arguments at their "
         f"defaults{(' except ' + str(cfg['calmflow'])) if cfg['calmflow'] else ''}; "
-        f"`train({cfg['train']})` — the same number of epochs (passes over the cells) for "
-        f"N = {' and '.join(map(str, cfg['trajectories']))}, so all see the same "
-        "trajectories (larger N: fewer, longer sequences; the default `max_epochs` heuristic "
-        "targets a number of optimiser steps, which would give larger N more passes).",
+        f"`train({cfg['train']})`; {EQUAL_BUDGET}.",
         f"- **CFM** (icfm / otcfm / sbcfm): one constant condition key (the baseline needs "
         f"one), {c['depth']}×{c['width']} SELU MLP, {c['n_steps']} steps of {c['batch_size']}, "
         f"dopri5; the paper used 4×1024. Max PCA difference to CaLMFlow's: {pca_diff:.1e}.",
@@ -1106,7 +1144,7 @@ def suite_gaussians(cfg: dict, out: Path, seed: int) -> tuple[Recorder, list[str
                 train_s=t,
                 gen_s=gs,
                 n_gen=len(g),
-                setting=f"N={n_traj}, {_epochs(model)} epochs",
+                setting=f"N={n_traj}, {_budget(model)}",
             )
             pts[name] = g
         c = cfg["cfm"]
@@ -1207,8 +1245,7 @@ def md_gaussians(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: list
         f"(`obs` system/role, `control={{'role': 'source'}}`, `source='control'`, "
         f"`features_key='X_feat'`); the paper's synthetic architecture "
         f"`{PAPER_SYNTHETIC_ARCH}`, other constructor arguments at their defaults; "
-        f"`train({cfg['train']}, validation_size=0)`, same epochs for N = "
-        f"{' and '.join(map(str, cfg['trajectories']))}.",
+        f"`train({cfg['train']}, validation_size=0)`; {EQUAL_BUDGET}.",
         f"- **CFM**: the baseline always starts from N(0, I) (it has no source-distribution "
         f"option), so, as in the paper's CFM rows, it maps Gaussian noise to the target. "
         f"{c['depth']}×{c['width']} SELU MLP, {c['n_steps']} steps of {c['batch_size']}, "
@@ -1268,7 +1305,7 @@ def suite_moons(cfg: dict, out: Path, seed: int) -> tuple[Recorder, list[str]]:
             train_s=t,
             gen_s=gs,
             n_gen=n,
-            setting=f"{setting}, τ={default_tau:g}, {_epochs(model)} epochs",
+            setting=f"{setting}, τ={default_tau:g}, {_budget(model)}",
         )
         pts[name] = g
         for tau in taus:
@@ -1446,8 +1483,7 @@ def md_moons(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: list[str
         f"`features_key`); the paper's synthetic architecture `{PAPER_SYNTHETIC_ARCH}`, other "
         f"arguments at the model's defaults (so the {rec.notes['head']} head, the default; "
         f"the head ablation trains the {rec.notes['other_head']} head); "
-        f"`train({cfg['train']}, validation_size=0)` — the same number of epochs for every "
-        "variant, so all see the same trajectories.",
+        f"`train({cfg['train']}, validation_size=0)`; {EQUAL_BUDGET}.",
         f"- **CFM-otcfm** (reference and speed): from N(0, I) to the moons (the baseline has no "
         f"source option), {c['depth']}×{c['width']} MLP, {c['n_steps']} steps, dopri5.",
         "",
