@@ -8,27 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ._utils import ArrayLike, _is_anndata, as_matrix, gene_index
+from ._utils import ArrayLike, _is_anndata, anndata_matrix, as_matrix, gene_index
 
 
 def _mean_profile(
     data: ArrayLike, *, layer: str | None, name: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-gene mean of a cells x genes matrix (sparse-aware), or a given 1-D profile."""
-    var_names = None
-    mat = data
-    if _is_anndata(data):
-        var_names = np.asarray(data.var_names, dtype=str)
-        if layer is not None:
-            if layer not in data.layers:
-                raise KeyError(
-                    f"{name}: layer {layer!r} not found; available: {list(data.layers)}."
-                )
-            mat = data.layers[layer]
-        else:
-            mat = data.X
-    elif layer is not None:
-        raise TypeError(f"{name}: `layer` is only meaningful for AnnData input.")
+    var_names = np.asarray(data.var_names, dtype=str) if _is_anndata(data) else None
+    mat = anndata_matrix(data, layer=layer, name=name)
     if sp.issparse(mat):
         if mat.shape[0] == 0 or mat.shape[1] == 0:
             raise ValueError(f"{name} is empty (shape {mat.shape}).")

@@ -22,6 +22,30 @@ def _is_anndata(obj: object) -> bool:
     return isinstance(obj, ad.AnnData)
 
 
+def anndata_matrix(
+    data: Any, *, obsm: str | None = None, layer: str | None = None, name: str = "x"
+):
+    """The matrix a metric reads: ``X``, ``layers[layer]`` or ``obsm[obsm]`` of an AnnData
+    (possibly sparse), or ``data`` itself when it is not an AnnData."""
+    if not _is_anndata(data):
+        if obsm is not None or layer is not None:
+            raise TypeError(f"{name}: `obsm`/`layer` are only meaningful for AnnData input.")
+        return data
+    if obsm is not None and layer is not None:
+        raise ValueError("Pass at most one of `obsm` and `layer`.")
+    if obsm is not None:
+        if obsm not in data.obsm:
+            raise KeyError(f"{name}: obsm key {obsm!r} not found; available: {list(data.obsm)}.")
+        return data.obsm[obsm]
+    if layer is not None:
+        if layer not in data.layers:
+            raise KeyError(f"{name}: layer {layer!r} not found; available: {list(data.layers)}.")
+        return data.layers[layer]
+    if data.X is None:
+        raise ValueError(f"{name}: AnnData has no X.")
+    return data.X
+
+
 def as_matrix(
     data: ArrayLike,
     *,
@@ -44,29 +68,7 @@ def as_matrix(
     allow_1d
         Accept a 1-D vector (returned as is, e.g. a precomputed mean profile).
     """
-    if _is_anndata(data):
-        if obsm is not None and layer is not None:
-            raise ValueError("Pass at most one of `obsm` and `layer`.")
-        if obsm is not None:
-            if obsm not in data.obsm:
-                raise KeyError(
-                    f"{name}: obsm key {obsm!r} not found; available: {list(data.obsm)}."
-                )
-            mat = data.obsm[obsm]
-        elif layer is not None:
-            if layer not in data.layers:
-                raise KeyError(
-                    f"{name}: layer {layer!r} not found; available: {list(data.layers)}."
-                )
-            mat = data.layers[layer]
-        else:
-            mat = data.X
-            if mat is None:
-                raise ValueError(f"{name}: AnnData has no X.")
-    else:
-        if obsm is not None or layer is not None:
-            raise TypeError(f"{name}: `obsm`/`layer` are only meaningful for AnnData input.")
-        mat = data
+    mat = anndata_matrix(data, obsm=obsm, layer=layer, name=name)
     if isinstance(mat, pd.DataFrame):
         mat = mat.to_numpy()
     if sp.issparse(mat):
