@@ -560,6 +560,7 @@ class CaLMFlowModel(BaseModelClass):
             early_stopping_patience=early_stopping_patience,
             **trainer_kwargs,
         )
+        self.module.train()  # a loaded or already trained model is in eval mode
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             runner()
