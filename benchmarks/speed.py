@@ -5,7 +5,7 @@ Prints training throughput (cells/s), generation throughput (cells/s), peak memo
 measured in the same run, with how far generation is from that FLOP floor.
 
     python benchmarks/speed.py            # full default training on Kang (minutes)
-    python benchmarks/speed.py --quick    # 3 epochs, 10k cells only
+    python benchmarks/speed.py --quick    # 3 training epochs (throughput only), then the same generation checks
 """
 
 from __future__ import annotations
@@ -83,11 +83,15 @@ def _generate_child(path: str, n_cells: int, decode: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.child:
+        torch.set_num_threads(int(args.child[3]))
         _generate_child(args.child[0], int(args.child[1]), args.child[2] == "genes")
         return
 
@@ -131,13 +135,19 @@ def main() -> None:
             (cached := dt) if cache else print(
                 f"KV-cache speed-up: {dt / cached:.1f}x (target >= 3x)"
             )
-    if args.quick:
-        return
     with tempfile.TemporaryDirectory() as tmp:
         model.save(tmp, overwrite=True)
         for space in ("pca", "genes"):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", tmp, "100000", space],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    tmp,
+                    "100000",
+                    space,
+                    str(torch.get_num_threads()),
+                ],
                 capture_output=True,
                 text=True,
                 check=True,

@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "--max-epochs", type=int, default=None, help="default: the model's heuristic"
     )
     parser.add_argument("--out", default="demo_output", help="folder for figures and the table")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
     from . import datasets
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     adata = datasets.kang2018()
