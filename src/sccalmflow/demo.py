@@ -94,7 +94,7 @@ def _figures(model, preds, real, ctrl, genes, cell_type, out: Path) -> None:
     cells = ad.concat([ctrl, real])
     cells.obsm["X_pca"] = model.get_pca(cells)
     fig = pl.embedding_overlay(
-        preds["CaLMFlow"], cells, control=KEYS["control"], basis="umap", return_fig=True
+        preds["CaLMFlow"], cells, control=KEYS["control"], basis="pca", return_fig=True
     )
     fig.savefig(out / f"embedding_{stem}.png", dpi=120)
     plt.close("all")
