@@ -81,7 +81,9 @@ def test_pca_round_trip_and_decoder(kang_small):
     # full rank: decoding is exact
     Xs = X[:, :40] - X[:, :40].mean(0) + X[0, :40]  # 40 genes: full-rank PCA stays cheap
     full = PCAFeatures(39, "global").fit(Xs)
-    assert np.allclose(full.inverse_transform(full.transform(Xs), clip_negative=False), Xs, atol=1e-3)
+    assert np.allclose(
+        full.inverse_transform(full.transform(Xs), clip_negative=False), Xs, atol=1e-3
+    )
     mod = _module()
     mod2 = CaLMFlowModule(
         50,
