@@ -375,8 +375,8 @@ class CaLMFlowModel(BaseModelClass):
         return out.sort_values(self.condition_keys, ignore_index=True)
 
     def _context(self, frame: pd.DataFrame) -> list[tuple]:
-        keys = [k for k in self.condition_keys if not self.control or k not in self.control]
-        return list(frame[keys].astype(str).itertuples(index=False, name=None))
+        """The context (values of the non-control keys) of each row."""
+        return list(frame[self._context_keys].astype(str).itertuples(index=False, name=None))
 
     # ================================================================== prompts
     def _vocabulary_texts(self) -> list[str]:
