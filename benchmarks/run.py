@@ -106,7 +106,7 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
             n_eval=None,
             trajectories=(1, 5),
             calmflow={},
-            train={"max_epochs": 30},
+            train={},
             cfm=_cfm(256, 1000),
         ),
         "quick": dict(
@@ -133,7 +133,7 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
             n_eval=1000,
             trajectories=(1, 8),
             calmflow=PAPER_SYNTHETIC_ARCH,
-            train={"max_epochs": 25},
+            train={"max_epochs": 50},
             cfm=_cfm(256, 1000),
         ),
         "quick": dict(
@@ -165,7 +165,7 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
             time_points=(4, 8, 32),
             temperatures=(0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
             calmflow=PAPER_SYNTHETIC_ARCH,
-            train={"max_epochs": 15},
+            train={"max_epochs": 30},
             cfm=_cfm(256, 1500),
         ),
         "quick": dict(
@@ -337,10 +337,10 @@ def _fit_calmflow(
 
 #: How multi-trajectory models are budgeted (markdown text).
 EQUAL_BUDGET = (
-    "every N trains for the same epochs with `batch_size = 128 / N` sequences (rounded), so "
-    "each optimiser step sees the same 128 trajectories and every N gets the same number of "
-    "steps and trajectories (the default `max_epochs` heuristic targets ~2,000 steps "
-    "whatever N; the budgets here are set for 1 CPU thread)"
+    "every N trains with `batch_size = 128 / N` sequences (rounded), so each optimiser step "
+    "sees the same 128 trajectories, an epoch has the same number of steps for every N, and "
+    "the same `max_epochs` (or `train()`'s default, about 2,000 steps) gives every N the same "
+    "steps and trajectories"
 )
 
 
