@@ -164,6 +164,13 @@ def test_unconditional_noise_model(kang_small):
     pred = model.predict(n_cells=25, seed=0)
     assert pred.shape == (25, kang_small.n_vars)
     assert "source_cell" not in pred.obs
+    # every cell is generated (no uninitialised rows) and the seed fixes them
+    assert np.isfinite(pred.X).all() and np.isfinite(pred.obsm["X_pca"]).all()
+    assert np.abs(pred.obsm["X_pca"]).max() < 1e3
+    again = model.predict(n_cells=25, seed=0)
+    np.testing.assert_array_equal(pred.X, again.X)
+    other = model.predict(n_cells=25, seed=1)
+    assert not np.allclose(pred.obsm["X_pca"], other.obsm["X_pca"])
 
 
 def test_multi_trajectory_and_space_tokens(held_out):

@@ -376,6 +376,9 @@ class CaLMFlowModel(BaseModelClass):
 
     def _context(self, frame: pd.DataFrame) -> list[tuple]:
         """The context (values of the non-control keys) of each row."""
+        if not self._context_keys:
+            # ``frame[[]].itertuples()`` yields nothing, not one empty tuple per row
+            return [()] * len(frame)
         return list(frame[self._context_keys].astype(str).itertuples(index=False, name=None))
 
     # ================================================================== prompts
