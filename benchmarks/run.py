@@ -865,40 +865,6 @@ def md_kang_loo(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: list[
 
 
 # ====================================================================== suite: unconditional
-UNCOND_BUG = (
-    "CaLMFlowModel.predict(None) on a model set up without condition keys never runs the "
-    "generator (pandas' itertuples over a 0-column frame is empty, so the per-condition loop "
-    "is skipped) and returns uninitialised memory; the benchmark uses a single constant "
-    "condition key with the unconditional prompt 'Generate a cell:' instead"
-)
-UNCOND_FALLBACK_SETUP = dict(condition_keys=["all"], prompt_template="Generate a cell:")
-
-
-def unconditional_predict_is_broken() -> bool:
-    """Whether ``predict(None)`` of a key-less model skips the generator (checked on a toy)."""
-    from sccalmflow import CaLMFlowModel
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(40, 3)).astype(np.float32)
-    toy = ad.AnnData(X=X, obs=pd.DataFrame(index=[f"c{i}" for i in range(40)]))
-    toy.obsm["X_feat"] = X.copy()
-    CaLMFlowModel.setup_anndata(toy, features_key="X_feat")
-    model = CaLMFlowModel(toy, source="noise", n_time_points=3, **TINY_ARCH)
-    calls: list[int] = []
-    original = model.module.generate
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    model.module.generate = counting
-    try:
-        model.predict(None, n_cells=2, seed=0)
-    finally:
-        del model.module.generate
-    return not calls
-
-
 def suite_unconditional(cfg: dict, out: Path, seed: int) -> tuple[Recorder, list[str]]:
     import sccalmflow as scf
     from sccalmflow import CaLMFlowModel, metrics
@@ -919,27 +885,18 @@ def suite_unconditional(cfg: dict, out: Path, seed: int) -> tuple[Recorder, list
     n_pca = cfg["calmflow"].get("n_pca", model_defaults["n_pca"])
     gen: dict[str, tuple[np.ndarray, float, float, float, str]] = {}
     pca_ref = None
-    broken = unconditional_predict_is_broken()
-    rec.notes["unconditional_fallback"] = broken
-    setup, cond = ({}, None)
-    if broken:
-        warnings.warn(UNCOND_BUG, stacklevel=1)
-        print(f"[unconditional] WARNING: {UNCOND_BUG}", flush=True)
-        setup, cond = UNCOND_FALLBACK_SETUP, {"all": ["cell"]}
     for n_traj in cfg["trajectories"]:
         name = f"CaLMFlow ({n_traj} traj.)"
         print(f"[unconditional] {name}", flush=True)
-        a = adata.copy()
-        a.obs["all"] = pd.Categorical(["cell"] * a.n_obs)
         model, t = _fit_calmflow(
-            a,
-            setup,
+            adata.copy(),
+            {},
             {"source": "noise", "n_trajectories": n_traj, **cfg["calmflow"]},
             cfg["train"],
             seed,
             per_trajectory_batch=True,
         )
-        pred, g = _predict_timed(model, cond, n_eval, seed)
+        pred, g = _predict_timed(model, None, n_eval, seed)
         gen[name] = (
             np.asarray(pred.obsm["X_pca"]),
             t,
@@ -1086,11 +1043,6 @@ def md_unconditional(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: 
         f"- **CFM** (icfm / otcfm / sbcfm): one constant condition key (the baseline needs "
         f"one), {c['depth']}×{c['width']} SELU MLP, {c['n_steps']} steps of {c['batch_size']}, "
         f"dopri5; the paper used 4×1024. Max PCA difference to CaLMFlow's: {pca_diff:.1e}.",
-        *(
-            [f"- **Workaround in this run**: {UNCOND_BUG}."]
-            if rec.notes.get("unconditional_fallback")
-            else []
-        ),
         '- Paper\'s Leiden KLD column as printed in the extracted text ("0.0330 0.0027e-2"); '
         "its units are ambiguous. The paper's data (Dong et al.) and PCA size (1,000) differ "
         "from ours, so only the ranking is comparable.",
