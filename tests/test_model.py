@@ -145,6 +145,13 @@ def test_save_load_round_trip(trained, tmp_path):
         loaded.history["reconstruction_loss_train"].shape
         == trained.history["reconstruction_loss_train"].shape
     )
+    assert not hasattr(loaded, "_restore")
+    # loading onto other cells keeps the saved PCA and vocabulary (nothing is refitted)
+    subset = held_out[held_out.obs["cell_type"] == HELD[0]].copy()
+    on_subset = CaLMFlowModel.load(tmp_path / "m", adata=subset)
+    np.testing.assert_array_equal(on_subset.features_.components_, trained.features_.components_)
+    assert len(on_subset.text_tokenizer) == len(trained.text_tokenizer)
+    np.testing.assert_array_equal(on_subset.predict(cond, n_cells=30, seed=7).X, before.X)
     # wrong genes are refused
     with pytest.raises(ValueError, match="genes differ"):
         CaLMFlowModel.load(tmp_path / "m", adata=held_out[:, ::-1].copy())

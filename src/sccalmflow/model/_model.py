@@ -30,7 +30,6 @@ from ._validate import check_condition_keys, check_expression
 logger = logging.getLogger(__name__)
 
 _FEATURES_KEY = "calmflow_features"
-_LOADING = {"active": False}
 
 
 class CaLMFlowModel(BaseModelClass):
@@ -151,10 +150,13 @@ class CaLMFlowModel(BaseModelClass):
         self.ot_coupling = bool(ot_coupling)
         self.features_key = setup.get("features_key")
 
-        # ---- feature space (PCA of the registered layer, or a given .obsm key)
-        if _LOADING["active"]:
-            n_features = int(_LOADING["n_features"])
-            n_genes = int(_LOADING["n_genes"])
+        # ---- feature space (PCA of the registered layer, or a given .obsm key);
+        # `load` sets `_restore` on the bare instance: the saved PCA and tokenizer replace
+        # these placeholders after construction, so nothing is fitted to the new data
+        restore: dict[str, Any] | None = self.__dict__.pop("_restore", None)
+        if restore is not None:
+            n_features = int(restore["n_features"])
+            n_genes = int(restore["n_genes"])
             pca_state = {
                 "mean": np.zeros(n_genes, np.float32),
                 "components": np.zeros((n_features, n_genes), np.float32),
@@ -171,8 +173,8 @@ class CaLMFlowModel(BaseModelClass):
         self.features_ = PCAFeatures.from_state_dict(pca_state, pca_scaling)
 
         # ---- prompt tokenizer and padded prompt length
-        if _LOADING["active"]:
-            self.text_tokenizer = _LOADING["tokenizer"]
+        if restore is not None:
+            self.text_tokenizer = restore["tokenizer"]
         else:
             self.text_tokenizer = build_word_tokenizer(self._vocabulary_texts())
         self.prompt_length = self._max_prompt_length()
@@ -850,16 +852,13 @@ class CaLMFlowModel(BaseModelClass):
         setup_method(adata, source_registry=registry, **registry["setup_args"])
         init = config["init_params"]
         params = {**init.get("non_kwargs", {}), **init.get("kwargs", {}).get("kwargs", {})}
-        _LOADING.update(
-            active=True,
-            tokenizer=load_tokenizer(path / "tokenizer"),
-            n_features=config["n_features"],
-            n_genes=len(saved_vars),
-        )
-        try:
-            model = cls(adata, **params)
-        finally:
-            _LOADING.update(active=False, tokenizer=None)
+        model = cls.__new__(cls)
+        model._restore = {
+            "tokenizer": load_tokenizer(path / "tokenizer"),
+            "n_features": config["n_features"],
+            "n_genes": len(saved_vars),
+        }
+        model.__init__(adata, **params)
         state = load_file(str(path / "model.safetensors"))
         model.module.load_state_dict(state, strict=True)
         model.features_ = PCAFeatures.from_state_dict(
