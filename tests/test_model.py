@@ -65,6 +65,10 @@ def test_predict_unseen_combination(trained):
     # the flow starts at control cells of the requested context
     src = trained.adata[pred.obs["source_cell"][:40]].obs
     assert (src["cell_type"] == HELD[0]).all() and (src["condition"] == "control").all()
+    # every control cell of the context is used once before any is used again
+    ad_obs = trained.adata.obs
+    n_ctrl = int(((ad_obs["cell_type"] == HELD[0]) & (ad_obs["condition"] == "control")).sum())
+    assert pred.obs["source_cell"][:40].nunique() == min(40, n_ctrl)
     assert (pred.X >= 0).all() and np.isfinite(pred.X).all()
     # dict input gives the same cells
     pred2 = trained.predict({"cell_type": [HELD[0]], "condition": [HELD[1]]}, n_cells=40, seed=1)

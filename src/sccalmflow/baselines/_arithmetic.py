@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data import resample_pool
 from ._base import BaselineMethod
 
 
@@ -88,7 +89,7 @@ class _ShiftBaseline(BaselineMethod):
             ctx, pert = self._split(row)
             idx = self._control_cells(ctx)
             shift = self._shift(ctx, pert)
-            chosen = idx[rng.integers(len(idx), size=int(n))]
+            chosen = resample_pool(idx, int(n), rng)
             out.append((self._z[chosen] + shift).astype(np.float32))
         return np.concatenate(out, axis=0)
 
@@ -126,7 +127,8 @@ class Control(_ShiftBaseline):
 
     For a requested condition, ``n_cells`` training cells with the same context (values of
     the non-perturbation condition keys) and every perturbation key at its control value
-    are drawn with replacement; the requested perturbation is ignored. Features are
+    are drawn, each once before any is drawn again (as the model draws its source cells);
+    the requested perturbation is ignored. Features are
     decoded from the PCA space, so ``X`` is the PCA reconstruction of those cells.
 
     Raises a :class:`ValueError` in :meth:`predict` when the context has no control cells.

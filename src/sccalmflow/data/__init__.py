@@ -2,5 +2,6 @@
 
 from ._conditions import as_condition_frame
 from ._pca import PCAFeatures
+from ._sampling import resample_pool
 
-__all__ = ["PCAFeatures", "as_condition_frame"]
+__all__ = ["PCAFeatures", "as_condition_frame", "resample_pool"]

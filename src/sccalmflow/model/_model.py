@@ -19,7 +19,7 @@ from scvi.model.base import BaseModelClass
 from scvi.train import TrainRunner
 
 from .. import __version__
-from ..data import PCAFeatures, as_condition_frame
+from ..data import PCAFeatures, as_condition_frame, resample_pool
 from ..data._prompts import build_prompts, is_control, normalize_templates, template_keys
 from ..data._text_tokenizer import PAD_TOKEN, build_word_tokenizer, load_tokenizer
 from ..module import CaLMFlowModule, default_backbone_config
@@ -634,7 +634,10 @@ class CaLMFlowModel(BaseModelClass):
             one row per condition. Any combination of registered values may be asked for,
             also one that never occurred in training. ``None`` for an unconditional model.
         n_cells
-            Cells per condition.
+            Cells per condition. With ``source="control"`` the paths start from the control
+            cells of the condition's context, each used once before any is used again
+            (:func:`~sccalmflow.data.resample_pool`); with the deterministic head, more cells
+            than the context has control cells therefore repeat cells.
         seed
             Seed of the sources and the head's samples: same seed, same cells.
         temperature
@@ -699,7 +702,7 @@ class CaLMFlowModel(BaseModelClass):
                         "starts from control cells of the same context. Register data with such "
                         "cells, or use a model with source='noise'."
                     )
-                src[r] = rng.choice(pool, n_seq * N)
+                src[r] = resample_pool(pool, n_seq * N, rng)
                 x0 = Z[src[r]].reshape(n_seq, N, D)
             else:
                 x0 = rng.standard_normal((n_seq, N, D), dtype=np.float32)
