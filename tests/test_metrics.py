@@ -227,17 +227,21 @@ def test_mean_expression_r2_anndata_and_genes():
         scm.mean_expression_r2(np.ones((3, 5)), np.ones((3, 6)))
 
 
-def test_top_de_genes_finds_planted_genes_without_mutating():
+def _de_data():
     rng = np.random.default_rng(0)
     x = rng.normal(1.0, 0.3, size=(120, 50)).clip(0)
     x[:60, :5] += 2.0  # genes 0-4 up in "stim"
-    a = ad.AnnData(
+    return ad.AnnData(
         x.astype(np.float32),
         obs=pd.DataFrame(
             {"cond": ["stim"] * 60 + ["ctrl"] * 60}, index=[str(i) for i in range(120)]
         ),
         var=pd.DataFrame(index=[f"g{i}" for i in range(50)]),
     )
+
+
+def test_top_de_genes_finds_planted_genes_without_mutating():
+    a = _de_data()
     before = a.copy()
     top = scm.top_de_genes(a, groupby="cond", group="stim", reference="ctrl", n=5)
     assert sorted(top) == [f"g{i}" for i in range(5)]
@@ -245,6 +249,24 @@ def test_top_de_genes_finds_planted_genes_without_mutating():
     np.testing.assert_array_equal(a.X, before.X)
     with pytest.raises(ValueError, match="No cells"):
         scm.top_de_genes(a, groupby="cond", group="stim", reference="missing")
+
+
+def test_numba_calls_keep_torch_threads():
+    """scanpy's Wilcoxon and umap-learn run numba code that resets torch's thread count."""
+    import torch
+
+    a = _de_data()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        scm.top_de_genes(a, groupby="cond", group="stim", reference="ctrl", n=5)
+        assert torch.get_num_threads() == 1
+        scm.joint_umap(_gauss(40, 6), _gauss(30, 6, seed=1), n_components=2, seed=0)
+        assert torch.get_num_threads() == 1
+        scm.leiden_kl(_gauss(40, 6), _gauss(30, 6, seed=1), seed=0)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_discrimination_score():

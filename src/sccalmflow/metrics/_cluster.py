@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._threads import keep_torch_threads
 from ._utils import ArrayLike, as_matrix, check_pair
 
 
@@ -114,7 +115,7 @@ def fit_cluster_classifier(
     if x.shape[0] < 10:
         raise ValueError(f"Need at least 10 real cells to cluster, got {x.shape[0]}.")
     tmp = ad.AnnData(x.astype(np.float32))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), keep_torch_threads():
         warnings.simplefilter("ignore")
         sc.pp.neighbors(
             tmp, n_neighbors=min(int(n_neighbors), x.shape[0] - 1), use_rep="X", random_state=seed
@@ -393,7 +394,7 @@ def joint_umap(
         random_state=seed,
         **umap_kwargs,
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), keep_torch_threads():
         warnings.simplefilter("ignore")
         emb = np.asarray(reducer.fit_transform(np.vstack([x, g])), dtype=np.float64)
     return emb[: x.shape[0]], emb[x.shape[0] :]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from .._threads import keep_torch_threads
 from ._utils import ArrayLike, _is_anndata, anndata_matrix, as_matrix, gene_index
 
 
@@ -207,7 +208,7 @@ def top_de_genes(
     sub.obs = sub.obs[[]].assign(_de_group=labels[mask])
     sub.obs["_de_group"] = sub.obs["_de_group"].astype("category")
     n_genes = min(int(n), sub.n_vars)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), keep_torch_threads():
         warnings.simplefilter("ignore")
         sc.tl.rank_genes_groups(
             sub,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .._threads import keep_torch_threads
 from ._utils import (
     CMAP,
     finish,
@@ -141,7 +142,7 @@ def trajectories(
 
         kw = {"n_neighbors": 15, "min_dist": 0.1, **dict(umap_kwargs or {})}
         reducer = umap.UMAP(n_components=2, random_state=seed, **kw)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), keep_torch_threads():
             warnings.simplefilter("ignore")
             emb_keep = reducer.fit_transform(bg[keep])
             emb_paths = reducer.transform(paths.reshape(n * T, D)).reshape(n, T, 2)
