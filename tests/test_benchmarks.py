@@ -155,3 +155,26 @@ def test_unconditional_tiny(bench, tmp_path):
         },
         {"mmd", "w2", "adaptive_mmd", "leiden_kl"},
     )
+
+
+def test_oversample_script_tiny(tmp_path):
+    """``benchmarks/oversample.py`` end to end with one epoch, one subset, few cells."""
+    spec = importlib.util.spec_from_file_location(
+        "sccalmflow_benchmarks_oversample", ROOT / "benchmarks" / "oversample.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    threads = torch.get_num_threads()
+    try:
+        df = module.main(
+            ["--cell-types", "B", "--subsets", "1", "--pool", "10", "--n-cells", "30"]
+            + ["--max-epochs", "1", "--out", str(tmp_path)]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    assert list(df["mode"]) == ["all controls", "repeat", "interpolate"]
+    assert df.loc[df["mode"] == "repeat", "distinct_cells"].item() == 10
+    assert df.loc[df["mode"] == "interpolate", "distinct_cells"].item() == 30
+    assert np.isfinite(df[["r2_top100_de", "e_distance", "mmd", "w2"]].to_numpy()).all()
+    md = (tmp_path / "oversample.md").read_text()
+    assert "| B | interpolate |" in md and (tmp_path / "oversample.csv").exists()

@@ -219,3 +219,55 @@ def test_load_refuses_unknown_category(trained, tmp_path):
     other.obs["cell_type"] = other.obs["cell_type"].cat.rename_categories({"NK": "Neuron"})
     with pytest.raises(ValueError, match="Neuron"):
         CaLMFlowModel.load(tmp_path / "m", adata=other)
+
+
+def test_predict_from_given_source_cells(trained):
+    reg = trained.adata
+    ctrl_mask = ((reg.obs["cell_type"] == HELD[0]) & (reg.obs["condition"] == "control")).to_numpy()
+    ctrl = reg[ctrl_mask].copy()
+    before = ctrl.copy()
+    cond = {"cell_type": [HELD[0]], "condition": [HELD[1]]}
+    # the registered control cells of the context, passed explicitly, give the same cells
+    a = trained.predict(cond, n_cells=30, seed=2)
+    b = trained.predict(cond, n_cells=30, seed=2, source_cells=ctrl)
+    np.testing.assert_allclose(a.obsm["X_pca"], b.obsm["X_pca"], atol=1e-4)
+    assert list(a.obs["source_cell"]) == list(b.obs["source_cell"])
+    assert (ctrl.X != before.X).nnz == 0 and ctrl.obs.equals(before.obs)  # not mutated
+    # cells of another context (here: B controls) are used for every requested condition
+    other = reg[((reg.obs["cell_type"] == "B") & (reg.obs["condition"] == "control")).to_numpy()]
+    two = {"cell_type": [HELD[0], "NK"], "condition": [HELD[1], HELD[1]]}
+    c = trained.predict(two, n_cells=12, seed=2, source_cells=other)
+    assert set(c.obs["source_cell"]) <= set(other.obs_names)
+    assert c.obs["source_cell"].iloc[:12].nunique() == min(12, other.n_obs)
+    # bad input
+    with pytest.raises(ValueError, match="genes in the same order"):
+        trained.predict(cond, n_cells=3, source_cells=ctrl[:, ::-1].copy())
+    with pytest.raises(ValueError, match="oversample"):
+        trained.predict(cond, n_cells=3, oversample="smote")
+    nan = ctrl.copy()
+    nan.X = nan.X.toarray()
+    nan.X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        trained.predict(cond, n_cells=3, source_cells=nan)
+
+
+def test_oversample_interpolate_gives_distinct_cells(trained):
+    reg = trained.adata
+    ctrl = reg[((reg.obs["cell_type"] == "NK") & (reg.obs["condition"] == "control")).to_numpy()]
+    cond = {"cell_type": ["NK"], "condition": [HELD[1]]}
+    n = 3 * ctrl.n_obs
+    rep = trained.predict(cond, n_cells=n, seed=0)
+    itp = trained.predict(cond, n_cells=n, seed=0, oversample="interpolate")
+    assert len(np.unique(rep.obsm["X_pca"].round(4), axis=0)) == ctrl.n_obs
+    assert len(np.unique(itp.obsm["X_pca"].round(4), axis=0)) == n
+    # the first pass over the control cells is the same in both modes
+    k = ctrl.n_obs
+    np.testing.assert_allclose(itp.obsm["X_pca"][:k], rep.obsm["X_pca"][:k], atol=1e-5)
+    assert list(itp.obs["source_cell"]) == list(rep.obs["source_cell"])
+
+
+def test_source_cells_needs_control_model(kang_small):
+    CaLMFlowModel.setup_anndata(kang_small)
+    model = CaLMFlowModel(kang_small, source="noise", **TINY)
+    with pytest.raises(ValueError, match="source='control'"):
+        model.predict(n_cells=3, source_cells=kang_small[:5].copy())

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sccalmflow.data import resample_pool
+from sccalmflow.data import interpolate_repeats, resample_pool
 
 
 def test_no_repeats_up_to_pool_size():
@@ -36,3 +36,32 @@ def test_bad_input():
         resample_pool(np.array([]), 3, np.random.default_rng(0))
     with pytest.raises(ValueError, match="n must be"):
         resample_pool(np.arange(3), -1, np.random.default_rng(0))
+
+
+def test_interpolate_repeats_keeps_first_pass_and_moves_later_draws():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(8, 3)).astype(np.float32)
+    pos = resample_pool(np.arange(8), 20, np.random.default_rng(1))
+    out = interpolate_repeats(z, pos, np.random.default_rng(2), n_neighbors=2)
+    assert out.shape == (20, 3) and out.dtype == z.dtype
+    np.testing.assert_array_equal(out[:8], z[pos[:8]])  # one pass over the pool, exact
+    later = out[8:]
+    assert len(np.unique(later.round(6), axis=0)) == 12  # no copies
+    # each later draw lies on a segment from its anchor towards one of its 2 nearest rows
+    d = np.linalg.norm(z[:, None] - z[None], axis=-1)
+    for x, a in zip(later, pos[8:], strict=True):
+        nearest = np.argsort(d[a])[1:3]
+        assert min(_on_segment(x, z[a], z[j]) for j in nearest) < 1e-5
+    # seeded
+    again = interpolate_repeats(z, pos, np.random.default_rng(2), n_neighbors=2)
+    np.testing.assert_array_equal(out, again)
+    # a single-row pool can only repeat
+    one = interpolate_repeats(z[:1], np.zeros(4, int), np.random.default_rng(0))
+    np.testing.assert_array_equal(one, np.repeat(z[:1], 4, axis=0))
+
+
+def _on_segment(x, a, b):
+    """Distance of x from the segment a-b."""
+    ab = b - a
+    t = np.clip(np.dot(x - a, ab) / max(np.dot(ab, ab), 1e-12), 0, 1)
+    return float(np.linalg.norm(x - (a + t * ab)))

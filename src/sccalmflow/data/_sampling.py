@@ -36,3 +36,45 @@ def resample_pool(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     if n_pass == 0:
         return pool[:0].copy()
     return np.concatenate([rng.permutation(pool) for _ in range(n_pass)])[:n]
+
+
+def interpolate_repeats(
+    z: np.ndarray, positions: np.ndarray, rng: np.random.Generator, n_neighbors: int = 5
+) -> np.ndarray:
+    """Source states for draws of a pool, with repeated draws moved between neighbours.
+
+    The first ``len(z)`` draws (one pass over the pool, see :func:`resample_pool`) are the
+    pool's own rows; every later draw of row ``i`` becomes a random point on the segment from
+    ``z[i]`` to one of its ``n_neighbors`` nearest rows in the pool (SMOTE-style
+    interpolation), so oversampling a small pool gives new, nearby states instead of copies.
+
+    Parameters
+    ----------
+    z
+        Pool states, ``(n_pool, d)``.
+    positions
+        Row of ``z`` for each draw, e.g. ``resample_pool(np.arange(n_pool), n, rng)``.
+    rng
+        Random generator (neighbour choice and position on the segment).
+    n_neighbors
+        Neighbours to interpolate towards.
+
+    Returns
+    -------
+    Array ``(len(positions), d)``.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    z = np.asarray(z)
+    positions = np.asarray(positions)
+    out = z[positions].copy()
+    later = np.arange(len(positions)) >= len(z)
+    k = min(int(n_neighbors), len(z) - 1)
+    if not later.any() or k < 1:
+        return out
+    _, nbr = NearestNeighbors(n_neighbors=k + 1).fit(z).kneighbors(z)
+    anchor = positions[later]
+    partner = nbr[anchor, rng.integers(1, k + 1, size=anchor.size)]
+    u = rng.random((anchor.size, 1)).astype(z.dtype)
+    out[later] = z[anchor] + u * (z[partner] - z[anchor])
+    return out

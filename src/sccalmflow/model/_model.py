@@ -19,7 +19,7 @@ from scvi.model.base import BaseModelClass
 from scvi.train import TrainRunner
 
 from .. import __version__
-from ..data import PCAFeatures, as_condition_frame, resample_pool
+from ..data import PCAFeatures, as_condition_frame, interpolate_repeats, resample_pool
 from ..data._prompts import build_prompts, is_control, normalize_templates, template_keys
 from ..data._text_tokenizer import PAD_TOKEN, build_word_tokenizer, load_tokenizer
 from ..module import CaLMFlowModule, default_backbone_config
@@ -458,10 +458,27 @@ class CaLMFlowModel(BaseModelClass):
         """
         if adata is None:
             return self.features_.pca_scores(self._registered_features())
+        return self.features_.pca_scores(self._features_of(adata, layer, "adata"))
+
+    def _features_of(self, adata: ad.AnnData, layer: str | None, where: str) -> np.ndarray:
+        """Scaled features of cells that are not (necessarily) the registered ones."""
         if self.features_key is not None:
-            return np.asarray(adata.obsm[self.features_key], np.float32)
+            _check_features(adata, self.features_key)
+            Z = np.asarray(adata.obsm[self.features_key], np.float32)
+            if Z.shape[1] != self.features_.n_components:
+                raise ValueError(
+                    f"{where}.obsm[{self.features_key!r}] has {Z.shape[1]} columns; the model "
+                    f"was set up with {self.features_.n_components}."
+                )
+            return Z / self.features_.scale_
+        if not adata.var_names.equals(self.var_names):
+            raise ValueError(
+                f"{where} must have the model's {len(self.var_names)} genes in the same order "
+                f"(it has {adata.n_vars}): use `{where}[:, model.var_names]`."
+            )
         X = adata.X if layer is None else _get_layer(adata, layer)
-        return self.features_.pca_scores(self.features_.transform(X))
+        check_expression(X, where if layer is None else f"{where}.layers[{layer!r}]")
+        return self.features_.transform(X)
 
     @property
     def var_names(self) -> pd.Index:
@@ -624,6 +641,9 @@ class CaLMFlowModel(BaseModelClass):
         return_trajectories: bool = False,
         use_cache: bool = True,
         decode: bool = True,
+        source_cells: ad.AnnData | None = None,
+        source_layer: str | None = None,
+        oversample: Literal["repeat", "interpolate"] = "repeat",
     ) -> ad.AnnData:
         """Generate cells for each requested condition.
 
@@ -652,13 +672,30 @@ class CaLMFlowModel(BaseModelClass):
         decode
             Map to gene space (``X``); ``False`` leaves ``X`` empty (0 genes) and keeps only
             ``obsm["X_pca"]``.
+        source_cells
+            Cells to start every requested condition from (``source="control"`` models),
+            instead of the registered control cells of the condition's context: e.g. the
+            control cells of a new donor or sample the model never saw. They need the model's
+            genes in the same order (log-normalised like the training data) or, for a model
+            set up with ``features_key``, that ``.obsm`` key.
+        source_layer
+            Layer of ``source_cells`` with the expression (``None``: ``X``).
+        oversample
+            What the draws after one pass over the source cells start from. ``"repeat"``
+            (default): the same cells again, so with the deterministic head the generated
+            cells repeat. ``"interpolate"``: a random point between the cell and one of its 5
+            nearest source cells (:func:`~sccalmflow.data.interpolate_repeats`), so every
+            generated cell is distinct. Measured on held-out Kang cell types from 40 source
+            cells (``benchmarks/oversample.py``), interpolation lowered W2 and kept MMD, but
+            raised the E-distance (it narrows the spread).
 
         Returns
         -------
         AnnData with ``n_cells`` per condition: ``X`` (log-normalised expression decoded from
         PCA, negative values set to 0, same ``var_names``), ``obsm["X_pca"]``, ``.obs`` with
         the condition columns, ``prompt`` and (``source="control"``) ``source_cell``, the
-        control cell each path started from.
+        control cell each path started from (with ``oversample="interpolate"``, the cell a
+        repeated draw was moved away from).
         """
         if not getattr(self, "is_trained_", False):
             warnings.warn("The model is not trained; predictions are random.", stacklevel=2)
@@ -677,8 +714,20 @@ class CaLMFlowModel(BaseModelClass):
         D = self.features_.n_components
         L = self.module.latent_dim
         sample = self.module.head.variational and tau > 0
-        Z = self._registered_features()
-        by_ctx = self._control_by_context() if self.source == "control" else {}
+        if oversample not in ("repeat", "interpolate"):
+            raise ValueError(f"oversample must be 'repeat' or 'interpolate', not {oversample!r}.")
+        if source_cells is not None:
+            if self.source != "control":
+                raise ValueError(
+                    "source_cells needs a model with source='control'; this one starts from noise."
+                )
+            Z = self._features_of(source_cells, source_layer, "source_cells")
+            names = np.asarray(source_cells.obs_names)
+            by_ctx = dict.fromkeys(self._context(frame), np.arange(len(Z)))
+        else:
+            Z = self._registered_features()
+            names = np.asarray(self.adata_manager.adata.obs_names)
+            by_ctx = self._control_by_context() if self.source == "control" else {}
         device = self.device
         out = np.empty((len(frame), n_seq * N, D), dtype=np.float32)
         src = np.full((len(frame), n_seq * N), -1, dtype=np.int64)
@@ -702,8 +751,12 @@ class CaLMFlowModel(BaseModelClass):
                         "starts from control cells of the same context. Register data with such "
                         "cells, or use a model with source='noise'."
                     )
-                src[r] = resample_pool(pool, n_seq * N, rng)
-                x0 = Z[src[r]].reshape(n_seq, N, D)
+                pos = resample_pool(np.arange(len(pool)), n_seq * N, rng)
+                src[r] = pool[pos]
+                if oversample == "interpolate":
+                    x0 = interpolate_repeats(Z[pool], pos, rng).reshape(n_seq, N, D)
+                else:
+                    x0 = Z[src[r]].reshape(n_seq, N, D)
             else:
                 x0 = rng.standard_normal((n_seq, N, D), dtype=np.float32)
             prompt = torch.from_numpy(ids[r : r + 1]).to(device)
@@ -733,7 +786,6 @@ class CaLMFlowModel(BaseModelClass):
         obs = frame.iloc[rows].reset_index(drop=True)
         obs["prompt"] = pd.Categorical(np.asarray(prompts, dtype=object)[rows])
         if self.source == "control":
-            names = np.asarray(self.adata_manager.adata.obs_names)
             obs["source_cell"] = names[src[:, :n_cells].reshape(-1)]
         obs.index = [f"gen{i}" for i in range(len(obs))]
         X = self.features_.inverse_transform(Zp) if decode else np.empty((len(obs), 0), np.float32)
