@@ -271,3 +271,48 @@ def test_source_cells_needs_control_model(kang_small):
     model = CaLMFlowModel(kang_small, source="noise", **TINY)
     with pytest.raises(ValueError, match="source='control'"):
         model.predict(n_cells=3, source_cells=kang_small[:5].copy())
+
+
+def _drug_dose_data(seed=0):
+    """Simulated screen: 2 cell lines x (DMSO at dose 0, 2 drugs x 2 doses)."""
+    import anndata as ad
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for line in ["A549", "MCF7"]:
+        rows += [(line, "DMSO", "0")] * 40
+        rows += [(line, d, z) for d in ("dex", "SAHA") for z in ("10", "100") for _ in range(20)]
+    obs = pd.DataFrame(rows, columns=["cell_line", "drug", "dose"]).astype("category")
+    obs.index = [f"c{i}" for i in range(len(obs))]
+    x = np.log1p(rng.gamma(2.0, 1.0, size=(len(obs), 30))).astype(np.float32)
+    x[(obs["drug"] == "SAHA").to_numpy(), :5] += 1.0
+    return ad.AnnData(x, obs=obs)
+
+
+def test_multi_key_perturbation_and_control_hint():
+    keys = ["cell_line", "drug", "dose"]
+    small = dict(TINY, n_pca=5)
+    a = _drug_dose_data()
+    held = (a.obs["cell_line"] == "MCF7") & (a.obs["drug"] == "SAHA") & (a.obs["dose"] == "100")
+    train = a[~held.to_numpy()].copy()
+    # dose left out of `control`: no condition has control cells with the same dose
+    CaLMFlowModel.setup_anndata(train, condition_keys=keys, control={"drug": "DMSO"})
+    model = CaLMFlowModel(train, **small)
+    with pytest.raises(
+        ValueError, match=r"Nothing to train on.*control=\{'drug': 'DMSO', 'dose': '0'\}"
+    ):
+        quiet_train(model, max_epochs=1)
+    cond = {"cell_line": ["MCF7"], "drug": ["SAHA"], "dose": ["100"]}
+    with (
+        pytest.warns(UserWarning, match="not trained"),
+        pytest.raises(ValueError, match=r"No control cells .*add it to `control`"),
+    ):
+        model.predict(cond, n_cells=2)
+    # with dose in `control` the unseen combination is generated from MCF7's DMSO cells
+    CaLMFlowModel.setup_anndata(train, condition_keys=keys, control={"drug": "DMSO", "dose": "0"})
+    model = CaLMFlowModel(train, **small)
+    quiet_train(model, max_epochs=1, batch_size=32)
+    pred = model.predict(cond, n_cells=8, seed=0)
+    src = train[pred.obs["source_cell"]].obs
+    assert (src["cell_line"] == "MCF7").all() and (src["drug"] == "DMSO").all()
+    assert model.prompts(cond) == ["Generate a MCF7 cell stimulated with SAHA and dose 100:"]

@@ -24,6 +24,18 @@ def test_chronicity_template():
     ]
 
 
+def test_several_perturbation_keys_are_named():
+    control = {"drug": "DMSO", "dose": "0"}
+    t = default_templates(["cell_line", "drug", "dose"], control)
+    frame = pd.DataFrame(
+        {"cell_line": ["A549", "A549"], "drug": ["dex", "DMSO"], "dose": ["100", "0"]}
+    )
+    assert build_prompts(frame, t, control) == [
+        "Generate a A549 cell stimulated with dex and dose 100:",
+        "Generate a A549 cell with no stimulation:",
+    ]
+
+
 def test_no_control_and_unconditional():
     t = default_templates(["cell_type"], None)
     assert build_prompts(pd.DataFrame({"cell_type": ["B"]}), t, None) == [

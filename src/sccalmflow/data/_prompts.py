@@ -22,7 +22,8 @@ def default_templates(
     """The paper's two templates, generalised to any keys.
 
     With a control (perturbation) key, the first other key is read as the cell type and any
-    further keys are appended as ``"and <key> <value>"`` (the paper's chronicity):
+    further keys are appended as ``"and <key> <value>"`` (the paper's chronicity), as are
+    perturbation keys after the first (``"stimulated with dex and dose 100"``):
 
     - perturbed: ``"Generate a {cell_type} cell stimulated with {condition}:"``
     - control: ``"Generate a {cell_type} cell with no stimulation:"``
@@ -40,7 +41,7 @@ def default_templates(
         return {"perturbed": f"Generate a cell with {body}:"}
     subject = f"{{{ctx[0]}}} cell" if ctx else "cell"
     extra = "".join(f" and {k.replace('_', ' ')} {{{k}}}" for k in ctx[1:])
-    treat = " and ".join(f"{{{k}}}" for k in pert)
+    treat = f"{{{pert[0]}}}" + "".join(f" and {k.replace('_', ' ')} {{{k}}}" for k in pert[1:])
     return {
         "perturbed": f"Generate a {subject} stimulated with {treat}{extra}:",
         "control": f"Generate a {subject} with no stimulation{extra}:",

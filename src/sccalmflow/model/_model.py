@@ -619,14 +619,35 @@ class CaLMFlowModel(BaseModelClass):
         empty = [i for i, p in enumerate(pools) if len(p) == 0]
         if empty:
             dropped = int(np.isin(groups, empty).sum())
-            warnings.warn(
+            message = (
                 f"{dropped} cell(s) in {len(empty)} condition(s) have no control cells in their "
                 "context and are not used for training with source='control': "
-                f"{group_frame.iloc[empty].astype(str).to_dict('records')}",
-                UserWarning,
-                stacklevel=3,
+                f"{group_frame.iloc[empty].astype(str).to_dict('records')[:10]}"
+                f"{' ...' if len(empty) > 10 else ''}.{self._control_hint()}"
             )
+            perturbed = ~is_control(group_frame, self.control)
+            if not np.isin(np.flatnonzero(perturbed), empty, invert=True).any():
+                raise ValueError(f"Nothing to train on: {message}")
+            warnings.warn(message, UserWarning, stacklevel=3)
         return pools
+
+    def _control_hint(self) -> str:
+        """Advice when context keys look like part of the perturbation (dose, time...)."""
+        frame = self._cell_conditions().astype(str)
+        ctrl = is_control(frame, self.control)
+        hints = {}
+        for key in self._context_keys:
+            in_ctrl = set(frame.loc[ctrl, key])
+            if len(in_ctrl) == 1 and set(frame.loc[~ctrl, key]) - in_ctrl:
+                hints[key] = next(iter(in_ctrl))
+        if not hints:
+            return ""
+        where = ", ".join(f"{k} = {v!r}" for k, v in hints.items())
+        return (
+            f" All control cells have {where}: if {'/'.join(hints)} is part of the perturbation "
+            f"(a dose, a time point), add it to `control`, e.g. "
+            f"setup_anndata(..., control={ ({**(self.control or {}), **hints})!r})."
+        )
 
     # ================================================================== generation
     @torch.inference_mode()
@@ -749,7 +770,8 @@ class CaLMFlowModel(BaseModelClass):
                         f"No control cells for context {dict(zip(self._context_keys, ctx, strict=True))} "
                         f"(condition {frame.iloc[r].astype(str).to_dict()}): source='control' "
                         "starts from control cells of the same context. Register data with such "
-                        "cells, or use a model with source='noise'."
+                        "cells, pass `source_cells=`, or use a model with source='noise'."
+                        + self._control_hint()
                     )
                 pos = resample_pool(np.arange(len(pool)), n_seq * N, rng)
                 src[r] = pool[pos]
