@@ -45,26 +45,14 @@ def run_cell_type(
     adata, cell_type: str, pool: int, subsets: int, n_cells: int, max_epochs: int | None = None
 ) -> pd.DataFrame:
     from sccalmflow import CaLMFlowModel, metrics
+    from sccalmflow.demo import held_out_split
 
-    held = (
-        (adata.obs["cell_type"] == cell_type) & (adata.obs["condition"] == "IFN-beta")
-    ).to_numpy()
-    ctrl_mask = (
-        (adata.obs["cell_type"] == cell_type) & (adata.obs["condition"] == "control")
-    ).to_numpy()
-    train, real, ctrl = adata[~held].copy(), adata[held].copy(), adata[ctrl_mask].copy()
+    train, real, ctrl, genes = held_out_split(adata, cell_type)
     CaLMFlowModel.setup_anndata(train, **KEYS)
     model = CaLMFlowModel(train, seed=0)
     t0 = time.perf_counter()
     model.train(max_epochs=max_epochs, enable_progress_bar=False)
     print(f"[oversample] {cell_type}: trained in {time.perf_counter() - t0:.0f} s", flush=True)
-    genes = metrics.top_de_genes(
-        adata[(adata.obs["cell_type"] == cell_type).to_numpy()],
-        groupby="condition",
-        group="IFN-beta",
-        reference="control",
-        n=100,
-    )
     real_pca = model.get_pca(real)
     cond = {"cell_type": [cell_type], "condition": ["IFN-beta"]}
     rows = []

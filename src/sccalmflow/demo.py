@@ -20,19 +20,30 @@ import pandas as pd
 KEYS = {"condition_keys": ["cell_type", "condition"], "control": {"condition": "control"}}
 
 
+def held_out_split(adata, cell_type: str, n_de: int = 100):
+    """Kang split for one held-out cell type.
+
+    Returns ``(train, real, ctrl, genes)``: every cell but ``cell_type``'s IFN-beta cells,
+    those held-out cells, the type's control cells (copies), and the type's top ``n_de``
+    DE genes (Wilcoxon, IFN-beta vs control).
+    """
+    from . import metrics
+
+    in_type = (adata.obs["cell_type"] == cell_type).to_numpy()
+    held = in_type & (adata.obs["condition"] == "IFN-beta").to_numpy()
+    ctrl = in_type & (adata.obs["condition"] == "control").to_numpy()
+    genes = metrics.top_de_genes(
+        adata[in_type], groupby="condition", group="IFN-beta", reference="control", n=n_de
+    )
+    return adata[~held].copy(), adata[held].copy(), adata[ctrl].copy(), genes
+
+
 def run_one(adata, cell_type: str, *, n_cells: int, seed: int, max_epochs: int | None, out: Path):
     """Train on everything but ``cell_type``'s IFN-beta cells and score their prediction."""
     from . import CaLMFlowModel, metrics
     from .baselines import Additive, Control
 
-    held = (
-        (adata.obs["cell_type"] == cell_type) & (adata.obs["condition"] == "IFN-beta")
-    ).to_numpy()
-    train = adata[~held].copy()
-    real = adata[held].copy()
-    ctrl = adata[
-        ((adata.obs["cell_type"] == cell_type) & (adata.obs["condition"] == "control")).to_numpy()
-    ].copy()
+    train, real, ctrl, genes = held_out_split(adata, cell_type)
     CaLMFlowModel.setup_anndata(train, **KEYS)
     model = CaLMFlowModel(train, seed=seed)
     t0 = time.perf_counter()
@@ -44,13 +55,6 @@ def run_one(adata, cell_type: str, *, n_cells: int, seed: int, max_epochs: int |
     gen_s = time.perf_counter() - t0
     for name, cls in (("control", Control), ("additive", Additive)):
         preds[name] = cls().fit(train, seed=seed, **KEYS).predict(cond, n_cells=n_cells, seed=seed)
-    genes = metrics.top_de_genes(
-        adata[(adata.obs["cell_type"] == cell_type).to_numpy()],
-        groupby="condition",
-        group="IFN-beta",
-        reference="control",
-        n=100,
-    )
     real_pca = model.get_pca(real)
     rows = []
     for name, pred in preds.items():
