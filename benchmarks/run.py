@@ -428,6 +428,20 @@ def _plt():
     return plt
 
 
+def _speed_section(speed: list[str], runtime: float, figs: list[str]) -> list[str]:
+    """The closing lines of every suite page: speed notes, runtime, figures."""
+    return [
+        "",
+        "## Speed",
+        "",
+        *[f"- {line}" for line in speed],
+        f"- Total suite runtime: {runtime / 60:.1f} min on {_machine()}.",
+        "",
+        *[f"![{f}]({f})" for f in figs],
+        "",
+    ]
+
+
 def _speed_line(rec: Recorder, calm_method: str, cfm_method: str = "CFM-otcfm") -> str:
     """CaLMFlow vs CFM (dopri5) generation time for the same numbers of cells."""
     df = rec.frame().drop_duplicates(["split", "method", "setting"])
@@ -851,17 +865,8 @@ def md_kang_loo(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: list[
         "nothing to put beside these. A small pilot on the same Kang splits (METHOD.md) had "
         "top-100-DE R² B / CD14 Mono: Additive 0.904 / 0.656, OT-CFM (1,500 steps) "
         "0.814 / 0.811.",
-        "",
-        "## Speed",
-        "",
-        f"- {speed}",
-        f"- {rec.notes['speed_big']}",
-        f"- Total suite runtime: {runtime / 60:.1f} min on {_machine()}.",
-        "",
-        *[f"![{f}]({f})" for f in figs],
-        "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _speed_section([speed, rec.notes["speed_big"]], runtime, figs))
 
 
 # ====================================================================== suite: unconditional
@@ -1046,16 +1051,8 @@ def md_unconditional(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: 
         '- Paper\'s Leiden KLD column as printed in the extracted text ("0.0330 0.0027e-2"); '
         "its units are ambiguous. The paper's data (Dong et al.) and PCA size (1,000) differ "
         "from ours, so only the ranking is comparable.",
-        "",
-        "## Speed",
-        "",
-        f"- {speed}",
-        f"- Total suite runtime: {runtime / 60:.1f} min on {_machine()}.",
-        "",
-        *[f"![{f}]({f})" for f in figs],
-        "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _speed_section([speed], runtime, figs))
 
 
 # ====================================================================== suite: gaussians
@@ -1202,16 +1199,8 @@ def md_gaussians(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: list
         f"option), so, as in the paper's CFM rows, it maps Gaussian noise to the target. "
         f"{c['depth']}×{c['width']} SELU MLP, {c['n_steps']} steps of {c['batch_size']}, "
         'dopri5; the paper used 4×1024. The paper\'s "CFM" row is put beside CFM-icfm.',
-        "",
-        "## Speed",
-        "",
-        f"- {speed}",
-        f"- Total suite runtime: {runtime / 60:.1f} min on {_machine()}.",
-        "",
-        *[f"![{f}]({f})" for f in figs],
-        "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _speed_section([speed], runtime, figs))
 
 
 # ====================================================================== suite: moons
@@ -1438,16 +1427,8 @@ def md_moons(rec: Recorder, cfg: dict, mode: str, runtime: float, figs: list[str
         f"`train({cfg['train']}, validation_size=0)`; {EQUAL_BUDGET}.",
         f"- **CFM-otcfm** (reference and speed): from N(0, I) to the moons (the baseline has no "
         f"source option), {c['depth']}×{c['width']} MLP, {c['n_steps']} steps, dopri5.",
-        "",
-        "## Speed",
-        "",
-        f"- {speed}",
-        f"- Total suite runtime: {runtime / 60:.1f} min on {_machine()}.",
-        "",
-        *[f"![{f}]({f})" for f in figs],
-        "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _speed_section([speed], runtime, figs))
 
 
 # ====================================================================== driver

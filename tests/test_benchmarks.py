@@ -17,6 +17,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# the methods of the suites that generate from noise (tiny mode: 1 and 2 trajectories)
+FROM_NOISE = {"CaLMFlow (1 traj.)", "CaLMFlow (2 traj.)", "CFM-icfm", "CFM-otcfm", "CFM-sbcfm"}
 
 
 @pytest.fixture(scope="module")
@@ -80,20 +82,8 @@ def test_kang_loo_tiny(bench, tmp_path):
 
 def test_gaussians_tiny(bench, tmp_path):
     bench.run_suite("gaussians", mode="tiny", out=tmp_path)
-    _check_outputs(
-        bench,
-        "gaussians",
-        tmp_path,
-        {
-            "CaLMFlow (1 traj.)",
-            "CaLMFlow (2 traj.)",
-            "CFM-icfm",
-            "CFM-otcfm",
-            "CFM-sbcfm",
-            "Reference (fresh target sample)",
-        },
-        {"w2", "mmd"},
-    )
+    methods = FROM_NOISE | {"Reference (fresh target sample)"}
+    _check_outputs(bench, "gaussians", tmp_path, methods, {"w2", "mmd"})
 
 
 def test_moons_tiny(bench, tmp_path):
@@ -141,20 +131,9 @@ def test_toy_samplers_match_torchcfm(bench):
 @pytest.mark.slow
 def test_unconditional_tiny(bench, tmp_path):
     bench.run_suite("unconditional", mode="tiny", out=tmp_path)
-    _check_outputs(
-        bench,
-        "unconditional",
-        tmp_path,
-        {
-            "CaLMFlow (1 traj.)",
-            "CaLMFlow (2 traj.)",
-            "CFM-icfm",
-            "CFM-otcfm",
-            "CFM-sbcfm",
-            "Real (other half)",
-        },
-        {"mmd", "w2", "adaptive_mmd", "leiden_kl"},
-    )
+    methods = FROM_NOISE | {"Real (other half)"}
+    metrics = {"mmd", "w2", "adaptive_mmd", "leiden_kl"}
+    _check_outputs(bench, "unconditional", tmp_path, methods, metrics)
 
 
 def test_oversample_script_tiny(tmp_path):
