@@ -30,3 +30,18 @@ def kang2018() -> ad.AnnData:
     with as_file(files("sccalmflow.datasets").joinpath("_data/kang2018_pbmc_ifnb.h5ad")) as path:
         adata = ad.read_h5ad(path)
     return adata
+
+
+def kang2018_setup() -> dict:
+    """The registration keywords of :func:`kang2018` (a new dict on every call).
+
+    ``{"condition_keys": ["cell_type", "condition"], "control": {"condition": "control"}}``:
+    the same keywords work for :meth:`~sccalmflow.CaLMFlowModel.setup_anndata` and for the
+    baselines' ``fit``.
+
+    Examples
+    --------
+    >>> adata = scf.datasets.kang2018()
+    >>> scf.CaLMFlowModel.setup_anndata(adata, **scf.datasets.kang2018_setup())
+    """
+    return {"condition_keys": ["cell_type", "condition"], "control": {"condition": "control"}}

@@ -1,0 +1,87 @@
+"""Regenerate ``pinned_predictions.npz``: predictions of small seeded models.
+
+The values were written by the code *before* the "One house" restructure and are compared
+after it (``tests/model/test_pinned.py``): run this only when a change is meant to alter
+predictions, and say so in CHANGELOG.md.
+
+    python tests/data/make_pinned.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+
+TINY = dict(
+    width=16,
+    n_layers=1,
+    n_heads=2,
+    ffn=32,
+    head_hidden=32,
+    tokenizer_hidden=32,
+    latent_dim=8,
+    n_pca=10,
+    n_time_points=6,
+)
+KEYS = dict(condition_keys=["cell_type", "condition"], control={"condition": "control"})
+CONDITIONS = {"cell_type": ["CD14 Mono", "B"], "condition": ["IFN-beta", "IFN-beta"]}
+#: name -> (constructor keywords, predict keywords)
+CASES = {
+    "control_deterministic": ({}, {}),
+    "noise_variational": (
+        dict(source="noise", variational=True, n_trajectories=2, sigma_min=0.05),
+        dict(temperature=0.7),
+    ),
+}
+
+
+def pinned_data():
+    """600 real Kang cells (4 types, 300 genes) with CD14 Mono's IFN-beta cells held out."""
+    import sccalmflow as scf
+
+    full = scf.datasets.kang2018()
+    keep = full.obs["cell_type"].isin(["B", "CD14 Mono", "CD4 Naive T", "NK"]).to_numpy()
+    genes = full.var.sort_values("highly_variable_rank").index[:300]
+    ad = full[keep, genes].copy()
+    ad.obs["cell_type"] = ad.obs["cell_type"].cat.remove_unused_categories()
+    idx = np.sort(np.random.default_rng(0).choice(ad.n_obs, 600, replace=False))
+    ad = ad[idx].copy()
+    held = ((ad.obs["cell_type"] == "CD14 Mono") & (ad.obs["condition"] == "IFN-beta")).to_numpy()
+    return ad[~held].copy()
+
+
+def pinned_predictions(case: str) -> dict[str, np.ndarray]:
+    """Train the case's model for 2 epochs on one thread and predict 12 cells per condition."""
+    import torch
+
+    import sccalmflow as scf
+
+    init_kwargs, predict_kwargs = CASES[case]
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        adata = pinned_data()
+        scf.CaLMFlowModel.setup_anndata(adata, **KEYS)
+        model = scf.CaLMFlowModel(adata, **{**TINY, **init_kwargs})
+        model.train(
+            max_epochs=2,
+            batch_size=64,
+            enable_progress_bar=False,
+            accelerator="cpu",
+        )
+        pred = model.predict(CONDITIONS, n_cells=12, seed=5, **predict_kwargs)
+    finally:
+        torch.set_num_threads(n)
+    return {"X_pca": np.asarray(pred.obsm["X_pca"]), "X": np.asarray(pred.X)[:, :40]}
+
+
+if __name__ == "__main__":
+    out = {}
+    for case in CASES:
+        for key, value in pinned_predictions(case).items():
+            out[f"{case}/{key}"] = value
+    np.savez_compressed(HERE / "pinned_predictions.npz", **out)
+    print({k: v.shape for k, v in out.items()})
