@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover
     __version__ = "0.0.0"
 
-from . import baselines, datasets, metrics
+from . import baselines, data, datasets, metrics, pl, tl
 from .model import CaLMFlowModel
 
-__all__ = ["CaLMFlowModel", "baselines", "datasets", "metrics", "pl"]
+__all__ = ["CaLMFlowModel", "baselines", "data", "datasets", "metrics", "pl", "tl"]

@@ -10,8 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from sccalmflow.data import PCAFeatures, as_condition_frame
-from sccalmflow.data._pca import Scaling
+from ..data import PCAFeatures, Scaling, as_condition_frame
 
 
 def _categories(column: pd.Series) -> list[str]:

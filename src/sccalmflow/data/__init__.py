@@ -1,7 +1,70 @@
-"""Data layer: registration fields, prompt templates, PCA features."""
+"""The data layer: everything between an AnnData and the tensors the module sees.
 
-from ._conditions import as_condition_frame
-from ._pca import PCAFeatures
+- :class:`ConditionSpec`: condition keys, control values, categories, contexts, groups and
+  control pools (used by the model, the baselines and the metrics).
+- :class:`PromptEncoder`: templates -> prompt text -> fixed-length token ids.
+- :class:`PCAFeatures` and :func:`least_squares_decoder`: the feature space and its way
+  back to genes.
+- :class:`SequenceDataModule`: per epoch, sources, OT coupling within a condition and N
+  trajectories per sequence.
+- :func:`get_matrix`: the one way to read ``X``, a layer or an ``.obsm`` entry.
+"""
+
+from ._conditions import (
+    LABEL_SEPARATOR,
+    ConditionSpec,
+    as_condition_frame,
+    check_condition_keys,
+    condition_labels,
+    is_control,
+    observed_categories,
+    rows_of,
+)
+from ._datamodule import SequenceDataModule, stratified_split
+from ._features import PCAFeatures, Scaling, least_squares_decoder
+from ._matrix import check_expression, get_matrix, is_anndata, matrix_location
+from ._prompts import (
+    PAD_TOKEN,
+    UNCONDITIONAL_TEMPLATE,
+    UNK_TOKEN,
+    PromptEncoder,
+    build_prompts,
+    build_word_tokenizer,
+    default_templates,
+    normalize_templates,
+    strip_placeholders,
+    template_keys,
+)
 from ._sampling import interpolate_repeats, resample_pool
 
-__all__ = ["PCAFeatures", "as_condition_frame", "interpolate_repeats", "resample_pool"]
+__all__ = [
+    "LABEL_SEPARATOR",
+    "PAD_TOKEN",
+    "UNCONDITIONAL_TEMPLATE",
+    "UNK_TOKEN",
+    "ConditionSpec",
+    "PCAFeatures",
+    "PromptEncoder",
+    "Scaling",
+    "SequenceDataModule",
+    "as_condition_frame",
+    "build_prompts",
+    "build_word_tokenizer",
+    "check_condition_keys",
+    "check_expression",
+    "condition_labels",
+    "default_templates",
+    "get_matrix",
+    "interpolate_repeats",
+    "is_anndata",
+    "is_control",
+    "least_squares_decoder",
+    "matrix_location",
+    "normalize_templates",
+    "observed_categories",
+    "resample_pool",
+    "rows_of",
+    "strip_placeholders",
+    "stratified_split",
+    "template_keys",
+]

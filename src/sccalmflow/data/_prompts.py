@@ -1,14 +1,20 @@
-"""Natural-language prompts built from `.obs` with `{key}` templates."""
+"""Prompts: natural-language text built from conditions with ``{key}`` templates, and the
+:class:`PromptEncoder` that turns it into token ids for the language model."""
 
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ._conditions import is_control
+
 UNCONDITIONAL_TEMPLATE = "Generate a cell:"
+PAD_TOKEN = "[PAD]"
+UNK_TOKEN = "[UNK]"
 
 
 def template_keys(template: str) -> list[str]:
@@ -77,16 +83,6 @@ def normalize_templates(
     return templates
 
 
-def is_control(frame: pd.DataFrame, control: Mapping[str, str] | None) -> np.ndarray:
-    """Rows whose values equal every control value."""
-    if not control:
-        return np.zeros(len(frame), dtype=bool)
-    mask = np.ones(len(frame), dtype=bool)
-    for k, v in control.items():
-        mask &= frame[k].astype(str).to_numpy() == str(v)
-    return mask
-
-
 def build_prompts(
     frame: pd.DataFrame, templates: Mapping[str, str], control: Mapping[str, str] | None
 ) -> list[str]:
@@ -101,3 +97,134 @@ def build_prompts(
         templates["control" if c else "perturbed"].format_map(rec)
         for rec, c in zip(records, ctrl, strict=True)
     ]
+
+
+def strip_placeholders(template: str) -> str:
+    """The literal text of a template (placeholders removed)."""
+    return "".join(lit for lit, *_ in string.Formatter().parse(template))
+
+
+def build_word_tokenizer(texts: Iterable[str]):
+    """A word-level tokenizer whose vocabulary is every word and punctuation mark in ``texts``.
+
+    Words are split on whitespace and punctuation (``"IFN-beta"`` -> ``IFN``, ``-``, ``beta``),
+    so values shared by several categories share tokens. Needs no download.
+
+    Returns
+    -------
+    :class:`transformers.PreTrainedTokenizerFast` with ``[PAD]`` (id 0) and ``[UNK]`` (id 1).
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    pre = pre_tokenizers.Whitespace()
+    words: list[str] = []
+    seen = set()
+    for text in texts:
+        for w, _ in pre.pre_tokenize_str(text):
+            if w not in seen:
+                seen.add(w)
+                words.append(w)
+    vocab = {PAD_TOKEN: 0, UNK_TOKEN: 1}
+    for w in sorted(words):
+        vocab.setdefault(w, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
+    tok.pre_tokenizer = pre
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD_TOKEN, unk_token=UNK_TOKEN)
+
+
+class PromptEncoder:
+    """Conditions -> prompt text -> token ids of a fixed length.
+
+    Holds the templates, the control values (which template a row uses), a word-level
+    tokenizer whose vocabulary is the templates' words and the registered categories, and
+    the prompt length: the longest prompt any combination of registered values can give.
+    Prompts are left-padded with ``[PAD]`` to that length.
+
+    Parameters
+    ----------
+    templates
+        ``{"perturbed": ..., "control": ...}`` (see :func:`normalize_templates`).
+    control
+        ``{key: control value}`` or ``None``.
+    categories
+        Registered values of each condition key.
+    tokenizer
+        A saved tokenizer to use instead of building one (see :meth:`load`).
+    """
+
+    def __init__(
+        self,
+        templates: Mapping[str, str],
+        control: Mapping[str, str] | None,
+        categories: Mapping[str, Sequence[str]],
+        tokenizer=None,
+    ):
+        self.templates = dict(templates)
+        self.control = dict(control) if control else None
+        self.categories = {k: [str(v) for v in vals] for k, vals in categories.items()}
+        if tokenizer is None:
+            tokenizer = build_word_tokenizer(self._vocabulary_texts())
+        self.tokenizer = tokenizer
+        self.prompt_length = self._max_prompt_length()
+
+    def _vocabulary_texts(self) -> list[str]:
+        texts = [strip_placeholders(t) for t in self.templates.values()]
+        for values in self.categories.values():
+            texts.extend(values)
+        return texts
+
+    def _n_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _max_prompt_length(self) -> int:
+        per_key = {k: max(self._n_tokens(v) for v in vals) for k, vals in self.categories.items()}
+        return max(
+            self._n_tokens(strip_placeholders(tpl)) + sum(per_key[k] for k in template_keys(tpl))
+            for tpl in self.templates.values()
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids."""
+        return len(self.tokenizer)
+
+    @property
+    def pad_id(self) -> int:
+        """Id of ``[PAD]``."""
+        return int(self.tokenizer.convert_tokens_to_ids(PAD_TOKEN))
+
+    def prompts(self, frame: pd.DataFrame) -> list[str]:
+        """One prompt per row of a condition frame (:func:`build_prompts`)."""
+        return build_prompts(frame, self.templates, self.control)
+
+    def encode(self, prompts: Sequence[str]) -> np.ndarray:
+        """Token ids ``(n, prompt_length)``, left-padded with ``[PAD]``."""
+        out = np.full((len(prompts), self.prompt_length), self.pad_id, dtype=np.int64)
+        encoded = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        for i, ids in enumerate(encoded):
+            if len(ids) > self.prompt_length:
+                raise ValueError(
+                    f"Prompt {prompts[i]!r} has {len(ids)} tokens, more than the model's "
+                    f"{self.prompt_length}."
+                )
+            out[i, self.prompt_length - len(ids) :] = ids
+        return out
+
+    def save(self, path: str | Path) -> None:
+        """Write the tokenizer files to the folder ``path`` (``save_pretrained``)."""
+        self.tokenizer.save_pretrained(str(path))
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        templates: Mapping[str, str],
+        control: Mapping[str, str] | None,
+        categories: Mapping[str, Sequence[str]],
+    ) -> PromptEncoder:
+        """An encoder with the tokenizer saved in the folder ``path`` (never the network)."""
+        from transformers import PreTrainedTokenizerFast
+
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
+        return cls(templates, control, categories, tokenizer=tokenizer)

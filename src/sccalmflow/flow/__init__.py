@@ -1,6 +1,22 @@
-"""Probability paths, couplings and time grids (tensors only: no AnnData, no language model)."""
+"""Flow matching pieces (tensors only: no AnnData, no language model).
+
+- :class:`StraightPath` returns a :class:`PathSample`: the states on the time grid and the
+  regression target (the velocity between consecutive states).
+- :func:`ot_permutation`: exact OT pairing of sources and targets.
+- :class:`AutoregressiveSolver`: drives a next-state module (prefill, then one step per
+  state with the KV cache) and integrates with Euler updates.
+"""
 
 from ._coupling import ot_permutation
-from ._path import StraightPath, time_grid
+from ._path import PathSample, StraightPath, finite_difference_velocity, time_grid
+from ._solver import AutoregressiveSolver, NextStateModel
 
-__all__ = ["StraightPath", "ot_permutation", "time_grid"]
+__all__ = [
+    "AutoregressiveSolver",
+    "NextStateModel",
+    "PathSample",
+    "StraightPath",
+    "finite_difference_velocity",
+    "ot_permutation",
+    "time_grid",
+]

@@ -1,4 +1,8 @@
+"""Probability paths on a time grid: states and their regression target."""
+
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 
@@ -18,6 +22,31 @@ def time_grid(n_time_points: int, *, dtype: torch.dtype = torch.float32) -> torc
     if n_time_points < 2:
         raise ValueError(f"n_time_points must be at least 2, got {n_time_points}.")
     return torch.linspace(0.0, 1.0, n_time_points, dtype=dtype)
+
+
+class PathSample(NamedTuple):
+    """States of conditional paths on a grid and the target the model regresses on.
+
+    Attributes
+    ----------
+    t
+        The time grid, ``(T,)``.
+    states
+        ``z_{t_i}``, shape ``(..., T, D)``.
+    target
+        The velocity between consecutive states, ``(z_{i+1} - z_i) / (t_{i+1} - t_i)``, shape
+        ``(..., T - 1, D)``: what the next-state head predicts from the history up to ``z_i``.
+    """
+
+    t: torch.Tensor
+    states: torch.Tensor
+    target: torch.Tensor
+
+
+def finite_difference_velocity(states: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``(z_{i+1} - z_i) / (t_{i+1} - t_i)`` of states ``(..., T, D)`` on the grid ``t``."""
+    dt = (t[1:] - t[:-1]).to(states.dtype).to(states.device).view(-1, 1)
+    return (states[..., 1:, :] - states[..., :-1, :]) / dt
 
 
 class StraightPath:
@@ -45,8 +74,8 @@ class StraightPath:
         x1: torch.Tensor,
         t: torch.Tensor,
         generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """States of the path on the grid.
+    ) -> PathSample:
+        """States of the path on the grid and their target.
 
         Parameters
         ----------
@@ -59,7 +88,7 @@ class StraightPath:
 
         Returns
         -------
-        Tensor of shape ``(..., T, D)``.
+        :class:`PathSample` with ``states`` ``(..., T, D)`` and ``target`` ``(..., T - 1, D)``.
         """
         if x0.shape != x1.shape:
             raise ValueError(f"x0 and x1 must have the same shape, got {x0.shape} and {x1.shape}.")
@@ -70,4 +99,4 @@ class StraightPath:
             eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
             interior = ((t > 0) & (t < 1)).to(z.dtype).view(*([1] * (x0.dim() - 1)), -1, 1)
             z = z + self.sigma_min * eps * interior
-        return z
+        return PathSample(t, z, finite_difference_velocity(z, t))

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._threads import keep_torch_threads
+from ..utils import keep_torch_threads
 from ._utils import ArrayLike, as_matrix, check_pair
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import keep_torch_threads
+from ..utils import keep_torch_threads
 from ._utils import ArrayLike, _is_anndata, anndata_matrix, as_matrix, gene_index
 
 

@@ -1,6 +1,6 @@
-"""The torch module: path -> tokens -> causal LM -> variational head; loss; generate()."""
+"""The torch module: path -> state tokens -> causal LM -> next-state head; loss; steps."""
 
-from ._backbone import build_backbone, default_backbone_config
+from ._constants import BATCH_KEYS
 from ._module import CaLMFlowModule
 
-__all__ = ["CaLMFlowModule", "build_backbone", "default_backbone_config"]
+__all__ = ["BATCH_KEYS", "CaLMFlowModule"]

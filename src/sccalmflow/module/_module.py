@@ -1,3 +1,5 @@
+"""CaLMFlow as a torch module: tensors in, tensors out (no AnnData)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,10 +7,16 @@ from typing import Any
 import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 
-from ..flow import StraightPath, time_grid
-from ..nn import SpatiotemporalTokenizer, VariationalHead
-from ..nn._head import gaussian_kl
-from ._backbone import backbone_width, build_backbone
+from ..flow import AutoregressiveSolver, PathSample, StraightPath, time_grid
+from ..nn import (
+    HeadOutput,
+    StateTokenizer,
+    VariationalHead,
+    backbone_width,
+    build_backbone,
+    gaussian_kl,
+)
+from ._constants import BATCH_KEYS
 
 
 class CaLMFlowModule(BaseModuleClass):
@@ -16,15 +24,22 @@ class CaLMFlowModule(BaseModuleClass):
 
     A sequence is ``[prompt tokens ; trajectory 1 ; ... ; trajectory N]`` where a trajectory is
     ``T`` states of ``K`` spatiotemporal tokens each. The causal LM's hidden states at the K
-    tokens of state ``i`` are decoded by the variational head into the next state ``i + 1``
-    (teacher forcing in training; autoregressive with a KV cache in :meth:`generate`).
+    tokens of state ``i`` are decoded by the next-state head into the velocity to state
+    ``i + 1``: teacher-forced in training (:meth:`inference` samples the path,
+    :meth:`generative` runs the LM and the head, :meth:`loss` compares with the path's
+    target); one state at a time in generation (:meth:`prefill` and :meth:`step`, driven by
+    :class:`~sccalmflow.flow.AutoregressiveSolver` in :meth:`generate`).
+
+    The module is the only holder of the feature space (``pca_mean``, ``pca_components``,
+    ``pca_scale`` buffers), so it is saved with the weights.
 
     Parameters
     ----------
     n_features
         ``D``, dimension of a state (PCA features).
     backbone_config
-        Config dict of the Hugging Face model (see :func:`default_backbone_config`).
+        Config dict of the Hugging Face model (see
+        :func:`~sccalmflow.nn.default_backbone_config`).
     n_time_points
         ``T``.
     n_space_tokens
@@ -32,7 +47,7 @@ class CaLMFlowModule(BaseModuleClass):
     n_trajectories
         ``N`` trajectories per sequence.
     variational
-        Variational (True) or deterministic (False) decoding head.
+        Variational (True) or deterministic (False) next-state head.
     latent_dim, head_hidden, tokenizer_hidden
         Sizes of the head's latent and of the MLPs.
     sigma_min
@@ -41,8 +56,7 @@ class CaLMFlowModule(BaseModuleClass):
         Free bits per latent dimension (nats): the KL of a dimension below this value is not
         penalised, which keeps the latent from collapsing.
     pca_mean, pca_components, pca_scale
-        The feature space (registered buffers, so they are saved with the weights); used by
-        :meth:`decode_genes`.
+        The feature space ``(G,)``, ``(D, G)``, ``(D,)``; used by :meth:`decode_genes`.
     """
 
     def __init__(
@@ -52,8 +66,8 @@ class CaLMFlowModule(BaseModuleClass):
         n_time_points: int = 16,
         n_space_tokens: int = 1,
         n_trajectories: int = 1,
-        variational: bool = True,
-        latent_dim: int = 16,
+        variational: bool = False,
+        latent_dim: int = 32,
         head_hidden: int = 128,
         tokenizer_hidden: int = 128,
         sigma_min: float = 0.0,
@@ -71,7 +85,7 @@ class CaLMFlowModule(BaseModuleClass):
         self.latent_dim = latent_dim
         self.backbone = build_backbone(backbone_config)
         width = backbone_width(self.backbone)
-        self.tokenizer = SpatiotemporalTokenizer(
+        self.state_tokenizer = StateTokenizer(
             n_features, n_space_tokens, width, n_time_points, tokenizer_hidden
         )
         self.head = VariationalHead(
@@ -96,6 +110,10 @@ class CaLMFlowModule(BaseModuleClass):
         """``(B, L)`` token ids -> ``(B, L, width)`` embeddings of the backbone."""
         return self.backbone.get_input_embeddings()(prompt_ids)
 
+    def embed_states(self, z: torch.Tensor, time_index: torch.Tensor) -> torch.Tensor:
+        """States ``(B, S, D)`` at grid indices ``(S,)`` -> tokens ``(B, S * K, width)``."""
+        return self.state_tokenizer(z, time_index)
+
     def _hidden(self, inputs_embeds: torch.Tensor, past_key_values=None, use_cache=False):
         out = self.backbone(
             inputs_embeds=inputs_embeds, past_key_values=past_key_values, use_cache=use_cache
@@ -104,32 +122,49 @@ class CaLMFlowModule(BaseModuleClass):
 
     # ----------------------------------------------------------------- scvi-tools hooks
     def _get_inference_input(self, tensors: dict[str, torch.Tensor], **kwargs) -> dict:
-        return {"prompt_ids": tensors["prompt_ids"], "x0": tensors["x0"], "x1": tensors["x1"]}
+        return {
+            "x0": tensors[BATCH_KEYS.X0],
+            "x1": tensors[BATCH_KEYS.X1],
+        }
 
     def _get_generative_input(self, tensors, inference_outputs, **kwargs) -> dict:
-        return {}
+        return {
+            "prompt_ids": tensors[BATCH_KEYS.PROMPT_IDS],
+            "states": inference_outputs["path"].states,
+        }
 
     @auto_move_data
-    def inference(self, prompt_ids: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor) -> dict:
-        """Teacher-forced pass over ground-truth paths.
+    def inference(self, x0: torch.Tensor, x1: torch.Tensor) -> dict[str, PathSample]:
+        """Sample the conditional paths from sources ``(B, N, D)`` to targets ``(B, N, D)``.
+
+        Returns
+        -------
+        ``{"path": PathSample}`` with states ``(B, N, T, D)`` and target ``(B, N, T - 1, D)``.
+        """
+        return {"path": self.path.sample(x0, x1, self.time_grid)}
+
+    @auto_move_data
+    def generative(self, prompt_ids: torch.Tensor, states: torch.Tensor) -> dict:
+        """Teacher-forced pass: the head's output at every state but the last.
 
         Parameters
         ----------
         prompt_ids
             ``(B, L)``.
-        x0, x1
-            Sources and targets, ``(B, N, D)``.
+        states
+            ``(B, N, T, D)``.
 
         Returns
         -------
-        dict with ``z`` ``(B, N, T, D)`` (the path), ``velocity`` ``(B, N, T-1, D)`` (head
-        output), ``mu``/``logvar`` ``(B, N, T-1, latent)``.
+        dict with ``velocity`` ``(B, N, T - 1, D)`` and ``mu``/``logvar``
+        ``(B, N, T - 1, latent)`` (``logvar`` is ``None`` for the deterministic head).
         """
-        z = self.path.sample(x0, x1, self.time_grid)
-        out = self.next_state_head(prompt_ids, z, sample=self.training)
-        return {"z": z, "velocity": out.velocity, "mu": out.mu, "logvar": out.logvar}
+        out = self.next_state_head(prompt_ids, states, sample=self.training)
+        return {"velocity": out.velocity, "mu": out.mu, "logvar": out.logvar}
 
-    def next_state_head(self, prompt_ids: torch.Tensor, z: torch.Tensor, *, sample: bool):
+    def next_state_head(
+        self, prompt_ids: torch.Tensor, z: torch.Tensor, *, sample: bool
+    ) -> HeadOutput:
         """Run the LM over ``[prompt ; tokens(z)]`` and decode every state but the last.
 
         Parameters
@@ -141,19 +176,16 @@ class CaLMFlowModule(BaseModuleClass):
 
         Returns
         -------
-        :class:`~sccalmflow.nn._head.HeadOutput` with velocity ``(B, N, T-1, D)``.
+        :class:`~sccalmflow.nn.HeadOutput` with velocity ``(B, N, T-1, D)``.
         """
         B, N, T, _ = z.shape
-        tokens = self.tokenizer(z, torch.arange(T, device=z.device)).reshape(
+        tokens = self.embed_states(z, torch.arange(T, device=z.device)).reshape(
             B, N * T * self.n_space_tokens, -1
         )
         prompt = self.embed_prompt(prompt_ids)
         hidden, _ = self._hidden(torch.cat([prompt, tokens], dim=1))
         hidden = hidden[:, prompt.shape[1] :].reshape(B, N, T, -1)[:, :, :-1]
         return self.head(hidden, sample=sample)
-
-    def generative(self, **kwargs) -> dict:
-        return {}
 
     def loss(
         self,
@@ -164,17 +196,16 @@ class CaLMFlowModule(BaseModuleClass):
     ) -> LossOutput:
         """Next-state loss on the velocity scale plus ``kl_weight`` times the KL term.
 
-        ``reconstruction = mean_{n,i} sum_d (v_hat - (z_{i+1} - z_i) / dt_i)^2`` per sequence and
-        ``kl = mean_{n,i} sum_j max(KL_j, free_bits)``; both are logged per sequence.
+        ``reconstruction = mean_{n,i} sum_d (v_hat - target)^2`` per sequence, with the path's
+        target ``(z_{i+1} - z_i) / dt_i``, and ``kl = mean_{n,i} sum_j max(KL_j, free_bits)``;
+        both are logged per sequence.
         """
-        z = inference_outputs["z"]
-        dt = (self.time_grid[1:] - self.time_grid[:-1]).view(1, 1, -1, 1)
-        target = (z[:, :, 1:] - z[:, :, :-1]) / dt
-        rec = (inference_outputs["velocity"] - target).pow(2).sum(-1).mean(dim=(1, 2))
-        if inference_outputs["logvar"] is None:
+        target = inference_outputs["path"].target
+        rec = (generative_outputs["velocity"] - target).pow(2).sum(-1).mean(dim=(1, 2))
+        if generative_outputs["logvar"] is None:
             kl = torch.zeros_like(rec)
         else:
-            kl_dims = gaussian_kl(inference_outputs["mu"], inference_outputs["logvar"])
+            kl_dims = gaussian_kl(generative_outputs["mu"], generative_outputs["logvar"])
             if self.kl_free_bits > 0:
                 # free bits on the batch-averaged KL of each latent dimension
                 mean_kl = kl_dims.mean(dim=(0, 1, 2), keepdim=True)
@@ -189,6 +220,53 @@ class CaLMFlowModule(BaseModuleClass):
         )
 
     # ----------------------------------------------------------------- generation
+    def samples_latent(self, temperature: float) -> bool:
+        """Whether generation at ``temperature`` draws the head's latent (else: its mean)."""
+        return self.head.variational and temperature > 0
+
+    def prefill(self, prompt_ids: torch.Tensor) -> torch.Tensor:
+        """The embeddings that open a generated sequence: the prompt's, ``(B, L, width)``.
+
+        They enter the backbone (and its KV cache) with the first state's tokens in the first
+        :meth:`step`.
+        """
+        return self.embed_prompt(prompt_ids)
+
+    def step(
+        self,
+        embeds: torch.Tensor,
+        cache=None,
+        *,
+        use_cache: bool = True,
+        temperature: float = 1.0,
+        noise: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, Any]:
+        """One generation step: new embeddings through the LM, the head on the last state.
+
+        Parameters
+        ----------
+        embeds
+            ``(B, S, width)``: the tokens the backbone has not seen (with ``use_cache``), or
+            the whole sequence so far (without).
+        cache
+            The backbone's key/value cache from the previous step (``None`` at first).
+        use_cache
+            Keep and return the cache.
+        temperature
+            Sampling temperature of the head.
+        noise
+            The head's standard normal draw ``(B, latent_dim)`` when it samples.
+
+        Returns
+        -------
+        ``(velocity (B, D), cache)``.
+        """
+        hidden, cache = self._hidden(embeds, past_key_values=cache, use_cache=use_cache)
+        h = hidden[:, -self.n_space_tokens :].reshape(hidden.shape[0], -1)
+        sample = self.samples_latent(temperature)
+        v = self.head(h, sample=sample, temperature=temperature, noise=noise).velocity
+        return v, cache
+
     @torch.inference_mode()
     def generate(
         self,
@@ -201,73 +279,35 @@ class CaLMFlowModule(BaseModuleClass):
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Autoregressive generation of N trajectories per sequence.
-
-        Parameters
-        ----------
-        prompt_ids
-            ``(B, L)`` token ids.
-        x0
-            Sources, ``(B, N, D)``.
-        temperature
-            Posterior variance scale of the variational head (0: use the mean).
-        use_cache
-            Reuse the backbone's key/value cache (one forward pass of K new tokens per state)
-            instead of re-running the whole sequence at every step.
-        return_path
-            Also return every state on the grid.
-        generator
-            Random generator for the head's samples (when ``noise`` is not given).
-        noise
-            Standard normal draws of the head, ``(B, N, T - 1, latent_dim)``; fixing them
-            makes a sequence's result independent of the batch it is generated in.
+        """Generate ``N`` trajectories per sequence (:meth:`AutoregressiveSolver.sample`).
 
         Returns
         -------
         ``(x1_hat (B, N, D), path (B, N, T, D) or None)``.
         """
-        B, N, D = x0.shape
-        T, K = self.n_time_points, self.n_space_tokens
-        grid = self.time_grid
-        prompt = self.embed_prompt(prompt_ids)
-        states = torch.empty(B, N, T, D, dtype=x0.dtype, device=x0.device)
-        sample = self.head.variational and temperature > 0
-        cache = None
-        seq = None  # the whole sequence so far (uncached generation only)
-        pending = prompt  # embeddings the backbone has not seen yet
-        for n in range(N):
-            states[:, n, 0] = x0[:, n]
-            for i in range(T - 1):
-                new = self.tokenizer(states[:, n, i : i + 1], torch.tensor([i], device=x0.device))
-                pending = new if pending is None else torch.cat([pending, new], dim=1)
-                if use_cache:
-                    hidden, cache = self._hidden(pending, past_key_values=cache, use_cache=True)
-                else:
-                    seq = pending if seq is None else torch.cat([seq, pending], dim=1)
-                    hidden, _ = self._hidden(seq)
-                pending = None
-                h = hidden[:, -K:].reshape(B, -1)
-                eps = None
-                if sample:
-                    eps = (
-                        noise[:, n, i]
-                        if noise is not None
-                        else torch.randn(B, self.latent_dim, generator=generator, device=x0.device)
-                    )
-                v = self.head(h, sample=sample, temperature=temperature, noise=eps).velocity
-                states[:, n, i + 1] = states[:, n, i] + (grid[i + 1] - grid[i]) * v
-            if n + 1 < N:
-                # the last state of this trajectory enters the context before the next source
-                pending = self.tokenizer(
-                    states[:, n, T - 1 : T], torch.tensor([T - 1], device=x0.device)
-                )
-        return states[:, :, -1], (states if return_path else None)
+        return AutoregressiveSolver(self).sample(
+            prompt_ids,
+            x0,
+            temperature=temperature,
+            use_cache=use_cache,
+            return_path=return_path,
+            generator=generator,
+            noise=noise,
+        )
 
     def sample(self, *args, **kwargs):
         """Alias of :meth:`generate` (scvi-tools' module interface)."""
         return self.generate(*args, **kwargs)
 
-    # ----------------------------------------------------------------- decoding
+    # ----------------------------------------------------------------- feature space
+    def feature_state(self) -> dict[str, torch.Tensor]:
+        """The feature space's ``{"mean", "components", "scale"}`` (the buffers, on CPU)."""
+        return {
+            "mean": self.pca_mean.detach().cpu(),
+            "components": self.pca_components.detach().cpu(),
+            "scale": self.pca_scale.detach().cpu(),
+        }
+
     def decode_genes(self, z: torch.Tensor, clip_negative: bool = True) -> torch.Tensor:
         """Features ``(..., D)`` -> genes ``(..., G)`` with the stored linear decoder."""
         x = (z * self.pca_scale) @ self.pca_components + self.pca_mean

@@ -1,6 +1,15 @@
-"""Small network parts: spatiotemporal tokenizer and the variational decoding head."""
+"""Small network parts: the state tokenizer, the next-state head, the backbone builder."""
 
-from ._head import VariationalHead
-from ._tokenizer import SpatiotemporalTokenizer
+from ._backbone import backbone_width, build_backbone, default_backbone_config
+from ._head import HeadOutput, VariationalHead, gaussian_kl
+from ._state_tokenizer import StateTokenizer
 
-__all__ = ["SpatiotemporalTokenizer", "VariationalHead"]
+__all__ = [
+    "HeadOutput",
+    "StateTokenizer",
+    "VariationalHead",
+    "backbone_width",
+    "build_backbone",
+    "default_backbone_config",
+    "gaussian_kl",
+]

@@ -1,3 +1,5 @@
+"""Next-state heads: hidden states of the LM -> the velocity to the next grid point."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -7,6 +9,9 @@ from torch import nn
 
 
 class HeadOutput(NamedTuple):
+    """What a head returns: the velocity and its latent's posterior (``logvar`` ``None`` when
+    the head is deterministic)."""
+
     velocity: torch.Tensor
     mu: torch.Tensor
     logvar: torch.Tensor | None

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._threads import keep_torch_threads
+from ..utils import keep_torch_threads
 from ._utils import (
     CMAP,
     finish,

@@ -1,6 +1,5 @@
-"""Training: a LightningDataModule that builds condition-grouped sequences, and the plan."""
+"""Training: the Lightning training plan (the data module lives in :mod:`sccalmflow.data`)."""
 
-from ._datamodule import SequenceDataModule, stratified_split
 from ._plan import CaLMFlowTrainingPlan
 
-__all__ = ["CaLMFlowTrainingPlan", "SequenceDataModule", "stratified_split"]
+__all__ = ["CaLMFlowTrainingPlan"]

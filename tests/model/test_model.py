@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import TINY, quiet_train, small_kang
 from sccalmflow import CaLMFlowModel
+from sccalmflow.datasets import kang2018_setup
 
-KEYS = dict(condition_keys=["cell_type", "condition"], control={"condition": "control"})
+KEYS = kang2018_setup()
 HELD = ("CD14 Mono", "IFN-beta")
 
 
@@ -23,9 +23,9 @@ def held_out(kang_small):
 
 
 @pytest.fixture(scope="module")
-def trained(kang_full):
+def trained(tiny_config, quiet_train, kang_small_shared):
     """One small model trained once for the tests that only read from it."""
-    model = CaLMFlowModel(_held_out(small_kang(kang_full)), **TINY)
+    model = CaLMFlowModel(_held_out(kang_small_shared.copy()), **tiny_config)
     quiet_train(model, max_epochs=3, batch_size=64)
     return model
 
@@ -39,8 +39,8 @@ def test_held_out_combination_absent_from_training(held_out, trained):
     assert seen["n_cells"].sum() == held_out.n_obs
 
 
-def test_history_and_loss_falls(held_out):
-    model = CaLMFlowModel(held_out, **TINY)
+def test_history_and_loss_falls(held_out, tiny, quiet_train):
+    model = CaLMFlowModel(held_out, **tiny)
     quiet_train(model, max_epochs=6, batch_size=32)
     h = model.history
     for key in ["reconstruction_loss_train", "kl_local_train", "reconstruction_loss_validation"]:
@@ -50,14 +50,14 @@ def test_history_and_loss_falls(held_out):
     assert model.is_trained_
 
 
-def test_predict_unseen_combination(trained):
+def test_predict_unseen_combination(trained, tiny):
     cond = pd.DataFrame({"cell_type": [HELD[0], "B"], "condition": [HELD[1], "control"]})
     before = cond.copy()
     pred = trained.predict(cond, n_cells=40, seed=1)
     pd.testing.assert_frame_equal(cond, before)  # input not mutated
     assert pred.shape == (80, trained.adata.n_vars)
     assert list(pred.var_names) == list(trained.adata.var_names)
-    assert pred.obsm["X_pca"].shape == (80, TINY["n_pca"])
+    assert pred.obsm["X_pca"].shape == (80, tiny["n_pca"])
     assert list(pred.obs["cell_type"][:40].unique()) == [HELD[0]]
     assert list(pred.obs["condition"][40:].unique()) == ["control"]
     assert pred.obs["prompt"].iloc[0] == "Generate a CD14 Mono cell stimulated with IFN-beta:"
@@ -75,7 +75,7 @@ def test_predict_unseen_combination(trained):
     np.testing.assert_allclose(pred2.X, pred.X[:40], atol=1e-5)
 
 
-def test_predict_trajectories_and_determinism(trained):
+def test_predict_trajectories_and_determinism(trained, tiny):
     cond = {"cell_type": ["NK"], "condition": ["IFN-beta"]}
     a = trained.predict(cond, n_cells=10, seed=3, return_trajectories=True)
     b = trained.predict(cond, n_cells=10, seed=3)
@@ -83,14 +83,14 @@ def test_predict_trajectories_and_determinism(trained):
     np.testing.assert_array_equal(a.X, b.X)
     assert not np.allclose(a.X, c.X)
     traj = a.obsm["X_trajectory"]
-    assert traj.shape == (10, TINY["n_time_points"], TINY["n_pca"])
+    assert traj.shape == (10, tiny["n_time_points"], tiny["n_pca"])
     np.testing.assert_allclose(traj[:, -1], a.obsm["X_pca"], atol=1e-5)
     np.testing.assert_allclose(
         traj[:, 0],
         trained.get_pca()[trained.adata.obs_names.get_indexer(a.obs["source_cell"])],
         atol=1e-4,
     )
-    assert len(a.uns["calmflow"]["time_grid"]) == TINY["n_time_points"]
+    assert len(a.uns["calmflow"]["time_grid"]) == tiny["n_time_points"]
     nocache = trained.predict(cond, n_cells=10, seed=3, use_cache=False)
     np.testing.assert_allclose(nocache.X, a.X, atol=1e-4)
     small_batches = trained.predict(cond, n_cells=10, seed=3, batch_size=3)
@@ -108,21 +108,21 @@ def test_predict_errors(trained):
         trained.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=0)
 
 
-def test_context_without_controls(kang_small):
+def test_context_without_controls(kang_small, tiny, quiet_train):
     mask = (kang_small.obs["cell_type"] == "NK") & (kang_small.obs["condition"] == "control")
     ad = kang_small[~mask.to_numpy()].copy()
     CaLMFlowModel.setup_anndata(ad, **KEYS)
-    model = CaLMFlowModel(ad, **TINY)
+    model = CaLMFlowModel(ad, **tiny)
     with pytest.raises(ValueError, match="No control cells for context"):
         model.predict({"cell_type": ["NK"], "condition": ["IFN-beta"]})
     with pytest.warns(UserWarning, match="no control cells in their context"):
         quiet_train(model, max_epochs=1)
 
 
-def test_training_is_deterministic(held_out):
-    a = CaLMFlowModel(held_out, **TINY)
+def test_training_is_deterministic(held_out, tiny, quiet_train):
+    a = CaLMFlowModel(held_out, **tiny)
     quiet_train(a, max_epochs=2, batch_size=64)
-    b = CaLMFlowModel(held_out, **TINY)
+    b = CaLMFlowModel(held_out, **tiny)
     quiet_train(b, max_epochs=2, batch_size=64)
     for (k, va), vb in zip(
         a.module.state_dict().items(), b.module.state_dict().values(), strict=True
@@ -149,12 +149,11 @@ def test_save_load_round_trip(trained, tmp_path):
         loaded.history["reconstruction_loss_train"].shape
         == trained.history["reconstruction_loss_train"].shape
     )
-    assert not hasattr(loaded, "_restore")
     # loading onto other cells keeps the saved PCA and vocabulary (nothing is refitted)
     subset = held_out[held_out.obs["cell_type"] == HELD[0]].copy()
     on_subset = CaLMFlowModel.load(tmp_path / "m", adata=subset)
     np.testing.assert_array_equal(on_subset.features_.components_, trained.features_.components_)
-    assert len(on_subset.text_tokenizer) == len(trained.text_tokenizer)
+    assert on_subset.prompt_encoder.vocab_size == trained.prompt_encoder.vocab_size
     np.testing.assert_array_equal(on_subset.predict(cond, n_cells=30, seed=7).X, before.X)
     # wrong genes are refused
     with pytest.raises(ValueError, match="genes differ"):
@@ -167,9 +166,9 @@ def test_save_load_with_anndata(trained, tmp_path):
     assert loaded.adata.n_obs == trained.adata.n_obs
 
 
-def test_unconditional_noise_model(kang_small):
+def test_unconditional_noise_model(kang_small, tiny, quiet_train):
     CaLMFlowModel.setup_anndata(kang_small)
-    model = CaLMFlowModel(kang_small, source="noise", **TINY)
+    model = CaLMFlowModel(kang_small, source="noise", **tiny)
     assert model.prompts(None) == ["Generate a cell:"]
     quiet_train(model, max_epochs=1)
     pred = model.predict(n_cells=25, seed=0)
@@ -184,20 +183,20 @@ def test_unconditional_noise_model(kang_small):
     assert not np.allclose(pred.obsm["X_pca"], other.obsm["X_pca"])
 
 
-def test_multi_trajectory_and_space_tokens(held_out):
-    model = CaLMFlowModel(held_out, n_trajectories=3, n_space_tokens=2, **TINY)
+def test_multi_trajectory_and_space_tokens(held_out, tiny, quiet_train):
+    model = CaLMFlowModel(held_out, n_trajectories=3, n_space_tokens=2, **tiny)
     quiet_train(model, max_epochs=1)
     pred = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=7, seed=0)
     assert pred.n_obs == 7
 
 
-def test_features_key(held_out):
+def test_features_key(held_out, tiny, quiet_train):
     import scanpy as sc
 
     sc.pp.pca(held_out, n_comps=8)
     ad = held_out.copy()
     CaLMFlowModel.setup_anndata(ad, features_key="X_pca", **KEYS)
-    model = CaLMFlowModel(ad, **{**TINY, "n_pca": 999})
+    model = CaLMFlowModel(ad, **{**tiny, "n_pca": 999})
     assert model.features_.n_components == 8
     np.testing.assert_allclose(model.get_pca(), ad.obsm["X_pca"], atol=1e-4)
     quiet_train(model, max_epochs=1)
@@ -205,12 +204,12 @@ def test_features_key(held_out):
     assert pred.shape == (5, ad.n_vars) and pred.obsm["X_pca"].shape == (5, 8)
 
 
-def test_early_stopping_and_no_validation(held_out):
-    model = CaLMFlowModel(held_out, **TINY)
+def test_early_stopping_and_no_validation(held_out, tiny, quiet_train):
+    model = CaLMFlowModel(held_out, **tiny)
     quiet_train(model, max_epochs=30, early_stopping=True, early_stopping_patience=1, lr=1e-1)
     assert len(model.history["reconstruction_loss_validation"]) < 30
     with pytest.raises(ValueError, match="validation_size > 0"):
-        quiet_train(CaLMFlowModel(held_out, **TINY), validation_size=0, early_stopping=True)
+        quiet_train(CaLMFlowModel(held_out, **tiny), validation_size=0, early_stopping=True)
 
 
 def test_load_refuses_unknown_category(trained, tmp_path):
@@ -266,9 +265,9 @@ def test_oversample_interpolate_gives_distinct_cells(trained):
     assert list(itp.obs["source_cell"]) == list(rep.obs["source_cell"])
 
 
-def test_source_cells_needs_control_model(kang_small):
+def test_source_cells_needs_control_model(kang_small, tiny):
     CaLMFlowModel.setup_anndata(kang_small)
-    model = CaLMFlowModel(kang_small, source="noise", **TINY)
+    model = CaLMFlowModel(kang_small, source="noise", **tiny)
     with pytest.raises(ValueError, match="source='control'"):
         model.predict(n_cells=3, source_cells=kang_small[:5].copy())
 
@@ -289,9 +288,9 @@ def _drug_dose_data(seed=0):
     return ad.AnnData(x, obs=obs)
 
 
-def test_multi_key_perturbation_and_control_hint():
+def test_multi_key_perturbation_and_control_hint(tiny, quiet_train):
     keys = ["cell_line", "drug", "dose"]
-    small = dict(TINY, n_pca=5)
+    small = dict(tiny, n_pca=5)
     a = _drug_dose_data()
     held = (a.obs["cell_line"] == "MCF7") & (a.obs["drug"] == "SAHA") & (a.obs["dose"] == "100")
     train = a[~held.to_numpy()].copy()

@@ -1,4 +1,8 @@
-"""PCA features: the space the flow lives in, and the way back to genes."""
+"""Feature spaces: where the flow lives, and the linear way back to genes.
+
+:class:`PCAFeatures` is fitted on the registered expression; :func:`least_squares_decoder`
+gives the same layout for a space the user supplies in ``.obsm`` (``features_key``).
+"""
 
 from __future__ import annotations
 
@@ -44,6 +48,7 @@ class PCAFeatures:
 
     @property
     def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`from_state_dict`) has set the components."""
         return self.components_ is not None
 
     def fit(self, X: np.ndarray | sp.spmatrix) -> PCAFeatures:
@@ -112,13 +117,49 @@ class PCAFeatures:
         return np.asarray(Z, dtype=np.float32) * self.scale_
 
     def state_dict(self) -> dict[str, np.ndarray]:
+        """``{"mean", "components", "scale"}`` arrays (what :meth:`from_state_dict` reads)."""
         self._check()
         return {"mean": self.mean_, "components": self.components_, "scale": self.scale_}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, np.ndarray], scaling: Scaling) -> PCAFeatures:
+        """A fitted instance from :meth:`state_dict`'s arrays."""
         obj = cls(n_components=state["components"].shape[0], scaling=scaling)
         obj.mean_ = np.asarray(state["mean"], dtype=np.float32)
         obj.components_ = np.asarray(state["components"], dtype=np.float32)
         obj.scale_ = np.asarray(state["scale"], dtype=np.float32)
         return obj
+
+
+def least_squares_decoder(Z: np.ndarray, X) -> dict[str, np.ndarray]:
+    """A linear map from given features to genes by least squares, in the PCAFeatures layout.
+
+    For a flow that lives in a user-supplied space (``.obsm[features_key]``): predictions
+    are mapped back to genes by ``X ~ (Z - mean_z) W + mean_x``.
+
+    Parameters
+    ----------
+    Z
+        Features ``(n_cells, D)``.
+    X
+        Expression ``(n_cells, G)``, dense or sparse.
+
+    Returns
+    -------
+    ``{"mean", "components", "scale"}`` for :meth:`PCAFeatures.from_state_dict`:
+    ``components`` is ``W`` (``D x G``), ``mean`` is ``mean_x - mean_z W`` and ``scale`` one
+    number (the root mean variance of ``Z``) repeated.
+    """
+    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    mean_x = X.mean(0)
+    mean_z = Z.mean(0)
+    scale = np.full(
+        Z.shape[1], float(np.sqrt(((Z - mean_z) ** 2).sum(1).mean() / Z.shape[1])) or 1.0
+    )
+    W, *_ = np.linalg.lstsq(Z - mean_z, X - mean_x, rcond=None)
+    # X ~ (Z - mean_z) W + mean_x = Z W + (mean_x - mean_z W)
+    return {
+        "mean": (mean_x - mean_z @ W).astype(np.float32),
+        "components": W.astype(np.float32),
+        "scale": scale.astype(np.float32),
+    }

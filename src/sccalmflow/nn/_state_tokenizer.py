@@ -1,10 +1,12 @@
+"""The state tokenizer: each state of a path -> K spatiotemporal tokens."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 
-class SpatiotemporalTokenizer(nn.Module):
+class StateTokenizer(nn.Module):
     """Maps each state ``z_t in R^D`` to ``K`` spatial tokens of the model width.
 
     A 2-layer MLP ``D -> hidden -> K * width``; learned embeddings of the time index and the

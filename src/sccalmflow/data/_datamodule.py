@@ -1,3 +1,5 @@
+"""The data module: condition-grouped sequences of trajectories, new draws every epoch."""
+
 from __future__ import annotations
 
 import math
@@ -8,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from ..flow import ot_permutation
+from ..module import BATCH_KEYS
 
 _VALIDATION_EPOCH = 2**31 - 1  # the random state of the (fixed) validation batches
 
@@ -45,7 +48,7 @@ class _EpochSequences(IterableDataset):
         self.cells = cells
         self.fixed_epoch = fixed_epoch
         self._epoch = 0
-        _, counts = np.unique(dm.groups[dm._usable(cells)], return_counts=True)
+        _, counts = np.unique(dm.groups[dm.usable(cells)], return_counts=True)
         n_seq = int(np.ceil(counts / dm.n_trajectories).sum())
         self._n_batches = math.ceil(n_seq / dm.batch_size) if n_seq else 0
 
@@ -55,7 +58,7 @@ class _EpochSequences(IterableDataset):
     def __iter__(self):
         epoch = self.fixed_epoch if self.fixed_epoch is not None else self._epoch
         self._epoch += 1
-        yield from self.dm._batches(self.cells, epoch)
+        yield from self.dm.batches(self.cells, epoch)
 
 
 class SequenceDataModule(pl.LightningDataModule):
@@ -119,15 +122,22 @@ class SequenceDataModule(pl.LightningDataModule):
         self.n_train = len(self.train_idx)
         self.n_val = len(self.val_idx)
 
-    def _usable(self, cells: np.ndarray) -> np.ndarray:
+    def usable(self, cells: np.ndarray) -> np.ndarray:
+        """The cells that can be trained on (with control sources: those with a pool)."""
         if self.source != "control":
             return cells
         ok = np.array([len(self.source_pools[g]) > 0 for g in self.groups[cells]], dtype=bool)
         return cells[ok]
 
-    def _batches(self, cells: np.ndarray, epoch: int):
+    def batches(self, cells: np.ndarray, epoch: int):
+        """Yield the batches of one pass over ``cells``; the draws depend on ``(seed, epoch)``.
+
+        Per condition: shuffled targets, sources (noise or control cells of the context),
+        OT pairing within chunks of ``ot_batch_size``, sequences of ``N`` trajectories.
+        Batches are dicts of tensors under :data:`~sccalmflow.module.BATCH_KEYS`.
+        """
         rng = np.random.default_rng([self.seed, epoch])
-        cells = self._usable(cells)
+        cells = self.usable(cells)
         N, D = self.n_trajectories, self.features.shape[1]
         seq_group, seq_x0, seq_x1 = [], [], []
         for g in np.unique(self.groups[cells]):
@@ -158,9 +168,9 @@ class SequenceDataModule(pl.LightningDataModule):
         for s in range(0, len(order), self.batch_size):
             b = order[s : s + self.batch_size]
             yield {
-                "prompt_ids": torch.from_numpy(self.prompt_ids[seq_group[b]]),
-                "x0": torch.from_numpy(seq_x0[b]),
-                "x1": torch.from_numpy(seq_x1[b]),
+                BATCH_KEYS.PROMPT_IDS: torch.from_numpy(self.prompt_ids[seq_group[b]]),
+                BATCH_KEYS.X0: torch.from_numpy(seq_x0[b]),
+                BATCH_KEYS.X1: torch.from_numpy(seq_x1[b]),
             }
 
     def train_dataloader(self) -> DataLoader:

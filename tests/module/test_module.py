@@ -4,8 +4,8 @@ import torch
 
 from sccalmflow.data import PCAFeatures
 from sccalmflow.flow import StraightPath, ot_permutation, time_grid
-from sccalmflow.module import CaLMFlowModule, default_backbone_config
-from sccalmflow.nn import SpatiotemporalTokenizer, VariationalHead
+from sccalmflow.module import CaLMFlowModule
+from sccalmflow.nn import StateTokenizer, VariationalHead, default_backbone_config, gaussian_kl
 
 
 def _module(**kw):
@@ -17,6 +17,7 @@ def _module(**kw):
         latent_dim=4,
         head_hidden=16,
         tokenizer_hidden=16,
+        variational=True,
     )
     args.update(kw)
     cfg = default_backbone_config(width=16, n_layers=1, n_heads=2, ffn=32, vocab_size=12)
@@ -27,10 +28,16 @@ def test_time_grid_and_path():
     t = time_grid(5)
     assert torch.allclose(t, torch.tensor([0, 0.25, 0.5, 0.75, 1.0]))
     x0, x1 = torch.zeros(2, 3), torch.ones(2, 3)
-    z = StraightPath().sample(x0, x1, t)
+    path = StraightPath().sample(x0, x1, t)
+    z = path.states
     assert z.shape == (2, 5, 3)
+    # the path returns its regression target: the velocity between grid points
+    assert path.target.shape == (2, 4, 3)
+    assert torch.allclose(path.target, torch.ones(2, 4, 3))
     assert torch.allclose(z[:, 2], torch.full((2, 3), 0.5))
-    zn = StraightPath(0.1).sample(x0, x1, t, generator=torch.Generator().manual_seed(0))
+    noisy = StraightPath(0.1).sample(x0, x1, t, generator=torch.Generator().manual_seed(0))
+    zn = noisy.states
+    assert torch.allclose(noisy.target, (zn[:, 1:] - zn[:, :-1]) * 4)
     assert torch.equal(zn[:, 0], x0) and torch.equal(zn[:, -1], x1)
     assert not torch.allclose(zn[:, 2], z[:, 2])
     with pytest.raises(ValueError):
@@ -47,7 +54,7 @@ def test_ot_permutation_recovers_matching():
 
 
 def test_tokenizer_shapes():
-    tok = SpatiotemporalTokenizer(7, n_space_tokens=3, width=16, n_time_points=5, hidden=8)
+    tok = StateTokenizer(7, n_space_tokens=3, width=16, n_time_points=5, hidden=8)
     z = torch.randn(4, 2, 5, 7)
     out = tok(z, torch.arange(5))
     assert out.shape == (4, 2, 15, 16)
@@ -126,8 +133,10 @@ def test_generation_matches_teacher_forcing_layout():
 def test_loss_parts_and_gradients():
     mod = _module()
     p = torch.randint(0, 12, (4, 6))
-    inf = mod.inference(p, torch.randn(4, 3, 7), torch.randn(4, 3, 7))
-    out = mod.loss({}, inf, {}, kl_weight=0.5)
+    inf = mod.inference(torch.randn(4, 3, 7), torch.randn(4, 3, 7))
+    gen = mod.generative(p, inf["path"].states)
+    assert gen["velocity"].shape == (4, 3, 4, 7)
+    out = mod.loss({}, inf, gen, kl_weight=0.5)
     assert out.reconstruction_loss["reconstruction_loss"].shape == (4,)
     assert torch.allclose(
         out.loss,
@@ -135,7 +144,7 @@ def test_loss_parts_and_gradients():
     )
     out.loss.backward()
     assert mod.head.decoder[0].weight.grad is not None
-    assert mod.tokenizer.mlp[0].weight.grad is not None
+    assert mod.state_tokenizer.mlp[0].weight.grad is not None
 
 
 def test_gpt2_backbone():
@@ -160,8 +169,9 @@ def test_latent_carries_information_on_toy_flow():
     for _ in range(200):
         x0 = torch.randn(64, 1, 7)
         x1 = x0 + 2.0 * x0.flip(-1)  # the velocity depends on the source
-        inf = mod.inference(prompt, x0, x1)
-        loss = mod.loss({}, inf, {}, kl_weight=0.01).loss
+        inf = mod.inference(x0, x1)
+        gen = mod.generative(prompt, inf["path"].states)
+        loss = mod.loss({}, inf, gen, kl_weight=0.01).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -169,14 +179,12 @@ def test_latent_carries_information_on_toy_flow():
     x0 = torch.randn(256, 1, 7)
     x1 = x0 + 2.0 * x0.flip(-1)
     with torch.no_grad():
-        z = mod.path.sample(x0, x1, mod.time_grid)
+        z = mod.path.sample(x0, x1, mod.time_grid).states
         out = mod.next_state_head(prompt[:1].expand(256, -1), z, sample=False)
         target = (z[:, :, 1:] - z[:, :, :-1]) * (mod.n_time_points - 1)
         err_posterior = (out.velocity - target).pow(2).sum(-1).mean()
         prior = mod.head.decode_prior(out.mu.shape[:-1], generator=torch.Generator().manual_seed(0))
         err_prior = (prior - target).pow(2).sum(-1).mean()
-        from sccalmflow.nn._head import gaussian_kl
-
         kl = gaussian_kl(out.mu, out.logvar).sum(-1).mean()
     assert err_posterior < 0.8 * err_prior
     assert kl > 1.0

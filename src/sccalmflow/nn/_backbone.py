@@ -75,5 +75,6 @@ def build_backbone(config: dict[str, Any]) -> nn.Module:
 
 
 def backbone_width(backbone: nn.Module) -> int:
+    """Hidden size of a built backbone (GPT-NeoX's ``hidden_size``, GPT-2's ``n_embd``)."""
     cfg = backbone.config
     return int(getattr(cfg, "hidden_size", None) or cfg.n_embd)

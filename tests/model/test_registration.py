@@ -57,7 +57,7 @@ def test_scaled_rejected(kang_small):
 
 
 def test_missing_layer(kang_small):
-    with pytest.raises(KeyError, match="Layer 'logcounts' not found"):
+    with pytest.raises(KeyError, match="layer 'logcounts' not found"):
         CaLMFlowModel.setup_anndata(kang_small, layer="logcounts", **KEYS)
 
 

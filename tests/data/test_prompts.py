@@ -1,8 +1,12 @@
 import pandas as pd
 import pytest
 
-from sccalmflow.data._prompts import build_prompts, default_templates, normalize_templates
-from sccalmflow.data._text_tokenizer import build_word_tokenizer
+from sccalmflow.data import (
+    build_prompts,
+    build_word_tokenizer,
+    default_templates,
+    normalize_templates,
+)
 
 
 def test_paper_templates():

@@ -1,0 +1,250 @@
+"""Generation: :meth:`~sccalmflow.CaLMFlowModel.predict` and what it needs."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data import interpolate_repeats, resample_pool
+from ..flow import AutoregressiveSolver
+
+
+@dataclass
+class _Sources:
+    """Where the paths of a prediction start: features, their cell names, pools per context."""
+
+    features: np.ndarray | None
+    names: np.ndarray | None
+    pools: dict[tuple, np.ndarray]
+
+
+@dataclass
+class _Draws:
+    """The generated states of one condition (``n_seq * N`` paths)."""
+
+    x1: np.ndarray
+    source: np.ndarray
+    paths: np.ndarray | None
+
+
+class GenerationMixin:
+    """:meth:`predict` of :class:`~sccalmflow.CaLMFlowModel`."""
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        conditions: pd.DataFrame | Mapping[str, Sequence] | None = None,
+        n_cells: int = 100,
+        seed: int = 0,
+        *,
+        temperature: float | None = None,
+        batch_size: int = 2048,
+        return_trajectories: bool = False,
+        use_cache: bool = True,
+        decode: bool = True,
+        source_cells: ad.AnnData | None = None,
+        source_layer: str | None = None,
+        oversample: Literal["repeat", "interpolate"] = "repeat",
+    ) -> ad.AnnData:
+        """Generate cells for each requested condition.
+
+        Parameters
+        ----------
+        conditions
+            A DataFrame with one column per condition key, or a dict of equal-length lists;
+            one row per condition. Any combination of registered values may be asked for,
+            also one that never occurred in training. ``None`` for an unconditional model.
+        n_cells
+            Cells per condition. With ``source="control"`` the paths start from the control
+            cells of the condition's context, each used once before any is used again
+            (:func:`~sccalmflow.data.resample_pool`); with the deterministic head, more cells
+            than the context has control cells therefore repeat cells.
+        seed
+            Seed of the sources and the head's samples: same seed, same cells.
+        temperature
+            Sampling temperature τ (default: the model's ``temperature``).
+        batch_size
+            Sequences generated at once (bounds memory: generation is chunked).
+        return_trajectories
+            Store every state of each path in ``obsm["X_trajectory"]``
+            (``n x T x n_pca``, PCA units) and the grid in ``uns["calmflow"]["time_grid"]``.
+        use_cache
+            Use the backbone's key/value cache.
+        decode
+            Map to gene space (``X``); ``False`` leaves ``X`` empty (0 genes) and keeps only
+            ``obsm["X_pca"]``.
+        source_cells
+            Cells to start every requested condition from (``source="control"`` models),
+            instead of the registered control cells of the condition's context: e.g. the
+            control cells of a new donor or sample the model never saw. They need the model's
+            genes in the same order (log-normalised like the training data) or, for a model
+            set up with ``features_key``, that ``.obsm`` key.
+        source_layer
+            Layer of ``source_cells`` with the expression (``None``: ``X``).
+        oversample
+            What the draws after one pass over the source cells start from. ``"repeat"``
+            (default): the same cells again, so with the deterministic head the generated
+            cells repeat. ``"interpolate"``: a random point between the cell and one of its 5
+            nearest source cells (:func:`~sccalmflow.data.interpolate_repeats`), so every
+            generated cell is distinct (and the spread narrows).
+
+        Returns
+        -------
+        AnnData with ``n_cells`` per condition: ``X`` (log-normalised expression decoded from
+        PCA, negative values set to 0, same ``var_names``), ``obsm["X_pca"]``, ``.obs`` with
+        the condition columns, ``prompt`` and (``source="control"``) ``source_cell``, the
+        control cell each path started from (with ``oversample="interpolate"``, the cell a
+        repeated draw was moved away from).
+        """
+        if not getattr(self, "is_trained_", False):
+            warnings.warn("The model is not trained; predictions are random.", stacklevel=2)
+        if int(n_cells) < 1:
+            raise ValueError(f"n_cells must be positive, got {n_cells}.")
+        n_cells = int(n_cells)
+        tau = self.temperature if temperature is None else float(temperature)
+        if tau < 0:
+            raise ValueError(f"temperature must be >= 0, got {tau}.")
+        if oversample not in ("repeat", "interpolate"):
+            raise ValueError(f"oversample must be 'repeat' or 'interpolate', not {oversample!r}.")
+        frame = self.conditions.validate(conditions)
+        prompts = self.prompt_encoder.prompts(frame)
+        ids = self.prompt_encoder.encode(prompts)
+        sources = self._sources(frame, source_cells, source_layer)
+        n_seq = math.ceil(n_cells / self.n_trajectories)
+        was_training = self.module.training
+        self.module.eval()
+        # each condition has its own random stream (sources first, then the head's draws in
+        # sequence order), so its cells do not depend on the other rows or on batch_size
+        draws = [
+            self._generate_condition(
+                frame,
+                r,
+                ctx,
+                sources,
+                ids[r : r + 1],
+                n_seq,
+                np.random.default_rng([int(seed), r]),
+                temperature=tau,
+                batch_size=batch_size,
+                use_cache=use_cache,
+                return_trajectories=return_trajectories,
+                oversample=oversample,
+            )  # fmt: skip
+            for r, ctx in enumerate(self.conditions.contexts(frame))
+        ]
+        self.module.train(was_training)
+        info = {"temperature": tau, "seed": int(seed)}
+        return self._prediction_anndata(frame, prompts, draws, sources, n_cells, decode, info)
+
+    def _sources(
+        self, frame: pd.DataFrame, source_cells: ad.AnnData | None, source_layer: str | None
+    ) -> _Sources:
+        """Source features and, for control sources, the pool of each context."""
+        if source_cells is not None:
+            if self.source != "control":
+                raise ValueError(
+                    "source_cells needs a model with source='control'; this one starts from noise."
+                )
+            Z = self._features_of(source_cells, source_layer, "source_cells")
+            pools = dict.fromkeys(self.conditions.contexts(frame), np.arange(len(Z)))
+            return _Sources(Z, np.asarray(source_cells.obs_names), pools)
+        if self.source != "control":
+            return _Sources(None, None, {})
+        return _Sources(
+            self._registered_features(),
+            np.asarray(self.adata_manager.adata.obs_names),
+            self.conditions.control_pools(self._cell_conditions()),
+        )
+
+    def _source_states(
+        self, frame: pd.DataFrame, r: int, ctx: tuple, sources: _Sources, n: int, rng, oversample
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` start states of row ``r`` and the source cell of each (-1: noise)."""
+        D = self.module.n_features
+        if self.source != "control":
+            return rng.standard_normal((n, D), dtype=np.float32), np.full(n, -1, np.int64)
+        pool = sources.pools.get(ctx)
+        if pool is None:
+            raise ValueError(
+                f"No control cells for context {self.conditions.describe_context(ctx)} "
+                f"(condition {frame.iloc[r].astype(str).to_dict()}): source='control' "
+                "starts from control cells of the same context. Register data with such "
+                "cells, pass `source_cells=`, or use a model with source='noise'."
+                + self.conditions.control_hint(self._cell_conditions())
+            )
+        pos = resample_pool(np.arange(len(pool)), n, rng)
+        src = pool[pos]
+        if oversample == "interpolate":
+            return interpolate_repeats(sources.features[pool], pos, rng), src
+        return sources.features[src], src
+
+    def _generate_condition(
+        self, frame, r, ctx, sources, prompt_ids, n_seq, rng, *, temperature, batch_size,
+        use_cache, return_trajectories, oversample,
+    ) -> _Draws:  # fmt: skip
+        """Generate ``n_seq`` sequences of ``N`` paths for row ``r`` of ``frame``."""
+        N, T, D = self.n_trajectories, self.module.n_time_points, self.module.n_features
+        L = self.module.latent_dim
+        x0, src = self._source_states(frame, r, ctx, sources, n_seq * N, rng, oversample)
+        x0 = x0.reshape(n_seq, N, D)
+        device = self.device
+        out = np.empty((n_seq * N, D), dtype=np.float32)
+        paths = np.empty((n_seq * N, T, D), dtype=np.float32) if return_trajectories else None
+        solver = AutoregressiveSolver(self.module)
+        prompt = torch.from_numpy(prompt_ids).to(device)
+        sample = self.module.samples_latent(temperature)
+        for s in range(0, n_seq, batch_size):
+            b = min(batch_size, n_seq - s)
+            noise = None
+            if sample:
+                noise = rng.standard_normal((b, N, T - 1, L), dtype=np.float32)
+                noise = torch.from_numpy(noise).to(device)
+            x1, path = solver.sample(
+                prompt.expand(b, -1),
+                torch.from_numpy(np.ascontiguousarray(x0[s : s + b])).to(device),
+                temperature=temperature,
+                use_cache=use_cache,
+                return_path=return_trajectories,
+                noise=noise,
+            )
+            out[s * N : (s + b) * N] = x1.reshape(b * N, D).cpu().numpy()
+            if paths is not None:
+                paths[s * N : (s + b) * N] = path.reshape(b * N, T, D).cpu().numpy()
+        return _Draws(out, src, paths)
+
+    def _prediction_anndata(
+        self, frame, prompts, draws: list[_Draws], sources: _Sources, n_cells, decode, info
+    ) -> ad.AnnData:
+        """The first ``n_cells`` paths of each row as an AnnData (see :meth:`predict`)."""
+        features = self.features_
+        Zp = np.concatenate([d.x1[:n_cells] for d in draws])
+        rows = np.repeat(np.arange(len(frame)), n_cells)
+        obs = frame.iloc[rows].reset_index(drop=True)
+        obs["prompt"] = pd.Categorical(np.asarray(prompts, dtype=object)[rows])
+        if self.source == "control":
+            obs["source_cell"] = sources.names[np.concatenate([d.source[:n_cells] for d in draws])]
+        obs.index = [f"gen{i}" for i in range(len(obs))]
+        X = features.inverse_transform(Zp) if decode else np.empty((len(obs), 0), np.float32)
+        pred = ad.AnnData(X=X, obs=obs)
+        if decode:
+            pred.var_names = self.var_names
+        pred.obsm["X_pca"] = features.pca_scores(Zp)
+        uns: dict[str, Any] = {
+            **info,
+            "source": self.source,
+            "n_time_points": self.module.n_time_points,
+        }
+        if draws[0].paths is not None:
+            P = np.concatenate([d.paths[:n_cells] for d in draws])
+            pred.obsm["X_trajectory"] = P * features.scale_
+            uns["time_grid"] = self.module.time_grid.cpu().numpy()
+        pred.uns["calmflow"] = uns
+        return pred
