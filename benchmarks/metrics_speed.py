@@ -35,12 +35,12 @@ def make(n: int, dim: int, shift: float, seed: int) -> ad.AnnData:
     return a
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=50)
     parser.add_argument("--breakdown", action="store_true", help="also time each metric alone")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     pred, real = make(args.n, args.dim, 0.1, seed=1), make(args.n, args.dim, 0.0, seed=2)
     metrics = ("e_distance", "e_distance_sq", "mmd", "w2")

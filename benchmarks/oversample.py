@@ -9,13 +9,14 @@ scored against the real held-out cells (R² on the top-100 DE genes; E-distance,
 the model's 50-d PCA space) and counted for distinct cells.
 
     python benchmarks/oversample.py                      # CD14 Mono and B, ~8 min on 1 thread
-    python benchmarks/oversample.py --cell-types B --subsets 2
+    python -m benchmarks.oversample --cell-types B --subsets 2
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -24,31 +25,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-KEYS = {"condition_keys": ["cell_type", "condition"], "control": {"condition": "control"}}
-RESULTS = Path(__file__).parent / "results"
-
-
-def _md_table(df: pd.DataFrame) -> str:
-    """Markdown table (run.py's formatting, without pandas' optional tabulate)."""
-    import importlib.util
-    import sys
-
-    name = "sccalmflow_benchmarks_run"
-    if name not in sys.modules:  # run.py's dataclasses need it registered while it loads
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("run.py"))
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]._md_table(df)
-
 
 def run_cell_type(
     adata, cell_type: str, pool: int, subsets: int, n_cells: int, max_epochs: int | None = None
 ) -> pd.DataFrame:
     from sccalmflow import CaLMFlowModel, metrics
+    from sccalmflow.datasets import kang2018_setup
     from sccalmflow.demo import held_out_split
 
     train, real, ctrl, genes = held_out_split(adata, cell_type)
-    CaLMFlowModel.setup_anndata(train, **KEYS)
+    CaLMFlowModel.setup_anndata(train, **kang2018_setup())
     model = CaLMFlowModel(train, seed=0)
     t0 = time.perf_counter()
     model.train(max_epochs=max_epochs, enable_progress_bar=False)
@@ -87,6 +73,8 @@ def run_cell_type(
 
 def markdown(df: pd.DataFrame, args: argparse.Namespace, minutes: float) -> str:
     """The results page: settings and the per-mode means over subsets."""
+    from benchmarks.report import md_table
+
     cols = ["r2_top100_de", "e_distance", "mmd", "w2", "distinct_cells"]
     summary = df.groupby(["cell_type", "mode"], sort=False)[cols].mean().reset_index()
     lines = [
@@ -98,7 +86,7 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace, minutes: float) -> str:
         "its control cells. Scored against the real held-out cells: R² (squared Pearson) on the "
         "top-100 DE genes; E-distance, MMD, W2 in the model's 50-d PCA space (lower is better).",
         "",
-        _md_table(summary),
+        md_table(summary),
         "",
         f"Runtime {minutes:.1f} min, torch {torch.__version__}, 1 thread. "
         "Produced by `python benchmarks/oversample.py`.",
@@ -109,6 +97,7 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace, minutes: float) -> str:
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     import sccalmflow as scf
+    from benchmarks.config import RESULTS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cell-types", nargs="+", default=["CD14 Mono", "B"])
@@ -139,5 +128,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     return df
 
 
+def use_repository_root() -> None:
+    """Run as ``python benchmarks/oversample.py``: import ``benchmarks`` from the repository
+    root (in place of ``benchmarks/``, which Python put first on ``sys.path``)."""
+    here = Path(__file__).resolve().parent
+    if sys.path and Path(sys.path[0] or ".").resolve() == here:
+        sys.path[0] = str(here.parent)
+    elif str(here.parent) not in sys.path:
+        sys.path.insert(0, str(here.parent))
+
+
 if __name__ == "__main__":
+    use_repository_root()
     main()

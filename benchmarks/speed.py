@@ -6,6 +6,7 @@ measured in the same run, with how far generation is from that FLOP floor.
 
     python benchmarks/speed.py            # full default training on Kang (minutes)
     python benchmarks/speed.py --quick    # 3 training epochs (throughput only), then the same generation checks
+    python -m benchmarks.speed --quick    # the same
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import warnings
 
 import torch
 
-KEYS = {"condition_keys": ["cell_type", "condition"], "control": {"condition": "control"}}
+from sccalmflow.datasets import kang2018_setup
 
 
 def matmul_flops(n: int = 512, seconds: float = 2.0) -> float:
@@ -97,7 +98,7 @@ def cfm_generation(model, train, cond: dict, *, quick: bool) -> None:
     for width, steps in ((256, 1000), (1024, 300 if quick else 2000)):
         cfm = CFM("otcfm", width=width, depth=4, n_steps=steps)
         t0 = time.perf_counter()
-        cfm.fit(train, **KEYS, seed=0)
+        cfm.fit(train, **kang2018_setup(), seed=0)
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         cfm.predict(cond, n_cells=10_000, seed=0)
@@ -109,12 +110,12 @@ def cfm_generation(model, train, cond: dict, *, quick: bool) -> None:
         )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     if args.threads:
@@ -137,7 +138,7 @@ def main() -> None:
         (adata.obs["cell_type"] == "CD14 Mono") & (adata.obs["condition"] == "IFN-beta")
     ).to_numpy()
     train = adata[~held].copy()
-    scf.CaLMFlowModel.setup_anndata(train, **KEYS)
+    scf.CaLMFlowModel.setup_anndata(train, **kang2018_setup())
     model = scf.CaLMFlowModel(train)
     t0 = time.perf_counter()
     model.train(max_epochs=3 if args.quick else None, enable_progress_bar=False)

@@ -1,0 +1,45 @@
+"""``python -m benchmarks --suite NAME [--quick] [--out DIR] [--seed N]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import benchmarks
+from benchmarks.config import RESULTS, SUITES
+
+#: Thread settings of a benchmark run; they must be set before torch / numba load.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def one_thread_env() -> None:
+    """One thread for every numerical library (numba's OpenMP layer would reset torch's)."""
+    for var in THREAD_VARS:
+        os.environ.setdefault(var, "1")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=benchmarks.__doc__.split("\n")[0]
+    )
+    p.add_argument("--suite", required=True, choices=[*SUITES, "all"])
+    p.add_argument("--quick", action="store_true", help="small budgets (< 5 min per suite)")
+    p.add_argument("--out", default=str(RESULTS), help="default: benchmarks/results")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    # the heavy imports (torch, scanpy) come after the command line is read
+    from benchmarks.methods import configure_runtime
+    from benchmarks.suites import run_suite
+
+    configure_runtime()
+    for suite in SUITES if args.suite == "all" else [args.suite]:
+        run_suite(suite, "quick" if args.quick else "full", args.out, args.seed)
+
+
+if __name__ == "__main__":
+    one_thread_env()
+    main()

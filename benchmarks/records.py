@@ -1,0 +1,101 @@
+"""Typed records of what a suite measured, and the :class:`Recorder` that collects them.
+
+A suite scores one method on one split at a time (:class:`Measurement`: several metric
+values, one cost); the recorder turns each into tidy :class:`Row` s, one per metric, which
+are the lines of ``<suite>.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of ``<suite>.csv``: one metric of one method on one split."""
+
+    suite: str
+    split: str
+    method: str
+    setting: str
+    metric: str
+    space: str
+    value: float
+    train_seconds: float
+    generate_seconds: float
+    n_generated: int
+    nfe: float
+    seed: int
+
+
+#: The CSV columns, in order.
+COLUMNS = [f.name for f in fields(Row)]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a suite measured for one method on one split.
+
+    ``values``: ``(metric, space) -> value``; the cost fields are shared by all of them.
+    """
+
+    split: str
+    method: str
+    values: Mapping[tuple[str, str], float]
+    setting: str = ""
+    train_s: float = math.nan
+    gen_s: float = math.nan
+    n_gen: int = 0
+    nfe: float = math.nan
+
+
+class Recorder:
+    """Collects the rows of one suite (in the order they were measured)."""
+
+    def __init__(self, suite: str, seed: int):
+        self.suite = suite
+        self.seed = seed
+        self.rows: list[Row] = []
+
+    def add(self, m: Measurement) -> None:
+        for (metric, space), value in m.values.items():
+            self.rows.append(
+                Row(
+                    suite=self.suite,
+                    split=m.split,
+                    method=m.method,
+                    setting=m.setting,
+                    metric=metric,
+                    space=space,
+                    value=float(value),
+                    train_seconds=float(m.train_s),
+                    generate_seconds=float(m.gen_s),
+                    n_generated=int(m.n_gen),
+                    nfe=float(m.nfe),
+                    seed=self.seed,
+                )
+            )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(r) for r in self.rows], columns=COLUMNS)
+
+
+@dataclass
+class SuiteResult:
+    """What a suite hands to its markdown writer: the rows, the figures, its notes.
+
+    ``notes`` is the suite's own typed record (e.g. the held-out types and the PCA check of
+    ``kang-loo``).
+    """
+
+    recorder: Recorder
+    figures: list[str]
+    notes: Any = None
+
+    def frame(self) -> pd.DataFrame:
+        return self.recorder.frame()

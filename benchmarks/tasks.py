@@ -1,0 +1,212 @@
+"""The data of the suites: toy samplers and mixtures, toy points as cells, Kang splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+
+# ====================================================================== toy samplers
+def sample_8gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
+    """torchcfm's ``sample_8gaussians``: 8 centres at radius 5, covariance sqrt(0.1) I."""
+    s = 1 / np.sqrt(2)
+    centers = 5 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])
+    which = rng.integers(8, size=n)
+    return (centers[which] + rng.standard_normal((n, 2)) * 0.1**0.25).astype(np.float32)
+
+
+def sample_moons(n: int, rng: np.random.Generator) -> np.ndarray:
+    """torchcfm's ``sample_moons``: sklearn ``make_moons(noise=0.2) * 3 - 1``."""
+    from sklearn.datasets import make_moons
+
+    x, _ = make_moons(n, noise=0.2, random_state=int(rng.integers(2**31 - 1)))
+    return (x * 3 - 1).astype(np.float32)
+
+
+@dataclass
+class GaussianMixture:
+    """Equal-weight isotropic Gaussian mixture."""
+
+    means: np.ndarray
+    sd: float
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        which = rng.integers(len(self.means), size=n)
+        noise = rng.standard_normal((n, self.means.shape[1])) * self.sd
+        return (self.means[which] + noise).astype(np.float32)
+
+
+#: Mixture parameters of the ``gaussians`` suite (see :func:`gaussian_task`).
+GAUSS_RADIUS, GAUSS_SD = 5.0, 0.1
+
+
+def gaussian_task(dim: int, k: int, seed: int = 0) -> tuple[GaussianMixture, GaussianMixture]:
+    """Source: 2 modes at ``±5 u``; target: ``k`` modes at ``5 v_j``; all with sd 0.1.
+
+    ``u`` and the ``v_j`` are independent random unit vectors of R^dim (fixed by ``seed``;
+    in 100-d they are nearly orthogonal, so target modes are ~7.1 apart and each ~7.1 from
+    the source modes). Every coordinate carries sd-0.1 noise, so most of the 100 dimensions
+    are pure noise that a generator must reproduce.
+    """
+    rng = np.random.default_rng([seed, 100 + k, dim])
+    u = rng.standard_normal(dim)
+    u /= np.linalg.norm(u)
+    v = rng.standard_normal((k, dim))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    src = GaussianMixture(np.stack([GAUSS_RADIUS * u, -GAUSS_RADIUS * u]), GAUSS_SD)
+    tgt = GaussianMixture(GAUSS_RADIUS * v, GAUSS_SD)
+    return src, tgt
+
+
+@dataclass(frozen=True)
+class ToySample:
+    """Training points of a toy task, and two independent evaluation samples of the target.
+
+    ``ref``: what generated points are scored against; ``fresh``: a second target sample
+    scored the same way (the finite-sample floor of the metrics).
+    """
+
+    source: np.ndarray
+    target: np.ndarray
+    ref: np.ndarray
+    fresh: np.ndarray
+
+
+def gaussians_sample(dim: int, k: int, n_train: int, n_eval: int, seed: int) -> ToySample:
+    """The ``gaussians`` suite's 2 -> ``k`` task in ``dim`` dimensions."""
+    src_mix, tgt_mix = gaussian_task(dim, k, seed)
+    rng = np.random.default_rng([seed, k])
+    source = src_mix.sample(n_train, rng)
+    target = tgt_mix.sample(n_train, rng)
+    ref = tgt_mix.sample(n_eval, rng).astype(np.float64)
+    fresh = tgt_mix.sample(n_eval, rng).astype(np.float64)
+    return ToySample(source, target, ref, fresh)
+
+
+def moons_sample(n_train: int, n_eval: int, seed: int) -> ToySample:
+    """The ``moons`` suite's task: 8 Gaussians -> 2 moons."""
+    rng = np.random.default_rng(seed)
+    source = sample_8gaussians(n_train, rng)
+    target = sample_moons(n_train, rng)
+    ref = sample_moons(n_eval, rng).astype(np.float64)
+    fresh = sample_moons(n_eval, rng).astype(np.float64)
+    return ToySample(source, target, ref, fresh)
+
+
+def toy_metrics(gen: np.ndarray, ref: np.ndarray, seed: int) -> dict[tuple[str, str], float]:
+    """W2 and MMD of generated toy points against the reference sample."""
+    from sccalmflow import metrics
+
+    return {
+        ("w2", "data"): metrics.wasserstein2(gen, ref, seed=seed),
+        ("mmd", "data"): metrics.mmd(gen, ref),
+    }
+
+
+# ====================================================================== toy points as cells
+def toy_anndata(source: np.ndarray, target: np.ndarray) -> ad.AnnData:
+    """Source and target points as cells: ``obs`` ``system`` = "toy", ``role`` = source/target.
+
+    The points are both ``X`` and ``obsm["X_feat"]`` (CaLMFlow's flow lives in the latter).
+    """
+    X = np.vstack([source, target]).astype(np.float32)
+    role = ["source"] * len(source) + ["target"] * len(target)
+    obs = pd.DataFrame(
+        {
+            "system": pd.Categorical(["toy"] * len(X)),
+            "role": pd.Categorical(role, categories=["source", "target"]),
+        },
+        index=[f"p{i}" for i in range(len(X))],
+    )
+    adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=[f"x{j}" for j in range(X.shape[1])]))
+    adata.obsm["X_feat"] = X.copy()
+    return adata
+
+
+#: CaLMFlow's registration of :func:`toy_anndata` (source points = control cells).
+TOY_SETUP = dict(
+    condition_keys=["system", "role"], control={"role": "source"}, features_key="X_feat"
+)
+#: The condition CaLMFlow generates on a toy task.
+TOY_TARGET = {"system": ["toy"], "role": ["target"]}
+
+
+def toy_target_anndata(target: np.ndarray) -> ad.AnnData:
+    """Target points as cells of one condition, with a zero column appended (for the CFM).
+
+    The zero column lets the baseline's PCA (at most ``n_vars - 1`` components) keep all
+    directions of the points.
+    """
+    X = np.hstack([target, np.zeros((len(target), 1), np.float32)])
+    return ad.AnnData(
+        X=X,
+        obs=pd.DataFrame(
+            {"system": pd.Categorical(["toy"] * len(X))}, index=[f"p{i}" for i in range(len(X))]
+        ),
+        var=pd.DataFrame(index=[f"x{j}" for j in range(X.shape[1])]),
+    )
+
+
+# ====================================================================== Kang 2018
+def kang_setup() -> dict:
+    """The Kang registration keywords (``sccalmflow.datasets.kang2018_setup()``)."""
+    from sccalmflow.datasets import kang2018_setup
+
+    return kang2018_setup()
+
+
+def load_kang(n_genes: int | None = None) -> ad.AnnData:
+    """Kang 2018; with ``n_genes``, only that many most variable genes."""
+    import sccalmflow as scf
+
+    adata = scf.datasets.kang2018()
+    if n_genes:
+        genes = adata.var.sort_values("highly_variable_rank").index[:n_genes]
+        adata = adata[:, genes].copy()
+    return adata
+
+
+def kang_counts(adata: ad.AnnData) -> pd.DataFrame:
+    """Cells per cell type (rows) and condition (columns)."""
+    return adata.obs.groupby(["cell_type", "condition"], observed=False).size().unstack()
+
+
+def eligible_types(counts: pd.DataFrame, min_cells: int = 40) -> list[str]:
+    """Cell types with at least ``min_cells`` IFN-beta cells, the largest first."""
+    eligible = [ct for ct in counts.index if counts.loc[ct, "IFN-beta"] >= min_cells]
+    return sorted(eligible, key=lambda ct: -counts.loc[ct, "IFN-beta"])
+
+
+@dataclass
+class KangSplit:
+    """One held-out cell type: train on ``train``, predict ``condition``, score vs ``real``.
+
+    ``real``: all cells of the type (its held-out IFN-beta cells and its control cells,
+    which the metrics use as the control reference); ``de_genes``: the type's top-100 DE
+    genes (Wilcoxon, IFN-beta vs control).
+    """
+
+    cell_type: str
+    train: ad.AnnData
+    real: ad.AnnData
+    de_genes: list[str]
+
+    @property
+    def condition(self) -> dict[str, list[str]]:
+        return {"cell_type": [self.cell_type], "condition": ["IFN-beta"]}
+
+    @property
+    def control_mask(self) -> np.ndarray:
+        return (self.real.obs["condition"] == "control").to_numpy()
+
+
+def kang_held_out(adata: ad.AnnData, cell_type: str) -> KangSplit:
+    """Hold out ``cell_type``'s IFN-beta cells (``sccalmflow.demo.held_out_split``)."""
+    from sccalmflow.demo import held_out_split
+
+    train, _, _, genes = held_out_split(adata, cell_type, n_de=100)
+    real = adata[(adata.obs["cell_type"] == cell_type).to_numpy()].copy()
+    return KangSplit(cell_type, train, real, list(genes))
