@@ -1,5 +1,7 @@
-"""Prompts: natural-language text built from conditions with ``{key}`` templates, and the
-:class:`PromptEncoder` that turns it into token ids for the language model."""
+"""Prompts: text built from conditions with ``{key}`` templates, and their encoder.
+
+:class:`PromptEncoder` turns the text into token ids for the language model.
+"""
 
 from __future__ import annotations
 

@@ -35,8 +35,11 @@ def default_backbone_config(
     vocab_size: int = 64,
     max_positions: int = 2048,
 ) -> dict[str, Any]:
-    """A small random-weight config (the paper's single-cell size: width 64, FFN 256, 4 heads,
-    2 blocks) for ``family`` in ``{"gpt_neox", "gpt2"}``, as a plain JSON-able dict."""
+    """A small random-weight backbone config, as a plain JSON-able dict.
+
+    The defaults are the paper's single-cell size (width 64, FFN 256, 4 heads, 2 blocks);
+    ``family`` is ``"gpt_neox"`` (Pythia-style) or ``"gpt2"``.
+    """
     if family not in _NAMES:
         raise ValueError(f"Unknown backbone family {family!r}; use one of {sorted(_NAMES)}.")
     names = _NAMES[family]

@@ -9,8 +9,10 @@ from torch import nn
 
 
 class HeadOutput(NamedTuple):
-    """What a head returns: the velocity and its latent's posterior (``logvar`` ``None`` when
-    the head is deterministic)."""
+    """What a head returns: the velocity and its latent's posterior.
+
+    ``logvar`` is ``None`` when the head is deterministic.
+    """
 
     velocity: torch.Tensor
     mu: torch.Tensor
