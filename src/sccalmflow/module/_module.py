@@ -267,33 +267,19 @@ class CaLMFlowModule(BaseModuleClass):
         v = self.head(h, sample=sample, temperature=temperature, noise=noise).velocity
         return v, cache
 
-    @torch.inference_mode()
     def generate(
-        self,
-        prompt_ids: torch.Tensor,
-        x0: torch.Tensor,
-        *,
-        temperature: float = 1.0,
-        use_cache: bool = True,
-        return_path: bool = False,
-        generator: torch.Generator | None = None,
-        noise: torch.Tensor | None = None,
+        self, prompt_ids: torch.Tensor, x0: torch.Tensor, **kwargs
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Generate ``N`` trajectories per sequence (:meth:`AutoregressiveSolver.sample`).
+        """Generate ``N`` trajectories per sequence from sources ``x0`` ``(B, N, D)``.
+
+        Keyword arguments (``temperature``, ``use_cache``, ``return_path``, ``generator``,
+        ``noise``) are those of :meth:`~sccalmflow.flow.AutoregressiveSolver.sample`.
 
         Returns
         -------
         ``(x1_hat (B, N, D), path (B, N, T, D) or None)``.
         """
-        return AutoregressiveSolver(self).sample(
-            prompt_ids,
-            x0,
-            temperature=temperature,
-            use_cache=use_cache,
-            return_path=return_path,
-            generator=generator,
-            noise=noise,
-        )
+        return AutoregressiveSolver(self).sample(prompt_ids, x0, **kwargs)
 
     def sample(self, *args, **kwargs):
         """Alias of :meth:`generate` (scvi-tools' module interface)."""
