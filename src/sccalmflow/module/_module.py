@@ -15,6 +15,7 @@ from ..nn import (
     backbone_width,
     build_backbone,
     gaussian_kl,
+    run_backbone,
 )
 from ._constants import BATCH_KEYS
 
@@ -114,11 +115,8 @@ class CaLMFlowModule(BaseModuleClass):
         """States ``(B, S, D)`` at grid indices ``(S,)`` -> tokens ``(B, S * K, width)``."""
         return self.state_tokenizer(z, time_index)
 
-    def _hidden(self, inputs_embeds: torch.Tensor, past_key_values=None, use_cache=False):
-        out = self.backbone(
-            inputs_embeds=inputs_embeds, past_key_values=past_key_values, use_cache=use_cache
-        )
-        return out.last_hidden_state, (out.past_key_values if use_cache else None)
+    def _hidden(self, inputs_embeds: torch.Tensor, cache=None, use_cache=False):
+        return run_backbone(self.backbone, inputs_embeds, cache, use_cache=use_cache)
 
     # ----------------------------------------------------------------- scvi-tools hooks
     def _get_inference_input(self, tensors: dict[str, torch.Tensor], **kwargs) -> dict:
@@ -261,7 +259,7 @@ class CaLMFlowModule(BaseModuleClass):
         -------
         ``(velocity (B, D), cache)``.
         """
-        hidden, cache = self._hidden(embeds, past_key_values=cache, use_cache=use_cache)
+        hidden, cache = self._hidden(embeds, cache, use_cache=use_cache)
         h = hidden[:, -self.n_space_tokens :].reshape(hidden.shape[0], -1)
         sample = self.samples_latent(temperature)
         v = self.head(h, sample=sample, temperature=temperature, noise=noise).velocity

@@ -1,6 +1,6 @@
 """Small network parts: the state tokenizer, the next-state head, the backbone builder."""
 
-from ._backbone import backbone_width, build_backbone, default_backbone_config
+from ._backbone import backbone_width, build_backbone, default_backbone_config, run_backbone
 from ._head import HeadOutput, VariationalHead, gaussian_kl
 from ._state_tokenizer import StateTokenizer
 
@@ -12,4 +12,5 @@ __all__ = [
     "build_backbone",
     "default_backbone_config",
     "gaussian_kl",
+    "run_backbone",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 from torch import nn
@@ -64,7 +66,7 @@ def build_backbone(config: dict[str, Any]) -> nn.Module:
     """Build the base transformer (no LM head) with random weights from a config dict.
 
     The returned module takes ``inputs_embeds`` and returns ``last_hidden_state`` and
-    ``past_key_values``; its input embedding turns prompt token ids into vectors.
+    its key/value cache; its input embedding turns prompt token ids into vectors.
     """
     from transformers import AutoConfig, AutoModel
 
@@ -75,6 +77,42 @@ def build_backbone(config: dict[str, Any]) -> nn.Module:
     hf_config = AutoConfig.for_model(model_type, **config)
     hf_config._attn_implementation = "sdpa"
     return AutoModel.from_config(hf_config)
+
+
+@functools.cache
+def _cache_argument(model_class: type) -> str:
+    """The forward keyword (and output field) of the key/value cache of a model class.
+
+    ``cache`` in current transformers; ``past_key_values`` in releases before it (there it
+    is deprecated and slated for removal).
+    """
+    params = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def run_backbone(backbone: nn.Module, inputs_embeds, cache=None, *, use_cache: bool = False):
+    """Run a Hugging Face base model on embeddings with the current cache API.
+
+    Parameters
+    ----------
+    backbone
+        A model from :func:`build_backbone`.
+    inputs_embeds
+        ``(B, S, width)``.
+    cache
+        The cache returned by the previous call (``None``: start a new one).
+    use_cache
+        Keep and return the key/value cache.
+
+    Returns
+    -------
+    ``(last_hidden_state (B, S, width), cache or None)``.
+    """
+    name = _cache_argument(type(backbone))
+    out = backbone(inputs_embeds=inputs_embeds, use_cache=use_cache, **{name: cache})
+    if not use_cache:
+        return out.last_hidden_state, None
+    return out.last_hidden_state, getattr(out, name)
 
 
 def backbone_width(backbone: nn.Module) -> int:
