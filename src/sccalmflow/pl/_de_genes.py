@@ -8,19 +8,93 @@ from typing import Literal
 
 import numpy as np
 
+from .. import tl
+from ..data import get_matrix
+from ._docs import COMMON, doc_params
 from ._utils import (
     CMAP,
     SET_COLORS,
     check_anndata,
     dense,
-    expression,
     finish,
     gene_positions,
     make_axes,
     style_axes,
 )
 
+COLORS = (SET_COLORS["control"], SET_COLORS["real"], SET_COLORS["predicted"])
 
+
+def _violins(a, data: list[np.ndarray], genes: list[str], labels, layer) -> None:
+    """For each gene three violins side by side, with the median marked."""
+    from matplotlib.patches import Patch
+
+    n_genes = len(genes)
+    width = 0.26
+    for k, (mat, col, lab) in enumerate(zip(data, COLORS, labels, strict=True)):
+        positions = np.arange(n_genes) + (k - 1) * (width + 0.02)
+        parts = a.violinplot(
+            [mat[:, j] for j in range(n_genes)],
+            positions=positions,
+            widths=width,
+            showextrema=False,
+            showmedians=True,
+        )
+        for body in parts["bodies"]:
+            body.set_facecolor(col)
+            body.set_edgecolor("0.25")
+            body.set_linewidth(0.5)
+            body.set_alpha(0.9)
+            body.set_label(lab)
+        parts["cmedians"].set_color("black")
+        parts["cmedians"].set_linewidth(1.0)
+    a.set_xticks(np.arange(n_genes), genes, rotation=45 if n_genes > 6 else 0,
+                 ha="right" if n_genes > 6 else "center")  # fmt: skip
+    a.set_xlim(-0.6, n_genes - 0.4)
+    a.set_ylabel("expression" + (f" ({layer})" if layer else ""))
+    style_axes(a, grid="y")
+    handles = [Patch(facecolor=c, edgecolor="0.25", label=lab) for c, lab in
+               zip(COLORS, labels, strict=True)]  # fmt: skip
+    a.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+             fontsize=9)  # fmt: skip
+
+
+def _dots(a, fig, data: list[np.ndarray], genes: list[str], labels, cutoff: float) -> None:
+    """Dot plot: colour the mean, area the fraction of cells above ``cutoff``."""
+    from matplotlib.ticker import MaxNLocator
+
+    n_genes = len(genes)
+    means = np.vstack([m.mean(axis=0) for m in data])
+    frac = np.vstack([(m > cutoff).mean(axis=0) for m in data])
+    xx, yy = np.meshgrid(np.arange(n_genes), np.arange(3))
+    max_area = 220.0
+    sc = a.scatter(xx.ravel(), yy.ravel(), s=np.maximum(frac.ravel(), 0.0) * max_area,
+                   c=means.ravel(), cmap=CMAP, vmin=0, edgecolors="0.3", linewidths=0.4,
+                   zorder=3)  # fmt: skip
+    a.set_xticks(np.arange(n_genes), genes, rotation=90 if n_genes > 4 else 0)
+    a.set_yticks(np.arange(3), list(labels))
+    a.set_xlim(-0.6, n_genes - 0.4)
+    a.set_ylim(2.6, -0.6)
+    a.grid(color="0.92", lw=0.6)
+    a.set_axisbelow(True)
+    for side in ("top", "right"):
+        a.spines[side].set_visible(False)
+    for f in (0.25, 0.5, 1.0):
+        a.scatter([], [], s=f * max_area, c="0.5", edgecolors="0.3", linewidths=0.4,
+                  label=f"{int(f * 100)}%")  # fmt: skip
+    a.legend(title="fraction\nexpressing", loc="upper left", bbox_to_anchor=(1.02, 1.05),
+             frameon=False, fontsize=8, title_fontsize=8, labelspacing=0.6,
+             borderaxespad=0)  # fmt: skip
+    # colour bar under the size legend, both right of the dots
+    w_in = a.get_position().width * fig.get_figwidth()
+    cax = a.inset_axes([1.04, 0.04, min(0.3, 1.1 / max(w_in, 1e-3)), 0.06])
+    fig.colorbar(sc, cax=cax, orientation="horizontal")
+    cax.set_title("mean expression", fontsize=8, loc="left")
+    cax.tick_params(labelsize=7)
+    cax.xaxis.set_major_locator(MaxNLocator(3))
+
+
+@doc_params(**COMMON)
 def de_genes(
     pred,
     real,
@@ -58,7 +132,7 @@ def de_genes(
         Real control cells of the same context (same genes).
     genes : list of str or int
         Gene names, or ``n`` for the top-``n`` DE genes of ``real`` against ``control``
-        (:func:`sccalmflow.metrics.top_de_genes`).
+        (:func:`sccalmflow.tl.de_genes`).
     kind : {"violin", "dot"}
         Violin plot or dot plot.
     labels : tuple of str
@@ -69,19 +143,12 @@ def de_genes(
         Expression above which a cell counts as expressing (dot plot).
     de_method : str
         Test used when ``genes`` is an integer.
-    ax : matplotlib.axes.Axes, optional
-        Axes to draw into (default: a new figure).
-    show : bool, optional
-        Show the figure (``None``: when no ``ax`` is given, ``return_fig`` is False and the
-        backend is interactive).
-    save : bool or str or pathlib.Path, optional
-        Save the figure to this path, or with ``True`` to scanpy's ``settings.figdir``.
-    return_fig : bool
-        Return the Figure instead of the Axes.
+    {ax}
+    {show_save_return}
 
     Returns
     -------
-    matplotlib.axes.Axes or matplotlib.figure.Figure
+    {returns}
 
     Examples
     --------
@@ -95,82 +162,20 @@ def de_genes(
     if len(labels) != 3:
         raise ValueError("labels must name the three sets (control, real, predicted).")
     if isinstance(genes, int | np.integer):
-        from ._mean_expression import _top_de
-
-        genes = _top_de(real, control, int(genes), layer, de_method)
+        genes = tl.de_genes(real, control, int(genes), layer=layer, method=de_method)
     genes = [str(g) for g in genes]
     if not genes:
         raise ValueError("genes is empty.")
-    sets = [control, real, pred]
     data = []
-    for name, a in zip(("control", "real", "pred"), sets, strict=True):
+    for name, a in zip(("control", "real", "pred"), (control, real, pred), strict=True):
         cols = gene_positions(a, genes, name)
-        data.append(dense(expression(a, layer, name)[:, cols]))
-    colors = [SET_COLORS["control"], SET_COLORS["real"], SET_COLORS["predicted"]]
+        data.append(dense(get_matrix(a, layer=layer, name=name)[:, cols]))
     n_genes = len(genes)
-
     if kind == "violin":
         fig, (a,) = make_axes(1, ax, panel_size=(max(4.0, 0.9 * n_genes + 1.5), 3.6))
-        width = 0.26
-        for k, (mat, col, lab) in enumerate(zip(data, colors, labels, strict=True)):
-            positions = np.arange(n_genes) + (k - 1) * (width + 0.02)
-            parts = a.violinplot(
-                [mat[:, j] for j in range(n_genes)],
-                positions=positions,
-                widths=width,
-                showextrema=False,
-                showmedians=True,
-            )
-            for body in parts["bodies"]:
-                body.set_facecolor(col)
-                body.set_edgecolor("0.25")
-                body.set_linewidth(0.5)
-                body.set_alpha(0.9)
-                body.set_label(lab)
-            parts["cmedians"].set_color("black")
-            parts["cmedians"].set_linewidth(1.0)
-        a.set_xticks(np.arange(n_genes), genes, rotation=45 if n_genes > 6 else 0,
-                     ha="right" if n_genes > 6 else "center")  # fmt: skip
-        a.set_xlim(-0.6, n_genes - 0.4)
-        a.set_ylabel("expression" + (f" ({layer})" if layer else ""))
-        style_axes(a, grid="y")
-        from matplotlib.patches import Patch
-
-        handles = [Patch(facecolor=c, edgecolor="0.25", label=lab) for c, lab in
-                   zip(colors, labels, strict=True)]  # fmt: skip
-        a.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
-                 fontsize=9)  # fmt: skip
+        _violins(a, data, genes, labels, layer)
     else:
-        from matplotlib.ticker import MaxNLocator
-
         fig, (a,) = make_axes(1, ax, panel_size=(max(4.5, 0.55 * n_genes + 3.2), 3.0))
-        means = np.vstack([m.mean(axis=0) for m in data])
-        frac = np.vstack([(m > expression_cutoff).mean(axis=0) for m in data])
-        xx, yy = np.meshgrid(np.arange(n_genes), np.arange(3))
-        max_area = 220.0
-        sc = a.scatter(xx.ravel(), yy.ravel(), s=np.maximum(frac.ravel(), 0.0) * max_area,
-                       c=means.ravel(), cmap=CMAP, vmin=0, edgecolors="0.3", linewidths=0.4,
-                       zorder=3)  # fmt: skip
-        a.set_xticks(np.arange(n_genes), genes, rotation=90 if n_genes > 4 else 0)
-        a.set_yticks(np.arange(3), list(labels))
-        a.set_xlim(-0.6, n_genes - 0.4)
-        a.set_ylim(2.6, -0.6)
-        a.grid(color="0.92", lw=0.6)
-        a.set_axisbelow(True)
-        for side in ("top", "right"):
-            a.spines[side].set_visible(False)
-        for f in (0.25, 0.5, 1.0):
-            a.scatter([], [], s=f * max_area, c="0.5", edgecolors="0.3", linewidths=0.4,
-                      label=f"{int(f * 100)}%")  # fmt: skip
-        a.legend(title="fraction\nexpressing", loc="upper left", bbox_to_anchor=(1.02, 1.05),
-                 frameon=False, fontsize=8, title_fontsize=8, labelspacing=0.6,
-                 borderaxespad=0)  # fmt: skip
-        # colour bar under the size legend, both right of the dots
-        w_in = a.get_position().width * fig.get_figwidth()
-        cax = a.inset_axes([1.04, 0.04, min(0.3, 1.1 / max(w_in, 1e-3)), 0.06])
-        fig.colorbar(sc, cax=cax, orientation="horizontal")
-        cax.set_title("mean expression", fontsize=8, loc="left")
-        cax.tick_params(labelsize=7)
-        cax.xaxis.set_major_locator(MaxNLocator(3))
+        _dots(a, fig, data, genes, labels, expression_cutoff)
     return finish(fig, [a], name=f"de_genes_{kind}", ax_given=ax is not None, show=show,
                   save=save, return_fig=return_fig)  # fmt: skip

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ._docs import COMMON_PANELS, doc_params
 from ._utils import SET_COLORS, finish, make_axes, style_axes
 
 #: panel name -> (title, train key, validation key)
@@ -38,6 +39,7 @@ def _series(history: Mapping[str, pd.DataFrame], key: str) -> tuple[np.ndarray, 
     return epochs[ok], values[ok]
 
 
+@doc_params(**COMMON_PANELS)
 def history(
     model,
     *,
@@ -65,19 +67,12 @@ def history(
         Logarithmic y axes.
     ncols : int
         Panels per row.
-    ax : matplotlib.axes.Axes or sequence of Axes, optional
-        Axes to draw into, one per drawn panel (default: a new figure).
-    show : bool, optional
-        Show the figure (``None``: when no ``ax`` is given, ``return_fig`` is False and the
-        backend is interactive).
-    save : bool or str or pathlib.Path, optional
-        Save the figure to this path, or with ``True`` to scanpy's ``settings.figdir``.
-    return_fig : bool
-        Return the Figure instead of the Axes.
+    {ax}
+    {show_save_return}
 
     Returns
     -------
-    matplotlib.axes.Axes or list of Axes or matplotlib.figure.Figure
+    {returns}
 
     Examples
     --------

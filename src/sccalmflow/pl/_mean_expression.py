@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import tl
+from ..data import get_matrix
+from ..metrics import mean_expression_r2
+from ._docs import COMMON, doc_params
 from ._utils import (
     OKABE_ITO,
     check_anndata,
-    expression,
     finish,
     gene_positions,
     make_axes,
@@ -23,7 +26,7 @@ OTHER = "#9A9A9A"
 
 
 def _means(adata, layer: str | None, name: str) -> np.ndarray:
-    mat = expression(adata, layer, name)
+    mat = get_matrix(adata, layer=layer, name=name)
     return np.asarray(mat.mean(axis=0), dtype=np.float64).ravel()
 
 
@@ -31,6 +34,7 @@ def _r2_text(res: dict[str, float]) -> str:
     return f"R² Pearson = {res['r2_pearson']:.3f}, R² sklearn = {res['r2_sklearn']:.3f}"
 
 
+@doc_params(**COMMON)
 def mean_expression(
     pred,
     real,
@@ -67,7 +71,7 @@ def mean_expression(
         Real cells of the same condition with the same genes in the same order.
     control : anndata.AnnData, optional
         Real control cells of the same context; used to find the top DE genes when
-        ``genes`` is not given (:func:`sccalmflow.metrics.top_de_genes`, real vs control).
+        ``genes`` is not given (:func:`sccalmflow.tl.de_genes`, real vs control).
     genes : list of str, optional
         Genes to highlight (most important first); overrides the DE genes.
     n_de : int
@@ -80,26 +84,17 @@ def mean_expression(
         Test of :func:`scanpy.tl.rank_genes_groups` for the DE genes.
     title : str, optional
         Axes title.
-    ax : matplotlib.axes.Axes, optional
-        Axes to draw into (default: a new figure).
-    show : bool, optional
-        Show the figure (``None``: when no ``ax`` is given, ``return_fig`` is False and the
-        backend is interactive).
-    save : bool or str or pathlib.Path, optional
-        Save the figure to this path, or with ``True`` to scanpy's ``settings.figdir``.
-    return_fig : bool
-        Return the Figure instead of the Axes.
+    {ax}
+    {show_save_return}
 
     Returns
     -------
-    matplotlib.axes.Axes or matplotlib.figure.Figure
+    {returns}
 
     Examples
     --------
     >>> sccalmflow.pl.mean_expression(pred_mono, real_mono, control=ctrl_mono, n_label=10)
     """
-    from ..metrics import mean_expression_r2
-
     check_anndata(pred, "pred")
     check_anndata(real, "real")
     if pred.n_vars != real.n_vars or not np.array_equal(
@@ -111,7 +106,7 @@ def mean_expression(
     mu_p, mu_r = _means(pred, layer, "pred"), _means(real, layer, "real")
     if genes is None and control is not None:
         check_anndata(control, "control")
-        highlight = _top_de(real, control, n_de, layer, de_method)
+        highlight = tl.de_genes(real, control, n_de, layer=layer, method=de_method)
     else:
         highlight = [] if genes is None else [str(g) for g in genes]
     pos = gene_positions(real, highlight, "real") if highlight else np.array([], dtype=int)
@@ -149,33 +144,3 @@ def mean_expression(
                       avoid=np.column_stack([mu_r[pos], mu_p[pos]]))  # fmt: skip
     return finish(fig, [a], name="mean_expression", ax_given=ax is not None, show=show,
                   save=save, return_fig=return_fig)  # fmt: skip
-
-
-def _top_de(real, control, n: int, layer: str | None, method: str) -> list[str]:
-    import anndata as ad
-    import pandas as pd
-
-    from ..metrics import top_de_genes
-
-    if control.n_vars != real.n_vars or not np.array_equal(
-        np.asarray(control.var_names), np.asarray(real.var_names)
-    ):
-        raise ValueError("control must have the same var_names as real.")
-    import scipy.sparse as sp
-
-    xr, xc = expression(real, layer, "real"), expression(control, layer, "control")
-    stacked = (
-        sp.vstack([sp.csr_matrix(xr), sp.csr_matrix(xc)]).tocsr()
-        if sp.issparse(xr) or sp.issparse(xc)
-        else np.vstack([np.asarray(xr), np.asarray(xc)])
-    )
-    tmp = ad.AnnData(
-        X=stacked,
-        obs=pd.DataFrame(
-            {"_set": ["real"] * real.n_obs + ["control"] * control.n_obs},
-            index=[f"c{i}" for i in range(real.n_obs + control.n_obs)],
-        ),
-        var=pd.DataFrame(index=np.asarray(real.var_names)),
-    )
-    return top_de_genes(tmp, groupby="_set", group="real", reference="control", n=n,
-                        method=method)  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ._docs import COMMON_PANELS, doc_params
 from ._utils import (
     CATEGORICAL,
     CMAP,
@@ -31,6 +32,7 @@ def _hue_colors(n: int) -> list:
     return [cmap(v) for v in np.linspace(0.0, 0.95, n)]
 
 
+@doc_params(**COMMON_PANELS)
 def metrics(
     df: pd.DataFrame,
     *,
@@ -49,8 +51,8 @@ def metrics(
     """Compare methods across conditions, one panel per metric (and space).
 
     Takes the tidy table of :func:`sccalmflow.metrics.evaluate`, typically the tables of
-    several methods concatenated with a ``method`` column
-    (``pd.concat([evaluate(p, real, ...).assign(method=name) for name, p in preds.items()])``).
+    several methods concatenated with a ``method`` column (each method's table
+    ``.assign(method=name)``, then :func:`pandas.concat`, as in the example below).
     Rows with several values for the same ``x`` and ``hue`` (e.g. seeds) are averaged; the
     bar plot then also shows the single values as dots.
 
@@ -75,19 +77,12 @@ def metrics(
         Panels per row.
     fmt : str
         Format of the values written in the heatmap cells.
-    ax : matplotlib.axes.Axes or sequence of Axes, optional
-        Axes to draw into, one per panel (default: a new figure).
-    show : bool, optional
-        Show the figure (``None``: when no ``ax`` is given, ``return_fig`` is False and the
-        backend is interactive).
-    save : bool or str or pathlib.Path, optional
-        Save the figure to this path, or with ``True`` to scanpy's ``settings.figdir``.
-    return_fig : bool
-        Return the Figure instead of the Axes.
+    {ax}
+    {show_save_return}
 
     Returns
     -------
-    matplotlib.axes.Axes or list of Axes or matplotlib.figure.Figure
+    {returns}
 
     Examples
     --------
@@ -95,48 +90,9 @@ def metrics(
     ...                    for m, p in predictions.items()])
     >>> sccalmflow.pl.metrics(table, metric=["r2_pearson", "mmd"], space=["genes", "pca"])
     """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}.")
-    if kind not in ("bar", "heatmap"):
-        raise ValueError(f"kind must be 'bar' or 'heatmap', not {kind!r}.")
-    for col in ("metric", "value"):
-        if col not in df.columns:
-            raise KeyError(f"df lacks the column {col!r} (is it a table from metrics.evaluate?).")
-    if x not in df.columns:
-        hint = (
-            " Add one, e.g. df.assign(method='CaLMFlow'), or concatenate several methods' tables."
-            if x == "method"
-            else ""
-        )
-        raise KeyError(f"df lacks the column x={x!r}.{hint}")
-    if hue is None:
-        hue_cols = [c for c in df.columns if c not in EVALUATE_COLUMNS and c != x]
-    else:
-        hue_cols = [hue] if isinstance(hue, str) else list(hue)
-        missing = [c for c in hue_cols if c not in df.columns]
-        if missing:
-            raise KeyError(f"df lacks the hue column(s) {missing}.")
-    data = df.copy()
-    if "space" not in data.columns:
-        data["space"] = ""
-    available = list(dict.fromkeys(data["metric"].astype(str)))
-    metrics_ = (
-        available if metric is None else ([metric] if isinstance(metric, str) else list(metric))
-    )
-    unknown = [m for m in metrics_ if m not in available]
-    if unknown:
-        raise ValueError(f"Unknown metric(s) {unknown}; df has {available}.")
-    data = data[data["metric"].astype(str).isin(metrics_)]
-    if space is not None:
-        spaces = [space] if isinstance(space, str) else list(space)
-        data = data[data["space"].astype(str).isin(spaces)]
-    panels = [
-        (m, s)
-        for m in metrics_
-        for s in dict.fromkeys(data.loc[data["metric"] == m, "space"].astype(str))
-    ]
-    if not panels:
-        raise ValueError(f"No rows left for metric={metric!r} and space={space!r}.")
+    _check_table(df, kind, x)
+    hue_cols = _hue_columns(df, hue, x)
+    data, panels = _select(df, metric, space)
     data = data.assign(
         _x=data[x].astype(str),
         _hue=(data[hue_cols].astype(str).agg(" · ".join, axis=1) if hue_cols else ""),
@@ -144,14 +100,7 @@ def metrics(
     x_order = list(dict.fromkeys(data["_x"]))
     hue_order = list(dict.fromkeys(data["_hue"]))
     colors = dict(zip(hue_order, _hue_colors(len(hue_order)), strict=True))
-
-    longest = max(len(v) for v in x_order)
-    if kind == "bar":
-        per_group = max(0.3 * max(len(hue_order), 1), 0.09 * longest + 0.25)
-        size = (min(max(3.6, per_group * len(x_order) + 1.4), 10.0), 3.6)
-    else:
-        size = (max(3.2, max(0.75, 0.08 * longest) * len(x_order) + 1.6),
-                max(2.4, 0.42 * len(hue_order) + 1.4))  # fmt: skip
+    size = _panel_size(kind, x_order, hue_order)
     fig, axes = make_axes(len(panels), ax, ncols=ncols, panel_size=size)
     for a, (m, s) in zip(axes, panels, strict=True):
         sub = data[(data["metric"] == m) & (data["space"].astype(str) == s)]
@@ -183,6 +132,69 @@ def metrics(
     tilt_overlapping_xticklabels(axes)
     return finish(fig, axes, name=f"metrics_{kind}", ax_given=ax is not None, show=show,
                   save=save, return_fig=return_fig)  # fmt: skip
+
+
+def _check_table(df, kind: str, x: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}.")
+    if kind not in ("bar", "heatmap"):
+        raise ValueError(f"kind must be 'bar' or 'heatmap', not {kind!r}.")
+    for col in ("metric", "value"):
+        if col not in df.columns:
+            raise KeyError(f"df lacks the column {col!r} (is it a table from metrics.evaluate?).")
+    if x not in df.columns:
+        hint = (
+            " Add one, e.g. df.assign(method='CaLMFlow'), or concatenate several methods' tables."
+            if x == "method"
+            else ""
+        )
+        raise KeyError(f"df lacks the column x={x!r}.{hint}")
+
+
+def _hue_columns(df: pd.DataFrame, hue, x: str) -> list[str]:
+    """The hue columns: given, or every column that is not ``x`` nor evaluate's own."""
+    if hue is None:
+        return [c for c in df.columns if c not in EVALUATE_COLUMNS and c != x]
+    hue_cols = [hue] if isinstance(hue, str) else list(hue)
+    missing = [c for c in hue_cols if c not in df.columns]
+    if missing:
+        raise KeyError(f"df lacks the hue column(s) {missing}.")
+    return hue_cols
+
+
+def _select(df: pd.DataFrame, metric, space) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """The rows of the metrics and spaces asked for, and the (metric, space) panels."""
+    data = df.copy()
+    if "space" not in data.columns:
+        data["space"] = ""
+    available = list(dict.fromkeys(data["metric"].astype(str)))
+    metrics_ = (
+        available if metric is None else ([metric] if isinstance(metric, str) else list(metric))
+    )
+    unknown = [m for m in metrics_ if m not in available]
+    if unknown:
+        raise ValueError(f"Unknown metric(s) {unknown}; df has {available}.")
+    data = data[data["metric"].astype(str).isin(metrics_)]
+    if space is not None:
+        spaces = [space] if isinstance(space, str) else list(space)
+        data = data[data["space"].astype(str).isin(spaces)]
+    panels = [
+        (m, s)
+        for m in metrics_
+        for s in dict.fromkeys(data.loc[data["metric"] == m, "space"].astype(str))
+    ]
+    if not panels:
+        raise ValueError(f"No rows left for metric={metric!r} and space={space!r}.")
+    return data, panels
+
+
+def _panel_size(kind: str, x_order: list[str], hue_order: list[str]) -> tuple[float, float]:
+    longest = max(len(v) for v in x_order)
+    if kind == "bar":
+        per_group = max(0.3 * max(len(hue_order), 1), 0.09 * longest + 0.25)
+        return (min(max(3.6, per_group * len(x_order) + 1.4), 10.0), 3.6)
+    return (max(3.2, max(0.75, 0.08 * longest) * len(x_order) + 1.6),
+            max(2.4, 0.42 * len(hue_order) + 1.4))  # fmt: skip
 
 
 def _bars(a, mean, values, hue_order, x_order, colors, x) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..data import is_anndata
 
 #: Okabe & Ito (2008) colour-blind-safe palette (black first, as in the original).
 OKABE_ITO: tuple[str, ...] = (
@@ -59,9 +61,6 @@ EVALUATE_COLUMNS = (
     "n_features",
 )
 
-#: Columns a model or baseline adds to predictions besides the condition keys.
-PREDICTION_ONLY_COLUMNS = ("prompt", "source_cell")
-
 #: Metrics for which a lower value is better (all others: higher is better).
 LOWER_IS_BETTER = frozenset(
     {"e_distance", "e_distance_sq", "mmd", "adaptive_mmd", "w2", "w2_sinkhorn", "leiden_kl"}
@@ -70,11 +69,8 @@ LOWER_IS_BETTER = frozenset(
 _NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
 
 
-def is_anndata(obj: Any) -> bool:
-    return hasattr(obj, "obs") and hasattr(obj, "var") and hasattr(obj, "n_obs")
-
-
 def check_anndata(obj: Any, name: str) -> None:
+    """Raise unless ``obj`` is an AnnData with cells."""
     if not is_anndata(obj):
         raise TypeError(f"`{name}` must be an AnnData, got {type(obj).__name__}.")
     if obj.n_obs == 0:
@@ -88,82 +84,15 @@ def metric_label(metric: str, space: str | None = None, sep: str = ", ") -> str:
     return f"{metric}{where}{sep}{arrow}"
 
 
-def infer_condition_keys(pred, real, condition_keys: Sequence[str] | str | None) -> list[str]:
-    """The condition keys: given, or the ``.obs`` columns of ``pred`` also in ``real``."""
-    if isinstance(condition_keys, str):
-        keys = [condition_keys]
-    elif condition_keys is not None:
-        keys = list(condition_keys)
-    else:
-        keys = [
-            c
-            for c in pred.obs.columns
-            if c in real.obs.columns and c not in PREDICTION_ONLY_COLUMNS
-        ]
-    for name, a in (("pred", pred), ("real", real)):
-        missing = [k for k in keys if k not in a.obs.columns]
-        if missing:
-            raise KeyError(
-                f"{name}.obs lacks condition key(s) {missing} (columns: {list(a.obs.columns)})."
-            )
-    return keys
-
-
-def check_control(control: Mapping[str, str] | None, keys: Sequence[str]) -> dict[str, str]:
-    control = {str(k): str(v) for k, v in (control or {}).items()}
-    bad = [k for k in control if k not in keys]
-    if bad:
-        raise ValueError(f"control key(s) {bad} are not among the condition keys {list(keys)}.")
-    return control
-
-
-def condition_labels(obs: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
-    """One string per cell: the values of ``keys`` joined by ``" · "`` ("" without keys)."""
-    if not keys:
-        return np.full(len(obs), "", dtype=object)
-    cols = [obs[k].astype(str).to_numpy().astype(object) for k in keys]
-    out = cols[0]
-    for c in cols[1:]:
-        out = out + " · " + c
-    return out
-
-
-def ordered_conditions(obs: pd.DataFrame, keys: Sequence[str]) -> list[tuple[str, ...]]:
-    """Distinct condition tuples of ``obs`` in order of first appearance."""
-    if not keys:
-        return [()]
-    frame = obs[list(keys)].astype(str)
-    return list(dict.fromkeys(frame.itertuples(index=False, name=None)))
-
-
-def rows_of(obs: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> np.ndarray:
-    mask = np.ones(len(obs), dtype=bool)
-    for k, v in zip(keys, values, strict=True):
-        mask &= obs[k].astype(str).to_numpy() == str(v)
-    return np.flatnonzero(mask)
-
-
-def subsample(idx: np.ndarray, n_max: int | None, rng: np.random.Generator) -> np.ndarray:
-    if n_max is None or idx.size <= n_max:
-        return idx
-    return np.sort(rng.choice(idx, size=int(n_max), replace=False))
-
-
 def dense(mat) -> np.ndarray:
+    """A float64 array of a dense or sparse matrix."""
     if hasattr(mat, "toarray"):
         mat = mat.toarray()
     return np.asarray(mat, dtype=np.float64)
 
 
-def expression(adata, layer: str | None, name: str):
-    if layer is None:
-        return adata.X
-    if layer not in adata.layers:
-        raise KeyError(f"{name}: layer {layer!r} not found; available: {list(adata.layers)}.")
-    return adata.layers[layer]
-
-
 def gene_positions(adata, genes: Sequence[str], name: str) -> np.ndarray:
+    """Positions of ``genes`` in ``adata.var_names`` (KeyError naming the missing ones)."""
     names = pd.Index(adata.var_names)
     missing = [g for g in genes if g not in names]
     if missing:
@@ -263,6 +192,61 @@ def get_renderer(fig):
     return fig._get_renderer()  # pragma: no cover - backends without get_renderer
 
 
+_DIRECTIONS = ((1, 1), (1, 0), (1, -1), (-1, 1), (-1, 0), (-1, -1), (0, 1), (0, -1))
+
+
+def _is_free(b, boxes: np.ndarray, frame) -> bool:
+    """Is box ``b`` (x0, y0, x1, y1, pixels) inside ``frame`` and clear of ``boxes``?"""
+    if b[0] < frame.x0 or b[1] < frame.y0 or b[2] > frame.x1 or b[3] > frame.y1:
+        return False
+    hit = (b[2] > boxes[:, 0]) & (b[0] < boxes[:, 2]) & (b[3] > boxes[:, 1])
+    return not (hit & (b[1] < boxes[:, 3])).any()
+
+
+def _crosses(pt, b, boxes: np.ndarray) -> bool:
+    """Does the connector from ``pt`` to box ``b`` run through one of ``boxes``?"""
+    if boxes.shape[0] == 0:
+        return False
+    end = np.clip(pt, b[:2], b[2:])
+    s = np.linspace(0.15, 0.95, 12)[:, None]
+    seg = pt + s * (end - pt)
+    inside = (
+        (seg[:, None, 0] > boxes[None, :, 0])
+        & (seg[:, None, 0] < boxes[None, :, 2])
+        & (seg[:, None, 1] > boxes[None, :, 1])
+        & (seg[:, None, 1] < boxes[None, :, 3])
+    )
+    return bool(inside.any())
+
+
+def _obstacles(ax, pts: np.ndarray, avoid, avoid_px: float, renderer) -> np.ndarray:
+    """Pixel boxes no label may cover: ``avoid``, the labelled points and the legend."""
+    obst = pts if avoid is None else ax.transData.transform(np.asarray(avoid, dtype=float))
+    obst = np.vstack([obst, pts])  # the labelled points are always avoided
+    taken = np.column_stack([obst - avoid_px, obst + avoid_px])  # boxes: x0, y0, x1, y1
+    legend = ax.get_legend()
+    if legend is not None:
+        bb = legend.get_window_extent(renderer)
+        taken = np.vstack([taken, [[bb.x0, bb.y0, bb.x1, bb.y1]]])
+    return taken
+
+
+def _place(pt, w: float, h: float, gaps, taken, others, frame, avoid_px: float):
+    """The first free box of size ``w x h`` around ``pt``, and its distance from it."""
+    for gap in gaps:
+        for dx, dy in _DIRECTIONS:
+            x0 = pt[0] + gap * dx + (0.0 if dx > 0 else -w if dx < 0 else -w / 2)
+            y0 = pt[1] + gap * dy * (0.6 if dx else 1.0)
+            y0 += 0.0 if dy > 0 else -h if dy < 0 else -h / 2
+            cand = (x0, y0, x0 + w, y0 + h)
+            if _is_free(cand, taken, frame) and (
+                gap <= avoid_px + 2.0 or not _crosses(pt, np.asarray(cand), others)
+            ):
+                return cand, gap
+    # no free spot: put it right of the point
+    return (pt[0] + 3.0, pt[1] - h / 2, pt[0] + 3.0 + w, pt[1] + h / 2), 3.0
+
+
 def spread_labels(
     ax,
     x: np.ndarray,
@@ -294,38 +278,9 @@ def spread_labels(
     fig.draw_without_rendering()  # apply the layout first: positions are in pixels
     renderer = get_renderer(fig)
     pts = ax.transData.transform(np.column_stack([x, y]))
-    obst = pts if avoid is None else ax.transData.transform(np.asarray(avoid, dtype=float))
-    obst = np.vstack([obst, pts])  # the labelled points are always avoided
-    taken = np.column_stack([obst - avoid_px, obst + avoid_px])  # boxes: x0, y0, x1, y1
-    legend = ax.get_legend()
-    if legend is not None:
-        bb = legend.get_window_extent(renderer)
-        taken = np.vstack([taken, [[bb.x0, bb.y0, bb.x1, bb.y1]]])
-    box = ax.get_window_extent(renderer)
-    directions = [(1, 1), (1, 0), (1, -1), (-1, 1), (-1, 0), (-1, -1), (0, 1), (0, -1)]
+    taken = _obstacles(ax, pts, avoid, avoid_px, renderer)
+    frame = ax.get_window_extent(renderer)
     gaps = [avoid_px + 1.5, *np.arange(avoid_px + 8.0, max_offset_px + 1, 8.0)]
-
-    def free(b, boxes: np.ndarray) -> bool:
-        if b[0] < box.x0 or b[1] < box.y0 or b[2] > box.x1 or b[3] > box.y1:
-            return False
-        hit = (b[2] > boxes[:, 0]) & (b[0] < boxes[:, 2]) & (b[3] > boxes[:, 1])
-        return not (hit & (b[1] < boxes[:, 3])).any()
-
-    def crosses(pt, b, boxes: np.ndarray) -> bool:
-        """Does the connector from ``pt`` to box ``b`` run through one of ``boxes``?"""
-        if boxes.shape[0] == 0:
-            return False
-        end = np.clip(pt, b[:2], b[2:])
-        s = np.linspace(0.15, 0.95, 12)[:, None]
-        seg = pt + s * (end - pt)
-        inside = (
-            (seg[:, None, 0] > boxes[None, :, 0])
-            & (seg[:, None, 0] < boxes[None, :, 2])
-            & (seg[:, None, 1] > boxes[None, :, 1])
-            & (seg[:, None, 1] < boxes[None, :, 3])
-        )
-        return bool(inside.any())
-
     label_boxes = np.empty((0, 4))
     out = []
     inv = ax.transData.inverted()
@@ -335,23 +290,9 @@ def spread_labels(
         t = ax.text(0, 0, str(lab), fontsize=fontsize)
         ext = t.get_window_extent(renderer)
         t.remove()
-        w, h = ext.width + 2.0, ext.height + 2.0
-        best, best_gap = None, None
-        for gap in gaps:
-            for dx, dy in directions:
-                x0 = pt[0] + gap * dx + (0.0 if dx > 0 else -w if dx < 0 else -w / 2)
-                y0 = pt[1] + gap * dy * (0.6 if dx else 1.0)
-                y0 += 0.0 if dy > 0 else -h if dy < 0 else -h / 2
-                cand = (x0, y0, x0 + w, y0 + h)
-                if free(cand, taken) and (
-                    gap <= avoid_px + 2.0 or not crosses(pt, np.asarray(cand), others)
-                ):
-                    best, best_gap = cand, gap
-                    break
-            if best is not None:
-                break
-        if best is None:  # no free spot: put it right of the point
-            best, best_gap = (pt[0] + 3.0, pt[1] - h / 2, pt[0] + 3.0 + w, pt[1] + h / 2), 3.0
+        best, best_gap = _place(
+            pt, ext.width + 2.0, ext.height + 2.0, gaps, taken, others, frame, avoid_px
+        )
         taken = np.vstack([taken, [best]])
         label_boxes = np.vstack([label_boxes, [best]])
         far = best_gap > avoid_px + 2.0

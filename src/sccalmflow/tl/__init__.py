@@ -1,3 +1,29 @@
-"""Tools: the computations figures need (scanpy's ``tl``), kept out of :mod:`sccalmflow.pl`."""
+"""Tools: the computations figures need (scanpy's ``tl``), kept out of :mod:`sccalmflow.pl`.
 
-__all__: list[str] = []
+Each tool computes what one figure of :mod:`sccalmflow.pl` draws; the figure then only
+draws it (scanpy's rule: ``tl`` computes, ``pl`` draws).
+
+- :func:`embedding`: generated and real cells of each condition in one 2-d embedding
+  (joint UMAP or PCA) -> :func:`sccalmflow.pl.embedding_overlay`.
+- :func:`trajectories`: generated paths and real cells in 2-d ->
+  :func:`sccalmflow.pl.trajectories`.
+- :func:`temperature_sweep`: a metric at several sampling temperatures ->
+  :func:`sccalmflow.pl.temperature`.
+- :func:`de_genes`: top DE genes of real perturbed against control cells ->
+  :func:`sccalmflow.pl.de_genes` and :func:`sccalmflow.pl.mean_expression`.
+"""
+
+from ._de import de_genes
+from ._embedding import EmbeddingOverlay, OverlayPanel, embedding
+from ._temperature import temperature_sweep
+from ._trajectories import Trajectories, trajectories
+
+__all__ = [
+    "EmbeddingOverlay",
+    "OverlayPanel",
+    "Trajectories",
+    "de_genes",
+    "embedding",
+    "temperature_sweep",
+    "trajectories",
+]
