@@ -19,6 +19,7 @@ def one_thread_env() -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m benchmarks`` (and ``benchmarks/run.py``)."""
     p = argparse.ArgumentParser(
         prog="python -m benchmarks", description=benchmarks.__doc__.split("\n")[0]
     )
@@ -30,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the suites the command line asks for."""
     args = parser().parse_args(argv)
     # the heavy imports (torch, scanpy) come after the command line is read
     from benchmarks.methods import configure_runtime

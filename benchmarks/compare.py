@@ -36,6 +36,7 @@ class Difference:
 
 
 def is_time_column(name: str) -> bool:
+    """Whether a column holds a timing (not compared)."""
     return bool(TIME_COLUMN.search(name))
 
 
@@ -107,6 +108,7 @@ def compare_dirs(dir_a: Path, dir_b: Path, rtol: float = 1e-9) -> list[Differenc
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Compare two result folders; 1 on a difference, else 0."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.compare", description=__doc__.split("\n")[0]
     )

@@ -234,6 +234,7 @@ class PaperValue:
 
     @property
     def value(self) -> float:
+        """The number itself, ``mean x 10^exponent``."""
         return self.mean * 10.0**self.exponent
 
     def __str__(self) -> str:

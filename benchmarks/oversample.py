@@ -15,10 +15,8 @@ the model's 50-d PCA space) and counted for distinct cells.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +27,7 @@ import torch
 def run_cell_type(
     adata, cell_type: str, pool: int, subsets: int, n_cells: int, max_epochs: int | None = None
 ) -> pd.DataFrame:
+    """Train on all but ``cell_type``'s IFN-beta cells; score repeat vs interpolate."""
     from sccalmflow import CaLMFlowModel, metrics
     from sccalmflow.datasets import kang2018_setup
     from sccalmflow.demo import held_out_split
@@ -96,7 +95,7 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace, minutes: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    import sccalmflow as scf
+    """Run the benchmark; write ``oversample.csv`` and ``oversample.md``."""
     from benchmarks.config import RESULTS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -107,10 +106,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--max-epochs", type=int, default=None, help="default: train()'s")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    warnings.filterwarnings("ignore")
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "scvi"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    import sccalmflow as scf
+    from benchmarks.methods import configure_runtime
+
+    configure_runtime()  # one torch thread, quiet Lightning
     adata = scf.datasets.kang2018()
     t0 = time.perf_counter()
     df = pd.concat(
@@ -129,8 +128,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 def use_repository_root() -> None:
-    """Run as ``python benchmarks/oversample.py``: import ``benchmarks`` from the repository
-    root (in place of ``benchmarks/``, which Python put first on ``sys.path``)."""
+    """Run as ``python benchmarks/oversample.py``: import ``benchmarks`` from the repository.
+
+    The repository root takes the place of ``benchmarks/``, which Python put first on
+    ``sys.path``.
+    """
     here = Path(__file__).resolve().parent
     if sys.path and Path(sys.path[0] or ".").resolve() == here:
         sys.path[0] = str(here.parent)

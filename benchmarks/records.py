@@ -63,6 +63,7 @@ class Recorder:
         self.rows: list[Row] = []
 
     def add(self, m: Measurement) -> None:
+        """One row per metric of ``m``."""
         for (metric, space), value in m.values.items():
             self.rows.append(
                 Row(
@@ -82,6 +83,7 @@ class Recorder:
             )
 
     def frame(self) -> pd.DataFrame:
+        """The rows as a table with the CSV's columns."""
         return pd.DataFrame([asdict(r) for r in self.rows], columns=COLUMNS)
 
 
@@ -98,4 +100,5 @@ class SuiteResult:
     notes: Any = None
 
     def frame(self) -> pd.DataFrame:
+        """The recorded rows as a table."""
         return self.recorder.frame()

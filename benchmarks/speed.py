@@ -111,6 +111,7 @@ def cfm_generation(model, train, cond: dict, *, quick: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Print the speed figures (or, with ``--child``, one generation run)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")

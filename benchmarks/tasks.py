@@ -11,7 +11,7 @@ import pandas as pd
 
 # ====================================================================== toy samplers
 def sample_8gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
-    """torchcfm's ``sample_8gaussians``: 8 centres at radius 5, covariance sqrt(0.1) I."""
+    """Torchcfm's ``sample_8gaussians``: 8 centres at radius 5, covariance sqrt(0.1) I."""
     s = 1 / np.sqrt(2)
     centers = 5 * np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)])
     which = rng.integers(8, size=n)
@@ -19,7 +19,7 @@ def sample_8gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def sample_moons(n: int, rng: np.random.Generator) -> np.ndarray:
-    """torchcfm's ``sample_moons``: sklearn ``make_moons(noise=0.2) * 3 - 1``."""
+    """Torchcfm's ``sample_moons``: sklearn ``make_moons(noise=0.2) * 3 - 1``."""
     from sklearn.datasets import make_moons
 
     x, _ = make_moons(n, noise=0.2, random_state=int(rng.integers(2**31 - 1)))
@@ -34,6 +34,7 @@ class GaussianMixture:
     sd: float
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` points (float32)."""
         which = rng.integers(len(self.means), size=n)
         noise = rng.standard_normal((n, self.means.shape[1])) * self.sd
         return (self.means[which] + noise).astype(np.float32)
@@ -196,10 +197,12 @@ class KangSplit:
 
     @property
     def condition(self) -> dict[str, list[str]]:
+        """The held-out condition (for ``predict``)."""
         return {"cell_type": [self.cell_type], "condition": ["IFN-beta"]}
 
     @property
     def control_mask(self) -> np.ndarray:
+        """Which cells of ``real`` are control cells."""
         return (self.real.obs["condition"] == "control").to_numpy()
 
 

@@ -1,6 +1,9 @@
-"""One module per suite, each with ``run(cfg, out, seed) -> SuiteResult`` and
+"""The suites, one module each.
+
+Every suite module has ``run(cfg, out, seed) -> SuiteResult`` and
 ``markdown(result, cfg, mode, runtime) -> str``; :func:`run_suite` runs one and writes its
-files."""
+files.
+"""
 
 from __future__ import annotations
 

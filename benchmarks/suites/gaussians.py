@@ -36,6 +36,7 @@ GOAL_RATIO = 0.5
 
 # ====================================================================== run
 def run(cfg: GaussiansConfig, out: Path, seed: int) -> SuiteResult:
+    """Run the suite; its figures go to ``out``."""
     rec = Recorder(SUITE, seed)
     fig_pts: dict[str, dict[str, np.ndarray]] = {}
     for k in cfg.modes:
@@ -132,6 +133,7 @@ def split_goal(d: pd.DataFrame, split: str) -> str | None:
 
 
 def markdown(result: SuiteResult, cfg: GaussiansConfig, mode: str, runtime: float) -> str:
+    """The suite's results page (markdown)."""
     df = result.frame()
     rows, goals = [], []
     for split in dict.fromkeys(df.split):

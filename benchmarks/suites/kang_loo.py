@@ -58,6 +58,7 @@ class KangLooNotes:
 
 # ====================================================================== run
 def run(cfg: KangLooConfig, out: Path, seed: int) -> SuiteResult:
+    """Run the suite; its figures go to ``out``."""
     rec = Recorder(SUITE, seed)
     setup = kang_setup()
     adata = load_kang(cfg.n_genes)
@@ -265,6 +266,7 @@ def setup_lines(cfg: KangLooConfig, notes: KangLooNotes) -> list[str]:
 
 
 def markdown(result: SuiteResult, cfg: KangLooConfig, mode: str, runtime: float) -> str:
+    """The suite's results page (markdown)."""
     notes: KangLooNotes = result.notes
     df = result.frame()
     methods = [m for m in KANG_ORDER if m in set(df.method)]

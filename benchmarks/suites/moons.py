@@ -50,6 +50,8 @@ class SweepPoint:
 
 @dataclass
 class MoonsNotes:
+    """What the moons page reports besides the rows."""
+
     sweeps: pd.DataFrame
     base_T: int  # the model's default number of time points (or the config's)
     default_tau: float
@@ -107,6 +109,7 @@ class MoonsRun:
 
 # ====================================================================== run
 def run(cfg: MoonsConfig, out: Path, seed: int) -> SuiteResult:
+    """Run the suite; its figures go to ``out``."""
     rec = Recorder(SUITE, seed)
     task = moons_sample(cfg.n_train, cfg.n_eval, seed)
     floor = toy_metrics(task.fresh, task.ref, seed)
@@ -221,6 +224,7 @@ def goal_line(main: pd.DataFrame, sw: pd.DataFrame, n_max: int, default_tau: flo
 
 
 def markdown(result: SuiteResult, cfg: MoonsConfig, mode: str, runtime: float) -> str:
+    """The suite's results page (markdown)."""
     notes: MoonsNotes = result.notes
     df = result.frame()
     main = df[~df.method.str.endswith(SWEEP_SUFFIX)]

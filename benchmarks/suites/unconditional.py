@@ -49,6 +49,8 @@ class Generated:
 
 @dataclass
 class UnconditionalNotes:
+    """What the unconditional page reports besides the rows."""
+
     n_eval: int
     n_cells: int
     model_defaults: dict[str, Any]
@@ -57,6 +59,7 @@ class UnconditionalNotes:
 
 # ====================================================================== run
 def run(cfg: UnconditionalConfig, out: Path, seed: int) -> SuiteResult:
+    """Run the suite; its figures go to ``out``."""
     rec = Recorder(SUITE, seed)
     adata = load_kang(cfg.n_genes)
     # reference cells: a random half of the real cells (all cells are training data, as in
@@ -80,8 +83,10 @@ def run(cfg: UnconditionalConfig, out: Path, seed: int) -> SuiteResult:
 def generate_calmflow(
     adata: ad.AnnData, cfg: UnconditionalConfig, n_eval: int, seed: int
 ) -> tuple[dict[str, Generated], Any]:
-    """CaLMFlow from noise with each number of trajectories; also the first model (its PCA
-    is the shared space)."""
+    """CaLMFlow from noise with each number of trajectories.
+
+    Also returns the first model: its PCA is the shared space.
+    """
     gen: dict[str, Generated] = {}
     first = None
     for n_traj in cfg.trajectories:
@@ -208,6 +213,7 @@ def pca_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(result: SuiteResult, cfg: UnconditionalConfig, mode: str, runtime: float) -> str:
+    """The suite's results page (markdown)."""
     notes: UnconditionalNotes = result.notes
     df = result.frame()
     c = cfg.cfm
