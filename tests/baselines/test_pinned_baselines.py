@@ -33,6 +33,9 @@ CASES = {
     # keys in another order, two perturbation keys (time is "6h" for every third cell)
     "Additive_two_keys": ("Additive", {}, "time"),
     "TrainMean_two_keys": ("TrainMean", {}, "time"),
+    # only a perturbation key: one context (all cells)
+    "Additive_no_context": ("Additive", {}, "no context"),
+    "Control_no_context": ("Control", {}, "no context"),
 }
 TIME_KEYS = ["time", "cell_type", "condition"]
 TIME_CONTROL = {"condition": "control", "time": "0h"}
@@ -62,6 +65,8 @@ def pinned_predictions(case: str, adata) -> dict[str, np.ndarray]:
     if held_out == "time":
         adata.obs["time"] = np.where(np.arange(adata.n_obs) % 3 == 0, "6h", "0h")
         keys, control, conditions = TIME_KEYS, TIME_CONTROL, TIME_CONDITIONS
+    elif held_out == "no context":
+        keys, conditions = ["condition"], {"condition": ["drug", "control", "drug"]}
     elif held_out is not None:
         ct, cond = held_out
         adata = adata[
