@@ -106,7 +106,6 @@ class MoonsConfig(SuiteConfig):
     temperatures: tuple[float, ...]
 
 
-_TINY_TRAIN = {"max_epochs": 1}
 _TINY_CFM = CFMBudget(32, 10, batch_size=64)
 
 CONFIGS: dict[str, dict[str, SuiteConfig]] = {
@@ -123,7 +122,7 @@ CONFIGS: dict[str, dict[str, SuiteConfig]] = {
             n_gen=100,
             n_genes=300,
             calmflow={**TINY_ARCH, "n_pca": 10, "n_time_points": 6},
-            train=_TINY_TRAIN,
+            train={"max_epochs": 1},
             cfm=_TINY_CFM,
         ),
     },
@@ -137,7 +136,7 @@ CONFIGS: dict[str, dict[str, SuiteConfig]] = {
             n_genes=300,
             trajectories=(1, 2),
             calmflow={**TINY_ARCH, "n_pca": 10, "n_time_points": 6},
-            train=_TINY_TRAIN,
+            train={"max_epochs": 1},
             cfm=_TINY_CFM,
         ),
     },
@@ -169,7 +168,7 @@ CONFIGS: dict[str, dict[str, SuiteConfig]] = {
             n_eval=100,
             trajectories=(1, 2),
             calmflow={**TINY_ARCH, "n_time_points": 6},
-            train=_TINY_TRAIN,
+            train={"max_epochs": 1},
             cfm=_TINY_CFM,
         ),
     },
@@ -201,7 +200,7 @@ CONFIGS: dict[str, dict[str, SuiteConfig]] = {
             time_points=(4,),
             temperatures=(0.0, 1.0),
             calmflow={**TINY_ARCH, "n_time_points": 6},
-            train=_TINY_TRAIN,
+            train={"max_epochs": 1},
             cfm=_TINY_CFM,
         ),
     },

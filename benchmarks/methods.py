@@ -18,7 +18,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
-from .config import CFMBudget
+from .config import CFM_VARIANTS, CFMBudget
 from .tasks import TOY_SETUP, TOY_TARGET, toy_anndata, toy_target_anndata
 
 #: How multi-trajectory models are budgeted (markdown text).
@@ -186,8 +186,6 @@ def fit_kang_baselines(
 ) -> list[Fitted]:
     """Control, Additive, TrainMean and the three CFM variants, fitted on ``train``."""
     from sccalmflow.baselines import CFM, Additive, Control, TrainMean
-
-    from .config import CFM_VARIANTS
 
     fitted: list[Fitted] = []
     for cls in (Control, Additive, TrainMean):

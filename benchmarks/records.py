@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import KW_ONLY, asdict, dataclass, fields
 from typing import Any
 
 import pandas as pd
@@ -47,6 +47,7 @@ class Measurement:
     split: str
     method: str
     values: Mapping[tuple[str, str], float]
+    _: KW_ONLY
     setting: str = ""
     train_s: float = math.nan
     gen_s: float = math.nan

@@ -43,7 +43,9 @@ def run(cfg: GaussiansConfig, out: Path, seed: int) -> SuiteResult:
         split = f"2->{k}"
         task = gaussians_sample(cfg.dim, k, cfg.n_train, cfg.n_eval, seed)
         floor = toy_metrics(task.fresh, task.ref, seed)
-        rec.add(Measurement(split, REFERENCE, floor, "sampling floor", n_gen=len(task.fresh)))
+        rec.add(
+            Measurement(split, REFERENCE, floor, setting="sampling floor", n_gen=len(task.fresh))
+        )
         pts = {"target (real)": task.ref, "source": task.source[: cfg.n_eval]}
         pts |= run_calmflow(rec, split, task, cfg, seed)
         pts |= run_cfm(rec, split, task, cfg, seed)
@@ -71,7 +73,10 @@ def run_calmflow(
         )
         g, gs = predict_toy_calmflow(model, cfg.n_eval, seed)
         setting = f"N={n_traj}, {budget(model)}"
-        rec.add(Measurement(split, name, toy_metrics(g, task.ref, seed), setting, t, gs, len(g)))
+        values = toy_metrics(g, task.ref, seed)
+        rec.add(
+            Measurement(split, name, values, setting=setting, train_s=t, gen_s=gs, n_gen=len(g))
+        )
         pts[name] = g
     return pts
 
@@ -87,7 +92,12 @@ def run_cfm(
         cfm, t = fit_toy_cfm(task.target, v, cfg.cfm, seed)
         g, gs, nfe = predict_toy_cfm(cfm, cfg.n_eval, seed)
         values = toy_metrics(g, task.ref, seed)
-        rec.add(Measurement(split, name, values, toy_cfm_setting(cfg.cfm), t, gs, len(g), nfe))
+        setting = toy_cfm_setting(cfg.cfm)
+        rec.add(
+            Measurement(
+                split, name, values, setting=setting, train_s=t, gen_s=gs, n_gen=len(g), nfe=nfe
+            )
+        )
         pts[name] = g
     return pts
 

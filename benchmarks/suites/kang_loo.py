@@ -79,10 +79,10 @@ def run(cfg: KangLooConfig, out: Path, seed: int) -> SuiteResult:
     for ct in notes.types:
         print(f"[kang-loo] held out: {ct} IFN-beta", flush=True)
         split = kang_held_out(adata, ct)
-        fitted = fit_all(split, cfg, setup, notes, seed)
-        points[ct] = score_split(rec, split, fitted, cfg.n_gen, setup, seed)
-    by_name = {f.name: f for f in fitted}  # the last split's models
-    notes.speed_big = speed_comparison(split, by_name["CaLMFlow"], by_name["CFM-otcfm"], cfg, seed)
+        fitted = {f.name: f for f in fit_all(split, cfg, setup, notes, seed)}
+        points[ct] = score_split(rec, split, list(fitted.values()), cfg.n_gen, setup, seed)
+        last = (split, fitted["CaLMFlow"], fitted["CFM-otcfm"])
+    notes.speed_big = speed_comparison(*last, cfg, seed)  # on the last split's models
     figs = [figures.kang_loo_r2(rec.frame(), out), figures.kang_loo_pca(points, out)]
     return SuiteResult(rec, figs, notes)
 
@@ -140,7 +140,8 @@ def score_split(
             (m, "top100_de" if s == "top_de" else s): v
             for m, s, v in res[["metric", "space", "value"]].itertuples(index=False)
         }
-        rec.add(Measurement(ct, f.name, values, f.setting, f.train_s, gen_s, pred.n_obs, f.nfe))
+        cost = dict(train_s=f.train_s, gen_s=gen_s, n_gen=pred.n_obs, nfe=f.nfe)
+        rec.add(Measurement(ct, f.name, values, setting=f.setting, **cost))
         if f.name in DRAWN:
             points[f.name] = np.asarray(pred.obsm["X_pca"][:, :2])
     ctrl = split.control_mask

@@ -84,13 +84,17 @@ class MoonsRun:
         )
         g, gs = predict_toy_calmflow(model, n, seed)
         full = f"{setting}, τ={self.default_tau:g}, {budget(model)}"
-        self.rec.add(Measurement(SPLIT, name, toy_metrics(g, ref, seed), full, t, gs, n))
+        values = toy_metrics(g, ref, seed)
+        self.rec.add(Measurement(SPLIT, name, values, setting=full, train_s=t, gen_s=gs, n_gen=n))
         self.pts[name] = g
         for tau in taus:
             gt, gst = predict_toy_calmflow(model, n, seed, temperature=tau)
             m = toy_metrics(gt, ref, seed)
             sweep_name = f"{name}{SWEEP_SUFFIX}"
-            self.rec.add(Measurement(SPLIT, sweep_name, m, f"{setting}, τ={tau:g}", t, gst, n))
+            at_tau = f"{setting}, τ={tau:g}"
+            self.rec.add(
+                Measurement(SPLIT, sweep_name, m, setting=at_tau, train_s=t, gen_s=gst, n_gen=n)
+            )
             w2, mmd = m[("w2", "data")], m[("mmd", "data")]
             self.sweeps.append(SweepPoint("temperature", name, tau, w2, mmd))
 
@@ -102,7 +106,16 @@ class MoonsRun:
         g, gs, nfe = predict_toy_cfm(cfm, n, seed)
         values = toy_metrics(g, self.task.ref, seed)
         self.rec.add(
-            Measurement(SPLIT, f"CFM-{variant}", values, toy_cfm_setting(c), t, gs, n, nfe)
+            Measurement(
+                SPLIT,
+                f"CFM-{variant}",
+                values,
+                setting=toy_cfm_setting(c),
+                train_s=t,
+                gen_s=gs,
+                n_gen=n,
+                nfe=nfe,
+            )
         )
         self.pts[f"CFM-{variant}"] = g
 
@@ -113,7 +126,7 @@ def run(cfg: MoonsConfig, out: Path, seed: int) -> SuiteResult:
     rec = Recorder(SUITE, seed)
     task = moons_sample(cfg.n_train, cfg.n_eval, seed)
     floor = toy_metrics(task.fresh, task.ref, seed)
-    rec.add(Measurement(SPLIT, REFERENCE, floor, "sampling floor", n_gen=cfg.n_eval))
+    rec.add(Measurement(SPLIT, REFERENCE, floor, setting="sampling floor", n_gen=cfg.n_eval))
     arch, defaults = cfg.calmflow, calmflow_defaults()
     base_T = arch.get("n_time_points", defaults["n_time_points"])
     default_var = bool(arch.get("variational", defaults["variational"]))

@@ -162,7 +162,8 @@ def score(rec: Recorder, gen: dict[str, Generated], ref: np.ndarray, seed: int) 
             ("leiden_kl", "pca"): lk_pca.kl,
             ("inception_score", "pca"): lk_pca.inception_score,
         }
-        rec.add(Measurement(SPLIT, name, values, g.setting, g.train_s, g.gen_s, len(z), g.nfe))
+        cost = dict(train_s=g.train_s, gen_s=g.gen_s, n_gen=len(z), nfe=g.nfe)
+        rec.add(Measurement(SPLIT, name, values, setting=g.setting, **cost))
 
 
 # ====================================================================== markdown
