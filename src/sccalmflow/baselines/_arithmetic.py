@@ -107,16 +107,8 @@ class _ShiftBaseline(BaselineMethod):
         the shift of ``X_pca``.
         """
         self._check_fitted()
-        codes = []
-        for k in self.condition_keys:
-            if k not in condition:
-                raise KeyError(f"condition lacks key {k!r}.")
-            if str(condition[k]) not in self.categories[k]:
-                raise ValueError(
-                    f"Unknown value {condition[k]!r} for condition key {k!r}. "
-                    f"Known values: {self.categories[k]}."
-                )
-            codes.append(self.categories[k].index(str(condition[k])))
+        frame = self.condition_spec.validate({k: [v] for k, v in condition.items()})
+        codes = self.condition_spec.codes(frame)[0]
         ctx, pert = self._split(codes)
         self._control_cells(ctx)
         return self._shift(ctx, pert).astype(np.float32)

@@ -10,16 +10,46 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from ..data import PCAFeatures, Scaling, as_condition_frame
+from ..data import (
+    ConditionSpec,
+    PCAFeatures,
+    Scaling,
+    check_condition_keys,
+    get_matrix,
+    observed_categories,
+)
 
 
-def _categories(column: pd.Series) -> list[str]:
-    """Observed values of an ``obs`` column as strings (categorical order if categorical)."""
-    values = column.astype(str)
-    observed = set(values.unique())
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        return [str(c) for c in column.cat.categories if str(c) in observed]
-    return sorted(observed)
+def _baseline_spec(
+    obs: pd.DataFrame, condition_keys: str | Sequence[str], control: Mapping[str, str]
+) -> ConditionSpec:
+    """The validated :class:`~sccalmflow.data.ConditionSpec` of a baseline.
+
+    A baseline needs at least one condition key and a non-empty ``control``. Unlike the
+    model, it also accepts conditions made of perturbation keys only (no context key): all
+    cells then share one context. :meth:`ConditionSpec.from_obs
+    <sccalmflow.data.ConditionSpec.from_obs>` refuses that case, so there the keys are
+    checked by :func:`~sccalmflow.data.check_condition_keys` and the control values here.
+    """
+    keys = [condition_keys] if isinstance(condition_keys, str) else list(condition_keys or [])
+    if not keys:
+        raise ValueError("`condition_keys` must name at least one obs column.")
+    if not isinstance(control, Mapping) or not control:
+        raise ValueError(
+            "`control` must be a non-empty dict mapping perturbation key(s) to their "
+            "control value, e.g. {'condition': 'control'}."
+        )
+    if {str(k) for k in control} != set(keys):
+        return ConditionSpec.from_obs(obs, keys, control)
+    keys, _ = check_condition_keys(obs, keys, None)
+    spec = ConditionSpec(tuple(keys), control, {k: observed_categories(obs[k]) for k in keys})
+    for k, value in spec.control.items():
+        if value not in spec.categories[k]:
+            raise ValueError(
+                f"control value {value!r} does not occur in .obs[{k!r}]; values are "
+                f"{list(spec.categories[k])}."
+            )
+    return spec
 
 
 class BaselineMethod:
@@ -36,14 +66,21 @@ class BaselineMethod:
     ----------
     pca
         The :class:`~sccalmflow.data.PCAFeatures` fitted in :meth:`fit`.
+    condition_spec
+        The :class:`~sccalmflow.data.ConditionSpec` registered in :meth:`fit` (keys, control
+        values, categories); the attributes below are read from it.
     condition_keys
         The condition keys, in the order given to :meth:`fit`.
     perturbation_keys
         The keys named in ``control`` (in ``condition_keys`` order).
     context_keys
         The other condition keys (e.g. ``cell_type``); their values are a cell's context.
+    control
+        ``{perturbation key: control value}``, in ``condition_keys`` order.
     categories
         Values seen in training for each condition key.
+    var_names
+        Gene names of the training data.
     training_summary
         ``{"seconds": float, "n_cells": int, ...}``; subclasses add their own entries.
     """
@@ -53,14 +90,40 @@ class BaselineMethod:
 
     def __init__(self) -> None:
         self.pca: PCAFeatures | None = None
-        self.condition_keys: list[str] = []
-        self.perturbation_keys: list[str] = []
-        self.context_keys: list[str] = []
-        self.control: dict[str, str] = {}
-        self.categories: dict[str, list[str]] = {}
+        self.condition_spec: ConditionSpec | None = None
         self.var_names: pd.Index | None = None
         self.training_summary: dict[str, Any] = {}
         self._seed: int = 0
+
+    # ----------------------------------------------------------- conditions
+    @property
+    def condition_keys(self) -> list[str]:
+        """The condition keys, in the order given to :meth:`fit` (empty before it)."""
+        return list(self.condition_spec.keys) if self.condition_spec else []
+
+    @property
+    def perturbation_keys(self) -> list[str]:
+        """The keys named in ``control``, in ``condition_keys`` order."""
+        return self.condition_spec.perturbation_keys if self.condition_spec else []
+
+    @property
+    def context_keys(self) -> list[str]:
+        """The other condition keys; their values are a cell's context."""
+        return self.condition_spec.context_keys if self.condition_spec else []
+
+    @property
+    def control(self) -> dict[str, str]:
+        """``{perturbation key: control value}``, in ``condition_keys`` order."""
+        if self.condition_spec is None:
+            return {}
+        return {k: self.condition_spec.control[k] for k in self.perturbation_keys}
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Values seen in training for each condition key."""
+        if self.condition_spec is None:
+            return {}
+        return {k: list(v) for k, v in self.condition_spec.categories.items()}
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -86,7 +149,7 @@ class BaselineMethod:
         control
             Perturbation key(s) and their control value(s), e.g. ``{"condition": "control"}``.
             Every key must be one of ``condition_keys``; the remaining condition keys form
-            the context of a cell.
+            the context of a cell (with none left, all cells share one context).
         layer
             Use ``adata.layers[layer]`` instead of ``adata.X``.
         n_pca
@@ -101,53 +164,17 @@ class BaselineMethod:
         The fitted method (``self``).
         """
         start = time.perf_counter()
-        keys = [condition_keys] if isinstance(condition_keys, str) else list(condition_keys)
-        if not keys:
-            raise ValueError("`condition_keys` must name at least one obs column.")
-        missing = [k for k in keys if k not in adata.obs.columns]
-        if missing:
-            raise KeyError(
-                f"condition key(s) {missing} are not columns of adata.obs "
-                f"(available: {list(adata.obs.columns)})."
-            )
-        if not isinstance(control, Mapping) or not control:
-            raise ValueError(
-                "`control` must be a non-empty dict mapping perturbation key(s) to their "
-                "control value, e.g. {'condition': 'control'}."
-            )
-        not_keys = [k for k in control if k not in keys]
-        if not_keys:
-            raise KeyError(f"control key(s) {not_keys} are not among condition_keys={keys}.")
-        if layer is not None and layer not in adata.layers:
-            raise KeyError(f"layer {layer!r} not in adata.layers ({list(adata.layers)}).")
+        spec = _baseline_spec(adata.obs, condition_keys, control)
+        X = get_matrix(adata, layer=layer)
         if adata.n_obs < 2:
             raise ValueError("Need at least two cells to fit.")
-
-        categories = {k: _categories(adata.obs[k]) for k in keys}
-        for k, value in control.items():
-            if str(value) not in categories[k]:
-                raise ValueError(
-                    f"Control value {value!r} of key {k!r} does not occur in adata.obs[{k!r}] "
-                    f"(values: {categories[k]})."
-                )
-        self.condition_keys = keys
-        self.perturbation_keys = [k for k in keys if k in control]
-        self.context_keys = [k for k in keys if k not in control]
-        self.control = {k: str(control[k]) for k in self.perturbation_keys}
-        self.categories = categories
+        self.condition_spec = spec
         self.var_names = adata.var_names.copy()
         self._seed = int(seed)
 
-        X = adata.layers[layer] if layer is not None else adata.X
         self.pca = PCAFeatures(n_pca, pca_scaling, random_state=seed).fit(X)
         z = self.pca.transform(X)
-        codes = np.stack(
-            [
-                pd.Categorical(adata.obs[k].astype(str), categories=categories[k]).codes
-                for k in keys
-            ],
-            axis=1,
-        ).astype(np.int64)
+        codes = spec.codes(adata.obs)
         self.training_summary = {}
         self._fit_features(z, codes)
         self.training_summary = {
@@ -190,7 +217,7 @@ class BaselineMethod:
         - ``uns["baseline"]``: ``{"method": ..., "seed": ...}`` (subclasses may add entries).
         """
         self._check_fitted()
-        frame = as_condition_frame(conditions, self.condition_keys, self.categories)
+        frame = self.condition_spec.validate(conditions)
         n_rows = len(frame)
         if isinstance(n_cells, int | np.integer):
             counts = np.full(n_rows, int(n_cells))
@@ -202,9 +229,7 @@ class BaselineMethod:
                 )
         if (counts < 1).any():
             raise ValueError("`n_cells` must be at least 1.")
-        codes = np.stack(
-            [frame[k].cat.codes.to_numpy() for k in self.condition_keys], axis=1
-        ).astype(np.int64)
+        codes = self.condition_spec.codes(frame)
         z = self._generate(codes, counts, int(seed))
         X = self.pca.inverse_transform(z).astype(np.float32, copy=False)
         obs = frame.iloc[np.repeat(np.arange(n_rows), counts)].reset_index(drop=True)
@@ -217,8 +242,10 @@ class BaselineMethod:
 
     # ---------------------------------------------------------------- hooks
     def _fit_features(self, z: np.ndarray, codes: np.ndarray) -> None:
-        """Learn from scaled features ``z`` (cells x D) and integer condition codes
-        (cells x n_keys, columns in ``condition_keys`` order)."""
+        """Learn from scaled features and integer condition codes.
+
+        ``z`` is cells x D; ``codes`` is cells x n_keys, columns in ``condition_keys`` order.
+        """
         raise NotImplementedError
 
     def _generate(self, codes: np.ndarray, counts: np.ndarray, seed: int) -> np.ndarray:
