@@ -85,7 +85,7 @@ def _figures(model, preds, real, ctrl, genes, cell_type, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import pl
+    from . import pl, tl
 
     stem = cell_type.replace(" ", "_")
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
@@ -97,9 +97,8 @@ def _figures(model, preds, real, ctrl, genes, cell_type, out: Path) -> None:
     plt.close(fig)
     cells = ad.concat([ctrl, real])
     cells.obsm["X_pca"] = model.get_pca(cells)
-    fig = pl.embedding_overlay(
-        preds["CaLMFlow"], cells, control=KEYS["control"], basis="pca", return_fig=True
-    )
+    overlay = tl.embedding(preds["CaLMFlow"], cells, control=KEYS["control"], basis="pca")
+    fig = pl.embedding_overlay(overlay, return_fig=True)
     fig.savefig(out / f"embedding_{stem}.png", dpi=120)
     plt.close("all")
     fig = pl.history(model, return_fig=True)
