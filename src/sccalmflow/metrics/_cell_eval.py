@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._utils import _is_anndata
+from ..data import condition_labels, get_matrix, is_anndata, is_control
+
+#: Joins cell type and perturbation into one label (a character no label contains).
+_SEP = "\x1f"
 
 
 @dataclass
@@ -121,7 +124,7 @@ class CellEvalInputs:
 def _clean(adata, layer: str | None, cols: list[str], prefix: str):
     import anndata as ad
 
-    x = adata.X if layer is None else adata.layers[layer]
+    x = get_matrix(adata, layer=layer, name=prefix)
     x = (
         sp.csr_matrix(x, dtype=np.float32)
         if sp.issparse(x)
@@ -139,6 +142,47 @@ def _clean(adata, layer: str | None, cols: list[str], prefix: str):
         index=pd.Index([f"{prefix}-{i}" for i in range(adata.n_obs)]),
     )
     return ad.AnnData(X=x, obs=obs, var=pd.DataFrame(index=np.asarray(adata.var_names, dtype=str)))
+
+
+def _restrict_real(p, r, pert_col: str, control_pert: str, celltype_col: str | None):
+    """The real cells of the perturbations (per cell type) of ``p``, plus the control cells.
+
+    A perturbation of ``p`` absent from ``r`` is an error.
+    """
+    keys = [celltype_col, pert_col] if celltype_col else [pert_col]
+    pred_combos = set(condition_labels(p.obs, keys, sep=_SEP))
+    real_combos = condition_labels(r.obs, keys, sep=_SEP)
+    absent = sorted(pred_combos - set(real_combos))
+    if absent:
+        raise ValueError(
+            f"Perturbation(s) of pred absent from real: {[a.replace(_SEP, '/') for a in absent]}."
+        )
+    is_ctrl_r = is_control(r.obs, {pert_col: control_pert})
+    groups_p = set(p.obs[celltype_col]) if celltype_col else None
+    keep = pd.Index(real_combos).isin(pred_combos) | (
+        is_ctrl_r & (r.obs[celltype_col].isin(groups_p).to_numpy() if celltype_col else True)
+    )
+    return r[keep].copy()
+
+
+def _with_real_controls(p, r, pert_col: str, control_pert: str, celltype_col: str | None):
+    """``p`` plus the real control cells of the cell types (or data) where ``p`` has none."""
+    import anndata as ad
+
+    control = {pert_col: control_pert}
+    pred_has_ctrl = set(p.obs.loc[is_control(p.obs, control), celltype_col or pert_col])
+    ctrl = r[is_control(r.obs, control)]
+    if celltype_col:
+        ctrl = ctrl[~ctrl.obs[celltype_col].isin(pred_has_ctrl).to_numpy()]
+    elif pred_has_ctrl:
+        ctrl = ctrl[:0]
+    if not ctrl.n_obs:
+        return p
+    ctrl = ctrl.copy()
+    ctrl.obs_names = [f"pred-ctrl-{i}" for i in range(ctrl.n_obs)]
+    p = ad.concat([p, ctrl], merge="same")
+    p.var = r.var.copy()
+    return p
 
 
 def to_cell_eval(
@@ -198,9 +242,7 @@ def to_cell_eval(
     -------
     CellEvalInputs
     """
-    import anndata as ad
-
-    if not (_is_anndata(pred) and _is_anndata(real)):
+    if not (is_anndata(pred) and is_anndata(real)):
         raise TypeError("to_cell_eval expects AnnData objects.")
     cols = [pert_col] + ([celltype_col] if celltype_col else [])
     for name, a in (("pred", pred), ("real", real)):
@@ -214,44 +256,19 @@ def to_cell_eval(
             raise ValueError("pred and real must have the same genes (var_names).")
     p = _clean(pred, layer, cols, "pred")
     r = _clean(real, layer, cols, "real")
-    if not (r.obs[pert_col] == control_pert).any():
+    control = {pert_col: control_pert}
+    if not is_control(r.obs, control).any():
         raise ValueError(f"real has no control cells ({pert_col} == {control_pert!r}).")
-
-    def combos(a) -> pd.Series:
-        key = a.obs[pert_col]
-        return key if not celltype_col else a.obs[celltype_col] + "\x1f" + key
-
-    pred_combos, real_combos = combos(p), combos(r)
-    pred_has_ctrl = set(p.obs.loc[p.obs[pert_col] == control_pert, celltype_col or pert_col])
-    absent = sorted(set(pred_combos) - set(real_combos))
-    if absent:
-        raise ValueError(
-            f"Perturbation(s) of pred absent from real: {[a.replace(chr(31), '/') for a in absent]}."
-        )
-    is_ctrl_r = (r.obs[pert_col] == control_pert).to_numpy()
-    groups_p = set(p.obs[celltype_col]) if celltype_col else None
-    keep = real_combos.isin(set(pred_combos)).to_numpy() | (
-        is_ctrl_r & (r.obs[celltype_col].isin(groups_p).to_numpy() if celltype_col else True)
-    )
-    r = r[keep].copy()
+    r = _restrict_real(p, r, pert_col, control_pert, celltype_col)
     if copy_control:
-        ctrl = r[(r.obs[pert_col] == control_pert).to_numpy()]
-        if celltype_col:
-            ctrl = ctrl[~ctrl.obs[celltype_col].isin(pred_has_ctrl).to_numpy()]
-        elif pred_has_ctrl:
-            ctrl = ctrl[:0]
-        if ctrl.n_obs:
-            ctrl = ctrl.copy()
-            ctrl.obs_names = [f"pred-ctrl-{i}" for i in range(ctrl.n_obs)]
-            p = ad.concat([p, ctrl], merge="same")
-            p.var = r.var.copy()
+        p = _with_real_controls(p, r, pert_col, control_pert, celltype_col)
     for name, a in (("pred", p), ("real", r)):
         if celltype_col:
             for ct in sorted(set(a.obs[celltype_col])):
-                sub = a.obs.loc[a.obs[celltype_col] == ct, pert_col]
-                if not (sub == control_pert).any():
+                sub = a.obs.loc[a.obs[celltype_col] == ct]
+                if not is_control(sub, control).any():
                     raise ValueError(f"{name} has no control cells for {celltype_col}={ct!r}.")
-        elif not (a.obs[pert_col] == control_pert).any():
+        elif not is_control(a.obs, control).any():
             raise ValueError(f"{name} has no control cells; use copy_control=True.")
     for a in (p, r):
         for c in cols:

@@ -162,12 +162,12 @@ def _inception_score(proba: np.ndarray) -> float:
 
 @dataclass
 class LeidenKLResult:
-    """Result of :func:`leiden_kl`.
+    r"""Result of :func:`leiden_kl`.
 
     Attributes
     ----------
     kl
-        :math:`\\mathrm{KL}(p_\\text{real} \\,\\|\\, p_\\text{generated})` of cluster frequencies.
+        :math:`\mathrm{KL}(p_\text{real} \,\|\, p_\text{generated})` of cluster frequencies.
     accuracy
         Held-out accuracy of the cluster classifier on real cells.
     n_clusters

@@ -8,24 +8,20 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from ..data import get_matrix, is_anndata
 from ..utils import keep_torch_threads
-from ._utils import ArrayLike, _is_anndata, anndata_matrix, as_matrix, gene_index
+from ._utils import ArrayLike, as_matrix, gene_index
 
 
 def _mean_profile(
     data: ArrayLike, *, layer: str | None, name: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-gene mean of a cells x genes matrix (sparse-aware), or a given 1-D profile."""
-    var_names = np.asarray(data.var_names, dtype=str) if _is_anndata(data) else None
-    mat = anndata_matrix(data, layer=layer, name=name)
+    var_names = np.asarray(data.var_names, dtype=str) if is_anndata(data) else None
+    mat = as_matrix(data, layer=layer, name=name, allow_1d=True, keep_sparse=True)
     if sp.issparse(mat):
-        if mat.shape[0] == 0 or mat.shape[1] == 0:
-            raise ValueError(f"{name} is empty (shape {mat.shape}).")
-        if not np.isfinite(mat.data).all():
-            raise ValueError(f"{name} contains NaN or infinite value(s).")
         return np.asarray(mat.mean(axis=0), dtype=np.float64).ravel(), var_names
-    arr = as_matrix(mat, name=name, allow_1d=True)
-    return (arr if arr.ndim == 1 else arr.mean(axis=0)), var_names
+    return (mat if mat.ndim == 1 else mat.mean(axis=0)), var_names
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -204,7 +200,7 @@ def top_de_genes(
     mask = (labels == group) | (labels == reference)
     sub = adata[mask].copy()
     if layer is not None:
-        sub.X = sub.layers[layer]
+        sub.X = get_matrix(sub, layer=layer)
     sub.obs = sub.obs[[]].assign(_de_group=labels[mask])
     sub.obs["_de_group"] = sub.obs["_de_group"].astype("category")
     n_genes = min(int(n), sub.n_vars)

@@ -9,41 +9,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..data import get_matrix, is_anndata
+
 #: Anything a metric accepts as a set of cells: a cells x features array (dense or sparse),
 #: a DataFrame, or an AnnData (with ``obsm``/``layer`` naming the matrix).
 ArrayLike = Any
-
-
-def _is_anndata(obj: object) -> bool:
-    try:
-        import anndata as ad
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(obj, ad.AnnData)
-
-
-def anndata_matrix(
-    data: Any, *, obsm: str | None = None, layer: str | None = None, name: str = "x"
-):
-    """The matrix a metric reads: ``X``, ``layers[layer]`` or ``obsm[obsm]`` of an AnnData
-    (possibly sparse), or ``data`` itself when it is not an AnnData."""
-    if not _is_anndata(data):
-        if obsm is not None or layer is not None:
-            raise TypeError(f"{name}: `obsm`/`layer` are only meaningful for AnnData input.")
-        return data
-    if obsm is not None and layer is not None:
-        raise ValueError("Pass at most one of `obsm` and `layer`.")
-    if obsm is not None:
-        if obsm not in data.obsm:
-            raise KeyError(f"{name}: obsm key {obsm!r} not found; available: {list(data.obsm)}.")
-        return data.obsm[obsm]
-    if layer is not None:
-        if layer not in data.layers:
-            raise KeyError(f"{name}: layer {layer!r} not found; available: {list(data.layers)}.")
-        return data.layers[layer]
-    if data.X is None:
-        raise ValueError(f"{name}: AnnData has no X.")
-    return data.X
 
 
 def as_matrix(
@@ -53,8 +23,12 @@ def as_matrix(
     layer: str | None = None,
     name: str = "x",
     allow_1d: bool = False,
-) -> np.ndarray:
+    keep_sparse: bool = False,
+):
     """Return ``data`` as a finite, non-empty float64 ``cells x features`` array.
+
+    The one way the metrics read a set of cells: an AnnData's matrix is read with
+    :func:`~sccalmflow.data.get_matrix`, anything else is taken as the matrix itself.
 
     Parameters
     ----------
@@ -67,11 +41,24 @@ def as_matrix(
         Used in error messages.
     allow_1d
         Accept a 1-D vector (returned as is, e.g. a precomputed mean profile).
+    keep_sparse
+        Return a sparse matrix as stored (checked for emptiness and finite values) instead
+        of a dense float64 copy.
     """
-    mat = anndata_matrix(data, obsm=obsm, layer=layer, name=name)
+    if is_anndata(data):
+        mat = get_matrix(data, layer=layer, obsm=obsm, name=name)
+    elif obsm is not None or layer is not None:
+        raise TypeError(f"{name}: `obsm`/`layer` are only meaningful for AnnData input.")
+    else:
+        mat = data
     if isinstance(mat, pd.DataFrame):
         mat = mat.to_numpy()
     if sp.issparse(mat):
+        if keep_sparse:
+            if mat.shape[0] == 0 or mat.shape[1] == 0:
+                raise ValueError(f"{name} is empty (shape {mat.shape}).")
+            _check_finite(mat.data, name)
+            return mat
         mat = mat.toarray()
     arr = np.asarray(mat, dtype=np.float64)
     if arr.ndim == 1 and allow_1d:
@@ -80,10 +67,14 @@ def as_matrix(
         raise ValueError(f"{name} must be a 2-D cells x features array, got shape {arr.shape}.")
     if arr.shape[0] == 0 or arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}).")
-    if not np.isfinite(arr).all():
-        n_bad = int((~np.isfinite(arr)).sum())
-        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s).")
+    _check_finite(arr, name)
     return arr
+
+
+def _check_finite(values: np.ndarray, name: str) -> None:
+    if not np.isfinite(values).all():
+        n_bad = int((~np.isfinite(values)).sum())
+        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s).")
 
 
 def check_pair(x: np.ndarray, y: np.ndarray, names: tuple[str, str] = ("x", "y")) -> None:
