@@ -82,6 +82,11 @@ def check_expression(X, where: str, *, log_scale: bool = True) -> None:
         ``False``: only finiteness is checked (the flow then lives in a given ``.obsm``
         space and ``X`` is only decoded to).
     """
+    if sp.issparse(X) and X.shape[0] * X.shape[1] > 0 and X.nnz == 0:
+        raise ValueError(
+            f"{where} is all zeros: there is no expression to learn from. Check that the "
+            "matrix (or `layer=`) holds the normalised data."
+        )
     vals = _values(X)
     if vals.size == 0:
         raise ValueError(f"{where} is empty.")
@@ -95,9 +100,14 @@ def check_expression(X, where: str, *, log_scale: bool = True) -> None:
             f"{where} contains {n_nan} NaN and {n_inf} infinite value(s). Remove or impute them "
             "(e.g. `adata = adata[np.isfinite(adata.X.sum(1))]`) before setup."
         )
+    vmin, vmax = float(vals.min()), float(vals.max())
+    if vmin == vmax == 0:
+        raise ValueError(
+            f"{where} is all zeros: there is no expression to learn from. Check that the "
+            "matrix (or `layer=`) holds the normalised data."
+        )
     if not log_scale:
         return
-    vmin, vmax = float(vals.min()), float(vals.max())
     if vmin < 0:
         raise ValueError(
             f"{where} has negative values (min {vmin:.3g}): it looks scaled/z-scored. CaLMFlow "

@@ -15,6 +15,7 @@ import torch
 
 from ..data import interpolate_repeats, resample_pool
 from ..flow import AutoregressiveSolver
+from ._checks import check_predict_arguments, check_prediction_size
 
 
 @dataclass
@@ -104,17 +105,14 @@ class GenerationMixin:
         control cell each path started from (with ``oversample="interpolate"``, the cell a
         repeated draw was moved away from).
         """
+        check_predict_arguments(locals())
         if not getattr(self, "is_trained_", False):
             warnings.warn("The model is not trained; predictions are random.", stacklevel=2)
-        if int(n_cells) < 1:
-            raise ValueError(f"n_cells must be positive, got {n_cells}.")
-        n_cells = int(n_cells)
+        n_cells, seed = int(n_cells), int(seed)
         tau = self.temperature if temperature is None else float(temperature)
-        if tau < 0:
-            raise ValueError(f"temperature must be >= 0, got {tau}.")
-        if oversample not in ("repeat", "interpolate"):
-            raise ValueError(f"oversample must be 'repeat' or 'interpolate', not {oversample!r}.")
-        frame = self.conditions.validate(conditions)
+        frame = self._observed(self.conditions.validate(conditions))
+        n_values = len(self.var_names) if decode else self.module.n_features
+        check_prediction_size(len(frame), n_cells, n_values, "genes" if decode else "features")
         prompts = self.prompt_encoder.prompts(frame)
         ids = self.prompt_encoder.encode(prompts)
         sources = self._sources(frame, source_cells, source_layer)
@@ -131,7 +129,7 @@ class GenerationMixin:
                 sources,
                 ids[r : r + 1],
                 n_seq,
-                np.random.default_rng([int(seed), r]),
+                np.random.default_rng([seed, r]),
                 temperature=tau,
                 batch_size=batch_size,
                 use_cache=use_cache,
@@ -143,6 +141,26 @@ class GenerationMixin:
         self.module.train(was_training)
         info = {"temperature": tau, "seed": int(seed)}
         return self._prediction_anndata(frame, prompts, draws, sources, n_cells, decode, info)
+
+    def _observed(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``, refused if it asks for a registered value that no training cell had.
+
+        The values seen in training (``observed_values_``, saved with the model) or, before
+        training, those of the registered cells.
+        """
+        observed = getattr(self, "observed_values_", None)
+        if observed is None:
+            cells = self._cell_conditions()
+            observed = {k: cells[k].astype(str) for k in self.condition_keys}
+        for k in self.condition_keys:
+            seen = set(observed[k])
+            never = sorted(set(frame[k].astype(str)) - seen)
+            if never:
+                raise ValueError(
+                    f"Value(s) {never} of {k!r} are registered categories but no cell has them, "
+                    f"so the model never saw them in any combination. Observed: {sorted(seen)}."
+                )
+        return frame
 
     def _sources(
         self, frame: pd.DataFrame, source_cells: ad.AnnData | None, source_layer: str | None

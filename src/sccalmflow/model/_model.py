@@ -27,6 +27,7 @@ from ..data import (
 )
 from ..module import CaLMFlowModule
 from ..nn import default_backbone_config
+from ._checks import check_init_arguments, check_n_pca
 from ._generation import GenerationMixin
 from ._registration import FEATURES_KEY, RegistrationMixin, check_features
 from ._save_load import SaveLoadMixin
@@ -136,16 +137,8 @@ class CaLMFlowModel(
         features: PCAFeatures | None = None,
         prompt_encoder: PromptEncoder | None = None,
     ):
+        check_init_arguments(locals())
         super().__init__(adata)
-        if source not in ("control", "noise"):
-            raise ValueError(f"source must be 'control' or 'noise', not {source!r}.")
-        for name, value, low in (
-            ("n_time_points", n_time_points, 2),
-            ("n_space_tokens", n_space_tokens, 1),
-            ("n_trajectories", n_trajectories, 1),
-        ):
-            if int(value) < low:
-                raise ValueError(f"{name} must be at least {low}, got {value}.")
         setup = self.adata_manager.registry["setup_args"]
         self.conditions = ConditionSpec(
             tuple(setup.get("condition_keys") or ()),
@@ -209,6 +202,7 @@ class CaLMFlowModel(
         """PCA of the registered layer, or the linear decoder of a given ``.obsm`` space."""
         X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         if self.features_key is None:
+            check_n_pca(n_pca, *X.shape)
             return PCAFeatures(n_pca, scaling, random_state=seed).fit(X)
         Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY))
         return PCAFeatures.from_state_dict(least_squares_decoder(Z, X), scaling)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import anndata as ad
@@ -27,6 +28,67 @@ def check_features(adata: ad.AnnData, key: str) -> None:
     Z = np.asarray(get_matrix(adata, obsm=key))
     if Z.ndim != 2 or not np.isfinite(Z).all():
         raise ValueError(f".obsm[{key!r}] must be a finite 2-d array (cells x features).")
+
+
+#: Characters a condition key cannot hold: ``str.format`` reads them inside ``{key}``
+#: placeholders, and scvi-tools' registry refuses dots.
+_KEY_CHARACTERS = ".[]{}:!"
+
+
+def check_registrable(adata, keys: Sequence[str] | str | None, where: str = "adata") -> None:
+    """Problems scvi-tools would hit later (or silently paper over), named with their fix.
+
+    A view, duplicate cell or gene names, condition keys that cannot be template
+    placeholders, and a Fortran-ordered dense ``X`` (which scvi-tools rewrites in C order in
+    place: warned, not refused).
+    """
+    if getattr(adata, "is_view", False):
+        raise ValueError(
+            f"`{where}` is a view of another AnnData (e.g. `adata[mask]`): register a copy, "
+            f"`{where} = {where}.copy()`."
+        )
+    for axis, names in (("obs", adata.obs_names), ("var", adata.var_names)):
+        if not names.is_unique:
+            dup = names[names.duplicated()].unique()[:5].tolist()
+            raise ValueError(
+                f"`{where}.{axis}_names` has duplicates (e.g. {dup}): predictions name cells and "
+                f"genes by them. Run `{where}.{axis}_names_make_unique()` first."
+            )
+    keys = [keys] if isinstance(keys, str) else list(keys or [])
+    for k in keys:
+        bad = sorted({c for c in str(k) if c in _KEY_CHARACTERS})
+        if bad:
+            raise ValueError(
+                f"Condition key {k!r} contains {' '.join(bad)}, which prompt templates cannot "
+                f"hold: rename the column, e.g. `{where}.obs = {where}.obs.rename(columns="
+                f"{{{k!r}: {str(k).translate({ord(c): '_' for c in _KEY_CHARACTERS})!r}}})`."
+            )
+    X = getattr(adata, "X", None)
+    if isinstance(X, np.ndarray) and X.ndim == 2 and not X.flags["C_CONTIGUOUS"]:
+        warnings.warn(
+            f"`{where}.X` is a Fortran-ordered array: scvi-tools rewrites it in C order, in "
+            f"place (same values). Pass `{where}.X = np.ascontiguousarray({where}.X)` to do it "
+            "yourself and silence this.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def warn_unused_categories(obs: pd.DataFrame, keys: Sequence[str]) -> None:
+    """Warn about categories of a condition key that no cell has (they stay registered)."""
+    for k in keys:
+        col = obs[k]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            unused = [str(c) for c in col.cat.categories if not (col == c).any()]
+            if unused:
+                warnings.warn(
+                    f"Condition key {k!r} has categories without cells: {unused[:10]}. They are "
+                    "registered but nothing can be learned about them; predicting them is an "
+                    f"error. Drop them with `adata.obs[{k!r}] = "
+                    f"adata.obs[{k!r}].cat.remove_unused_categories()`.",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
 
 def registered_var_names(adata, registry: dict) -> pd.Index:
@@ -81,15 +143,20 @@ class RegistrationMixin:
         -----
         As in scvi-tools, this adds ``uns["_scvi_uuid"]``, ``uns["_scvi_manager_uuid"]`` and
         the coded condition columns in ``obsm["_scvi_extra_categorical_covs"]`` to ``adata``;
-        nothing else is changed.
+        nothing else is changed, except that scvi-tools rewrites a Fortran-ordered dense
+        ``X`` in C order (same values; a warning says so). Views, duplicate cell or gene
+        names and condition keys with ``.[]{}:!`` are refused; categories without cells
+        are warned about.
         """
         setup_method_args = cls._get_setup_method_args(**locals())
+        check_registrable(adata, condition_keys)
         check_expression(
             get_matrix(adata, layer=layer),
             matrix_location(layer=layer),
             log_scale=features_key is None,
         )
         keys, control = check_condition_keys(adata.obs, condition_keys, control)
+        warn_unused_categories(adata.obs, keys)
         normalize_templates(prompt_template, keys, control)
         setup_method_args["setup_args"].update(condition_keys=keys or None, control=control)
         anndata_fields = [fields.LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False)]
@@ -142,10 +209,12 @@ class RegistrationMixin:
             raise KeyError(f"Modality {mods.rna_layer!r} not in mdata.mod ({list(mdata.mod)}).")
         rna = mdata.mod[mods.rna_layer]
         name = f"mdata.mod[{mods.rna_layer!r}]"
+        check_registrable(rna, condition_keys, name)
         check_expression(get_matrix(rna, layer=rna_layer, name=name), name)
         cond_mod = getattr(mods, "condition_keys", None)
         obs = mdata.obs if cond_mod is None else mdata.mod[cond_mod].obs
         keys, control = check_condition_keys(obs, condition_keys, control)
+        warn_unused_categories(obs, keys)
         normalize_templates(prompt_template, keys, control)
         setup_method_args["setup_args"].update(condition_keys=keys or None, control=control)
         mudata_fields = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import anndata as ad
@@ -20,6 +21,76 @@ PROMPT_ENCODER_DIR = "tokenizer"
 ADATA_FILE = "adata.h5ad"
 
 
+SETUP_METHODS = ("setup_anndata", "setup_mudata")
+REQUIRED_CONFIG_KEYS = ("class", "init_params", "registry", "var_names")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksums(path: Path) -> dict[str, str]:
+    """SHA-256 of the weights and of every prompt-encoder file, by relative path."""
+    files = [path / WEIGHTS_FILE, *sorted((path / PROMPT_ENCODER_DIR).rglob("*"))]
+    return {str(f.relative_to(path)): _sha256(f) for f in files if f.is_file()}
+
+
+def _verify_checksums(path: Path, config: dict) -> None:
+    """Refuse a folder whose files differ from what :meth:`save` wrote."""
+    saved = config.get("checksums")
+    if not isinstance(saved, dict) or not saved:
+        raise ValueError(
+            f"{path / CONFIG_FILE} has no file checksums, so the weights cannot be verified; "
+            "save the model again with this version of sccalmflow."
+        )
+    for rel, digest in saved.items():
+        file = path / rel
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} is missing: the saved model folder is incomplete.")
+        if _sha256(file) != digest:
+            raise ValueError(
+                f"{file} has changed since the model was saved (SHA-256 differs from "
+                f"{CONFIG_FILE}): the folder is damaged or was edited. Restore it or save again."
+            )
+
+
+def _read_config_file(path: Path, cls_name: str) -> dict:
+    """The JSON object in ``path / config.json``, with errors that name the file."""
+    file = path / CONFIG_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"{path} has no {CONFIG_FILE}: not a saved {cls_name}.")
+    try:
+        config = read_json(file)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file} is not valid JSON ({err}); the folder is damaged.") from err
+    if not isinstance(config, dict):
+        raise ValueError(f"{file} must hold a JSON object, got {type(config).__name__}.")
+    return config
+
+
+def read_config(path: Path, cls_name: str) -> dict:
+    """``config.json`` of a saved model, checked: valid JSON, the keys load needs."""
+    file = path / CONFIG_FILE
+    config = _read_config_file(path, cls_name)
+    missing = [k for k in REQUIRED_CONFIG_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"{file} lacks {missing}: not a complete saved {cls_name}.")
+    if config["class"] != cls_name:
+        raise ValueError(f"{path} holds a {config['class']}, not a {cls_name}.")
+    registry = config["registry"]
+    method = registry.get("setup_method_name") if isinstance(registry, dict) else None
+    if method not in SETUP_METHODS:
+        raise ValueError(
+            f"{file}: registry['setup_method_name'] must be one of {list(SETUP_METHODS)}, "
+            f"got {method!r}."
+        )
+    return config
+
+
 def _history_to_json(history: dict | None) -> dict:
     return {k: v.reset_index().to_dict(orient="list") for k, v in (history or {}).items()}
 
@@ -33,6 +104,10 @@ def _history_from_json(history: dict) -> dict[str, pd.DataFrame]:
 
 def _saved_prompt_encoder(path: Path, registry: dict) -> PromptEncoder:
     """The prompt encoder saved in ``path`` with the saved registry's templates and values."""
+    if not (path / PROMPT_ENCODER_DIR).is_dir():
+        raise FileNotFoundError(
+            f"{path / PROMPT_ENCODER_DIR} is missing: the saved model folder is incomplete."
+        )
     setup = registry["setup_args"]
     keys = setup.get("condition_keys") or []
     control = setup.get("control")
@@ -86,6 +161,7 @@ class SaveLoadMixin:
         state = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
         save_file(state, str(path / WEIGHTS_FILE))
         self.prompt_encoder.save(path / PROMPT_ENCODER_DIR)
+        checksums = _checksums(path)
         write_json(
             path / CONFIG_FILE,
             {
@@ -96,7 +172,9 @@ class SaveLoadMixin:
                 "var_names": np.asarray(self.var_names),
                 "n_features": self.module.n_features,
                 "is_trained": bool(getattr(self, "is_trained_", False)),
+                "observed_values": getattr(self, "observed_values_", None),
                 "history": _history_to_json(getattr(self, "history_", None)),
+                "checksums": checksums,
             },
         )
         if save_anndata:
@@ -134,11 +212,8 @@ class SaveLoadMixin:
         from scvi.model._utils import parse_device_args
 
         path = Path(dir_path)
-        if not (path / CONFIG_FILE).exists():
-            raise FileNotFoundError(f"{path} has no {CONFIG_FILE}: not a saved {cls.__name__}.")
-        config = read_json(path / CONFIG_FILE)
-        if config.get("class") != cls.__name__:
-            raise ValueError(f"{path} holds a {config.get('class')}, not a {cls.__name__}.")
+        config = read_config(path, cls.__name__)
+        _verify_checksums(path, config)
         adata = cls._adata_to_load(path, adata, config)
         registry = config["registry"]
         setup_method = getattr(cls, registry["setup_method_name"])
@@ -146,14 +221,22 @@ class SaveLoadMixin:
         init = config["init_params"]
         params = {**init.get("non_kwargs", {}), **init.get("kwargs", {}).get("kwargs", {})}
         state = load_file(str(path / WEIGHTS_FILE))
-        model = cls(
-            adata,
-            **params,
-            features=_saved_features(state, params.get("pca_scaling", "global")),
-            prompt_encoder=_saved_prompt_encoder(path, registry),
-        )
-        model.module.load_state_dict(state, strict=True)
+        try:
+            model = cls(
+                adata,
+                **params,
+                features=_saved_features(state, params.get("pca_scaling", "global")),
+                prompt_encoder=_saved_prompt_encoder(path, registry),
+            )
+            model.module.load_state_dict(state, strict=True)
+        except (TypeError, ValueError, KeyError, RuntimeError) as err:
+            raise ValueError(
+                f"{path / CONFIG_FILE} and {path / WEIGHTS_FILE} do not describe a model this "
+                f"version can build: {err}"
+            ) from err
         model.is_trained_ = bool(config.get("is_trained", False))
+        if config.get("observed_values") is not None:
+            model.observed_values_ = config["observed_values"]
         if config.get("history"):
             model.history_ = _history_from_json(config["history"])
         _, _, dev = parse_device_args(
@@ -162,6 +245,43 @@ class SaveLoadMixin:
         model.to_device(dev)
         model.module.eval()
         return model
+
+    @staticmethod
+    def load_registry(dir_path: str | Path, prefix: str | None = None) -> dict:
+        """The registry saved with a model (read from ``config.json``; never unpickles).
+
+        Parameters
+        ----------
+        dir_path
+            Folder written by :meth:`save`.
+        prefix
+            Not used (scvi-tools' file prefix); must be ``None``.
+
+        Returns
+        -------
+        The scvi-tools registry dict.
+        """
+        if prefix is not None:
+            raise ValueError("sccalmflow saves no prefixed files; pass prefix=None.")
+        path = Path(dir_path)
+        config = _read_config_file(path, "model")
+        if not isinstance(config.get("registry"), dict):
+            raise ValueError(f"{path / CONFIG_FILE} holds no registry.")
+        return config["registry"]
+
+    @staticmethod
+    def view_setup_args(dir_path: str | Path, prefix: str | None = None) -> None:
+        """Print the ``setup_anndata`` arguments saved with a model (from ``config.json``)."""
+        registry = SaveLoadMixin.load_registry(dir_path, prefix)
+        print(f"{registry.get('setup_method_name')}: {registry.get('setup_args')}")
+
+    @classmethod
+    def convert_legacy_save(cls, *args, **kwargs) -> None:
+        """Not available: sccalmflow never wrote scvi-tools' legacy (pickled) format."""
+        raise NotImplementedError(
+            "sccalmflow models are saved as safetensors + JSON and have no legacy format to "
+            "convert; load them with CaLMFlowModel.load(dir_path, adata)."
+        )
 
     @classmethod
     def _adata_to_load(cls, path: Path, adata, config: dict):

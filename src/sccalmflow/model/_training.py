@@ -9,6 +9,7 @@ from scvi.train import TrainRunner
 
 from ..data import SequenceDataModule, stratified_split
 from ..train import CaLMFlowTrainingPlan
+from ._checks import check_train_arguments
 
 
 class TrainingMixin:
@@ -63,8 +64,7 @@ class TrainingMixin:
             Passed to scvi-tools' ``Trainer`` / Lightning's ``Trainer``
             (``enable_progress_bar``, ``log_every_n_steps`` ...).
         """
-        if not 0 <= validation_size < 1:
-            raise ValueError(f"validation_size must be in [0, 1), got {validation_size}.")
+        check_train_arguments(locals())
         dm = self._data_module(batch_size, validation_size, ot_batch_size)
         steps_per_epoch = max(len(dm.train_dataloader().dataset), 1)
         if max_epochs is None:
@@ -100,6 +100,8 @@ class TrainingMixin:
             torch.manual_seed(self.seed)
             runner()
         self.module.eval()
+        cells = self._cell_conditions()
+        self.observed_values_ = {k: sorted(set(cells[k].astype(str))) for k in self.condition_keys}
 
     def _data_module(
         self, batch_size: int, validation_size: float, ot_batch_size: int

@@ -1,0 +1,94 @@
+"""Argument checks of the model's constructor, ``train`` and ``predict``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..utils import check_bool, check_choice, check_int, check_number, check_seed
+
+#: Largest output ``predict`` allocates at once (bytes) before it asks for ``decode=False``.
+MAX_PREDICTION_BYTES = 8 * 2**30
+
+
+def check_init_arguments(args: dict[str, Any]) -> None:
+    """The constructor's hyperparameters (see :class:`~sccalmflow.CaLMFlowModel`)."""
+    check_int("n_pca", args["n_pca"], minimum=1)
+    check_choice("pca_scaling", args["pca_scaling"], ("global", "component", "none"))
+    check_choice("source", args["source"], ("control", "noise"))
+    check_int("n_time_points", args["n_time_points"], minimum=2)
+    for name in ("n_space_tokens", "n_trajectories", "latent_dim", "head_hidden"):
+        check_int(name, args[name], minimum=1)
+    check_int("tokenizer_hidden", args["tokenizer_hidden"], minimum=1)
+    check_number("sigma_min", args["sigma_min"], minimum=0)
+    check_number("kl_weight", args["kl_weight"], minimum=0)
+    check_number("kl_free_bits", args["kl_free_bits"], minimum=0)
+    check_number("temperature", args["temperature"], minimum=0)
+    check_bool("ot_coupling", args["ot_coupling"])
+    check_bool("variational", args["variational"])
+    check_seed("seed", args["seed"])
+    if args["backbone_config"] is None:
+        check_choice("backbone", args["backbone"], ("gpt_neox", "gpt2"))
+        for name in ("width", "n_layers", "n_heads", "ffn"):
+            check_int(name, args[name], minimum=1)
+        if args["width"] % args["n_heads"]:
+            raise ValueError(
+                f"`width` ({args['width']}) must be a multiple of `n_heads` ({args['n_heads']})."
+            )
+    elif (
+        not isinstance(args["backbone_config"], dict) or "model_type" not in args["backbone_config"]
+    ):
+        raise TypeError(
+            "`backbone_config` must be a dict with a 'model_type' (e.g. from "
+            "sccalmflow.nn.default_backbone_config), got "
+            f"{type(args['backbone_config']).__name__}."
+        )
+
+
+def check_n_pca(n_pca: int, n_obs: int, n_vars: int) -> None:
+    """``n_pca`` components fit the data (at most ``min(n_cells, n_genes) - 1``)."""
+    most = min(n_obs, n_vars) - 1
+    if n_pca > most:
+        raise ValueError(
+            f"n_pca={n_pca} is more than the data allow ({n_obs} cells x {n_vars} genes give at "
+            f"most {most} components); pass n_pca={max(most, 1)} or fewer."
+        )
+
+
+def check_train_arguments(args: dict[str, Any]) -> None:
+    """The arguments of :meth:`~sccalmflow.CaLMFlowModel.train`."""
+    if args["max_epochs"] is not None:
+        check_int("max_epochs", args["max_epochs"], minimum=1)
+    check_int("batch_size", args["batch_size"], minimum=1)
+    check_number("lr", args["lr"], minimum=0, exclusive_minimum=True)
+    check_number(
+        "validation_size", args["validation_size"], minimum=0, maximum=1, exclusive_maximum=True
+    )
+    check_bool("early_stopping", args["early_stopping"])
+    check_int("early_stopping_patience", args["early_stopping_patience"], minimum=1)
+    if args["n_steps_kl_warmup"] is not None:
+        check_int("n_steps_kl_warmup", args["n_steps_kl_warmup"], minimum=0)
+    check_int("ot_batch_size", args["ot_batch_size"], minimum=1)
+
+
+def check_predict_arguments(args: dict[str, Any]) -> None:
+    """The arguments of :meth:`~sccalmflow.CaLMFlowModel.predict`."""
+    check_int("n_cells", args["n_cells"], minimum=1)
+    check_seed("seed", args["seed"])
+    if args["temperature"] is not None:
+        check_number("temperature", args["temperature"], minimum=0)
+    check_int("batch_size", args["batch_size"], minimum=1)
+    for name in ("return_trajectories", "use_cache", "decode"):
+        check_bool(name, args[name])
+    check_choice("oversample", args["oversample"], ("repeat", "interpolate"))
+
+
+def check_prediction_size(n_rows: int, n_cells: int, n_values: int, what: str) -> None:
+    """Refuse a prediction whose output would exceed :data:`MAX_PREDICTION_BYTES`."""
+    size = 4 * n_rows * n_cells * n_values
+    if size > MAX_PREDICTION_BYTES:
+        raise ValueError(
+            f"{n_rows} condition(s) x {n_cells} cells x {n_values} {what} would take "
+            f"{size / 2**30:.1f} GiB (more than {MAX_PREDICTION_BYTES / 2**30:.0f} GiB): ask for "
+            "fewer cells per call (and concatenate), or pass decode=False to keep only the PCA "
+            "coordinates."
+        )
