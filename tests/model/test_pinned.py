@@ -1,8 +1,10 @@
 """Predictions of small seeded models, pinned before the "One house" restructure.
 
 ``pinned_predictions.npz`` was written by this file's ``__main__`` with the code as it was
-before the restructure; a change that moves code without meaning to change behaviour must
-keep these values (to float tolerance). Regenerate only when a change is meant to alter
+before the restructure (the restructure kept them bit for bit) and rewritten once since, when
+each condition's random stream became keyed on its values instead of its row ("Trust"); a
+change that moves code without meaning to change behaviour must keep these values (to float
+tolerance). Regenerate only when a change is meant to alter
 predictions, and say so in CHANGELOG.md::
 
     python tests/model/test_pinned.py

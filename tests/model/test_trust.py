@@ -171,7 +171,7 @@ def test_missing_tokenizer_folder(saved, tmp_path):
         CaLMFlowModel.load(folder, adata=adata)
 
 
-def _pending_test_condition_cells_do_not_depend_on_other_rows(saved):
+def test_condition_cells_do_not_depend_on_other_rows(saved):
     model, _, _ = saved
     alone = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=20, seed=4)
     both = model.predict(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -69,7 +70,10 @@ class GenerationMixin:
             (:func:`~sccalmflow.data.resample_pool`); with the deterministic head, more cells
             than the context has control cells therefore repeat cells.
         seed
-            Seed of the sources and the head's samples: same seed, same cells.
+            Seed of the sources and the head's samples: same seed, same cells. Each condition
+            draws from its own stream, keyed on the seed and the condition's values, so its
+            cells do not depend on the other requested conditions, their order or
+            ``batch_size``.
         temperature
             Sampling temperature τ (default: the model's ``temperature``).
         batch_size
@@ -119,8 +123,10 @@ class GenerationMixin:
         n_seq = math.ceil(n_cells / self.n_trajectories)
         was_training = self.module.training
         self.module.eval()
-        # each condition has its own random stream (sources first, then the head's draws in
-        # sequence order), so its cells do not depend on the other rows or on batch_size
+        # each condition has its own random stream, keyed on its values (sources first, then
+        # the head's draws in sequence order): its cells do not depend on the other rows, their
+        # order or batch_size
+        labels = self.conditions.labels(frame, sep="\x1f")
         draws = [
             self._generate_condition(
                 frame,
@@ -129,7 +135,7 @@ class GenerationMixin:
                 sources,
                 ids[r : r + 1],
                 n_seq,
-                np.random.default_rng([seed, r]),
+                np.random.default_rng([seed, zlib.crc32(str(labels[r]).encode())]),
                 temperature=tau,
                 batch_size=batch_size,
                 use_cache=use_cache,
