@@ -216,6 +216,7 @@ def fit_toy_cfm(target: np.ndarray, variant: str, cfm: CFMBudget, seed: int) -> 
             control={"system": "toy"},
             n_pca=target.shape[1],
             seed=seed,
+            log_normalised=False,
         )
     )
     return model, train_s

@@ -39,7 +39,7 @@ def matmul_flops(n: int = 512, seconds: float = 2.0) -> float:
 def generation_flops_per_cell(model) -> float:
     """Multiply-add FLOPs to generate one cell (one trajectory, T - 1 cached steps).
 
-    Counts the dense layers (2 x parameters x tokens) of the tokenizer MLP, the backbone
+    Counts the dense layers (2 x parameters x tokens) of the state tokenizer MLP, the backbone
     blocks and the head for the K new tokens of each step, plus attention over the context.
     """
     mod = model.module
@@ -47,7 +47,7 @@ def generation_flops_per_cell(model) -> float:
     width = model.backbone_config_.get("hidden_size") or model.backbone_config_["n_embd"]
     emb = mod.backbone.get_input_embeddings().weight.numel()
     block_params = sum(p.numel() for p in mod.backbone.parameters()) - emb
-    tok_params = sum(p.numel() for p in mod.tokenizer.mlp.parameters())
+    tok_params = sum(p.numel() for p in mod.state_tokenizer.mlp.parameters())
     head_params = sum(p.numel() for p in mod.head.parameters())
     n_layers = model.backbone_config_.get("num_hidden_layers") or model.backbone_config_["n_layer"]
     flops = 0.0

@@ -241,3 +241,16 @@ def test_compare_time_columns():
     assert not any(
         map(compare.is_time_column, ["value", "nfe", "n_sources", "distinct_cells", "time_points"])
     )
+
+
+def test_speed_flop_count_on_a_tiny_model(kang_small, kang_setup, tiny):
+    """benchmarks/speed.py reads the module's parts by name: a rename must not break it."""
+    from benchmarks import speed
+    from sccalmflow import CaLMFlowModel
+
+    CaLMFlowModel.setup_anndata(kang_small, **kang_setup)
+    model = CaLMFlowModel(kang_small, **tiny)
+    flops = speed.generation_flops_per_cell(model)
+    mod = model.module
+    dense = 2 * sum(p.numel() for p in mod.head.parameters()) * (mod.n_time_points - 1)
+    assert flops > dense > 0

@@ -14,10 +14,11 @@ from ..data import (
     ConditionSpec,
     PCAFeatures,
     Scaling,
-    check_condition_keys,
+    check_expression,
     get_matrix,
-    observed_categories,
+    matrix_location,
 )
+from ..utils import check_bool, check_int, check_seed
 
 
 def _baseline_spec(
@@ -27,9 +28,7 @@ def _baseline_spec(
 
     A baseline needs at least one condition key and a non-empty ``control``. Unlike the
     model, it also accepts conditions made of perturbation keys only (no context key): all
-    cells then share one context. :meth:`ConditionSpec.from_obs
-    <sccalmflow.data.ConditionSpec.from_obs>` refuses that case, so there the keys are
-    checked by :func:`~sccalmflow.data.check_condition_keys` and the control values here.
+    cells then share one context.
     """
     keys = [condition_keys] if isinstance(condition_keys, str) else list(condition_keys or [])
     if not keys:
@@ -39,17 +38,7 @@ def _baseline_spec(
             "`control` must be a non-empty dict mapping perturbation key(s) to their "
             "control value, e.g. {'condition': 'control'}."
         )
-    if {str(k) for k in control} != set(keys):
-        return ConditionSpec.from_obs(obs, keys, control)
-    keys, _ = check_condition_keys(obs, keys, None)
-    spec = ConditionSpec(tuple(keys), control, {k: observed_categories(obs[k]) for k in keys})
-    for k, value in spec.control.items():
-        if value not in spec.categories[k]:
-            raise ValueError(
-                f"control value {value!r} does not occur in .obs[{k!r}]; values are "
-                f"{list(spec.categories[k])}."
-            )
-    return spec
+    return ConditionSpec.from_obs(obs, keys, control, require_context=False)
 
 
 class BaselineMethod:
@@ -136,6 +125,7 @@ class BaselineMethod:
         n_pca: int = 50,
         pca_scaling: Scaling = "global",
         seed: int = 0,
+        log_normalised: bool = True,
     ) -> Self:
         """Fit the baseline on the cells of ``adata``.
 
@@ -158,6 +148,10 @@ class BaselineMethod:
             ``"global"``, ``"component"`` or ``"none"``; see :class:`~sccalmflow.data.PCAFeatures`.
         seed
             Seed of the PCA solver and of any training randomness.
+        log_normalised
+            ``X`` (or the layer) holds log-normalised expression, checked as by the model
+            (finite, not raw counts, not scaled). ``False``: any finite continuous data
+            (e.g. synthetic points); only finiteness is checked.
 
         Returns
         -------
@@ -166,6 +160,11 @@ class BaselineMethod:
         start = time.perf_counter()
         spec = _baseline_spec(adata.obs, condition_keys, control)
         X = get_matrix(adata, layer=layer)
+        check_expression(
+            X, matrix_location(layer=layer), log_scale=check_bool("log_normalised", log_normalised)
+        )
+        check_int("n_pca", n_pca, minimum=1)
+        check_seed("seed", seed)
         if adata.n_obs < 2:
             raise ValueError("Need at least two cells to fit.")
         self.condition_spec = spec

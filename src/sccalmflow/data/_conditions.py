@@ -21,12 +21,17 @@ LABEL_SEPARATOR = " · "
 
 
 def check_condition_keys(
-    obs: pd.DataFrame, condition_keys: Sequence[str] | str | None, control: Mapping[str, str] | None
+    obs: pd.DataFrame,
+    condition_keys: Sequence[str] | str | None,
+    control: Mapping[str, str] | None,
+    *,
+    require_context: bool = True,
 ) -> tuple[list[str], dict[str, str] | None]:
     """Validate condition keys and control values against ``obs``.
 
     Keys must exist and have no missing values; control keys must be condition keys, their
-    values must occur, and at least one key must be left as context.
+    values must occur, and (with ``require_context``) at least one key must be left as
+    context. Without a context key all cells share one context.
 
     Returns
     -------
@@ -62,7 +67,7 @@ def check_condition_keys(
             raise ValueError(
                 f"control value {v!r} does not occur in .obs[{k!r}]; values are {sorted(present)}."
             )
-    if len(control) == len(keys):
+    if require_context and len(control) == len(keys):
         raise ValueError(
             "Every condition key is a control key, so there is no context (e.g. cell type) to "
             "match control cells with; add a context key to condition_keys."
@@ -223,9 +228,13 @@ class ConditionSpec:
         obs: pd.DataFrame,
         condition_keys: Sequence[str] | str | None,
         control: Mapping[str, str] | None,
+        *,
+        require_context: bool = True,
     ) -> ConditionSpec:
         """Validate keys against ``obs`` (:func:`check_condition_keys`); observed categories."""
-        keys, control = check_condition_keys(obs, condition_keys, control)
+        keys, control = check_condition_keys(
+            obs, condition_keys, control, require_context=require_context
+        )
         return cls(tuple(keys), control, {k: observed_categories(obs[k]) for k in keys})
 
     # ------------------------------------------------------------------ keys
