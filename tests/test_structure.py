@@ -78,9 +78,7 @@ def _code_lines(node: ast.FunctionDef) -> int:
     body = node.body
     first = body[0]
     has_doc = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-    start = (
-        first.end_lineno + 1 if has_doc and isinstance(first.value.value, str) else first.lineno
-    )
+    start = first.end_lineno + 1 if has_doc and isinstance(first.value.value, str) else first.lineno
     return node.end_lineno - start + 1
 
 

@@ -6,11 +6,12 @@ import pytest
 import sccalmflow as scf
 from sccalmflow import metrics
 from sccalmflow.baselines import Additive, Control
+from sccalmflow.datasets import kang2018_setup
 from sccalmflow.demo import held_out_split
 
 pytestmark = pytest.mark.slow
 
-KEYS = dict(condition_keys=["cell_type", "condition"], control={"condition": "control"})
+KEYS = kang2018_setup()
 
 
 def test_default_model_beats_control_on_held_out_cell_type(tmp_path):

@@ -4,8 +4,9 @@ import scipy.sparse as sp
 
 import sccalmflow as scf
 from sccalmflow import CaLMFlowModel
+from sccalmflow.datasets import kang2018_setup
 
-KEYS = dict(condition_keys=["cell_type", "condition"], control={"condition": "control"})
+KEYS = kang2018_setup()
 
 
 def test_setup_registers_fields(kang_small):

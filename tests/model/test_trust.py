@@ -2,7 +2,7 @@
 
 import inspect
 import json
-import pickle
+import pickle  # noqa: TID251  (only to plant payloads that must never be unpickled)
 import warnings
 
 import numpy as np
@@ -85,9 +85,9 @@ def test_no_loader_unpickles_a_planted_payload(name, saved, tmp_path):
 
 def test_load_registry_and_setup_args_read_json(saved, capsys):
     model, _, path = saved
-    assert CaLMFlowModel.load_registry(path)["setup_args"]["condition_keys"] == KEYS[
-        "condition_keys"
-    ]
+    assert (
+        CaLMFlowModel.load_registry(path)["setup_args"]["condition_keys"] == KEYS["condition_keys"]
+    )
     CaLMFlowModel.view_setup_args(path)
     assert "condition_keys" in capsys.readouterr().out
     with pytest.raises(NotImplementedError, match="no legacy format"):
