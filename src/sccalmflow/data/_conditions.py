@@ -105,7 +105,8 @@ def as_condition_frame(
     Returns
     -------
     A new DataFrame with columns ``keys`` (categorical), index ``0..n-1``. The input is not
-    modified.
+    modified. Columns that are not keys are ignored with a warning (a missing key's error
+    names them: they are often misspellings).
     """
     keys = list(keys)
     if conditions is None:
@@ -138,9 +139,18 @@ def as_condition_frame(
     if not keys:
         return pd.DataFrame(index=pd.RangeIndex(max(len(frame), 1)))
     missing = [k for k in keys if k not in frame.columns]
+    extra = [str(c) for c in frame.columns if c not in keys]
     if missing:
+        hint = f" Unexpected column(s) {extra}: misspelled?" if extra else ""
         raise KeyError(
-            f"Conditions lack column(s) {missing}; the model was set up with condition_keys={keys}."
+            f"Conditions lack column(s) {missing}; the model was set up with "
+            f"condition_keys={keys}.{hint}"
+        )
+    if extra:
+        warnings.warn(
+            f"Condition column(s) {extra} are not condition keys ({keys}) and are ignored.",
+            UserWarning,
+            stacklevel=4,
         )
     if len(frame) == 0:
         raise ValueError("`conditions` has no rows.")

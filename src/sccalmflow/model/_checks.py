@@ -70,6 +70,19 @@ def check_train_arguments(args: dict[str, Any]) -> None:
     check_int("ot_batch_size", args["ot_batch_size"], minimum=1)
 
 
+def resolve_validation_size(validation_size: float | None, train_size: float | None) -> float:
+    """``validation_size`` from either spelling (scvi-tools users write ``train_size``)."""
+    if train_size is None:
+        return 0.1 if validation_size is None else validation_size
+    if validation_size is not None:
+        raise ValueError(
+            f"Give validation_size ({validation_size}) or train_size ({train_size}), not both: "
+            "validation_size = 1 - train_size."
+        )
+    check_number("train_size", train_size, minimum=0, maximum=1, exclusive_minimum=True)
+    return 1.0 - float(train_size)
+
+
 def check_predict_arguments(args: dict[str, Any]) -> None:
     """The arguments of :meth:`~sccalmflow.CaLMFlowModel.predict`."""
     check_int("n_cells", args["n_cells"], minimum=1)

@@ -19,17 +19,15 @@ from ..data import (
     PCAFeatures,
     PromptEncoder,
     Scaling,
-    check_expression,
-    get_matrix,
     least_squares_decoder,
-    matrix_location,
     normalize_templates,
 )
 from ..module import CaLMFlowModule
 from ..nn import default_backbone_config
 from ._checks import check_init_arguments, check_n_pca
+from ._features import FeaturesMixin
 from ._generation import GenerationMixin
-from ._registration import FEATURES_KEY, RegistrationMixin, check_features
+from ._registration import FEATURES_KEY, RegistrationMixin
 from ._save_load import SaveLoadMixin
 from ._training import TrainingMixin
 
@@ -37,7 +35,12 @@ logger = logging.getLogger(__name__)
 
 
 class CaLMFlowModel(
-    TrainingMixin, GenerationMixin, SaveLoadMixin, RegistrationMixin, BaseModelClass
+    TrainingMixin,
+    GenerationMixin,
+    FeaturesMixin,
+    SaveLoadMixin,
+    RegistrationMixin,
+    BaseModelClass,
 ):
     """CaLMFlow: flow matching as a Volterra integral equation solved by a causal LM.
 
@@ -294,63 +297,6 @@ class CaLMFlowModel(
         else:
             frame = self.conditions.validate(conditions)
         return self.prompt_encoder.prompts(frame)
-
-    # ================================================================== features
-    @property
-    def features_(self) -> PCAFeatures:
-        """The feature space, read from the module's buffers (its only holder)."""
-        state = {k: v.numpy() for k, v in self.module.feature_state().items()}
-        return PCAFeatures.from_state_dict(state, self.pca_scaling)
-
-    def _registered_features(self) -> np.ndarray:
-        if "features" not in self._cache:
-            if self.features_key is None:
-                X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-                Z = self.features_.transform(X)
-            else:
-                Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY), np.float32)
-                Z = Z / self.features_.scale_
-            self._cache["features"] = Z.astype(np.float32)
-        return self._cache["features"]
-
-    def get_pca(self, adata: ad.AnnData | None = None, layer: str | None = None) -> np.ndarray:
-        """Cells in the model's PCA space (unscaled scores, like ``pred.obsm["X_pca"]``).
-
-        Parameters
-        ----------
-        adata
-            Cells with the same genes (``None``: the registered data).
-        layer
-            Layer of ``adata`` with log-normalised expression (``None``: ``X``).
-
-        Returns
-        -------
-        Array of shape ``(n_cells, n_pca)``.
-        """
-        if adata is None:
-            return self.features_.pca_scores(self._registered_features())
-        return self.features_.pca_scores(self._features_of(adata, layer, "adata"))
-
-    def _features_of(self, adata: ad.AnnData, layer: str | None, where: str) -> np.ndarray:
-        """Scaled features of cells that are not (necessarily) the registered ones."""
-        features = self.features_
-        if self.features_key is not None:
-            check_features(adata, self.features_key)
-            Z = np.asarray(get_matrix(adata, obsm=self.features_key, name=where), np.float32)
-            if Z.shape[1] != features.n_components:
-                raise ValueError(
-                    f"{where}.obsm[{self.features_key!r}] has {Z.shape[1]} columns; the model "
-                    f"was set up with {features.n_components}."
-                )
-            return Z / features.scale_
-        if not adata.var_names.equals(self.var_names):
-            raise ValueError(
-                f"{where} must have the model's {len(self.var_names)} genes in the same order "
-                f"(it has {adata.n_vars}): use `{where}[:, model.var_names]`."
-            )
-        X = get_matrix(adata, layer=layer, name=where)
-        check_expression(X, where if layer is None else matrix_location(layer=layer, name=where))
-        return features.transform(X)
 
     @property
     def var_names(self) -> pd.Index:

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import warnings
 
+import pandas as pd
 import torch
 from scvi.train import TrainRunner
 
 from ..data import SequenceDataModule, stratified_split
 from ..train import CaLMFlowTrainingPlan
-from ._checks import check_train_arguments
+from ._checks import check_train_arguments, resolve_validation_size
+
+#: Lightning's INFO lines (accelerator availability, a logger advertisement) go to this logger.
+_LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"
+
+
+@contextlib.contextmanager
+def quiet_lightning():
+    """Silence Lightning's third-party noise inside our ``train`` only.
+
+    Its accelerator and logger-advertisement INFO lines, the deprecation of ``LeafSpec``
+    (Lightning's code against current torch) and its note that an ``IterableDataset`` with
+    ``__len__`` may be inaccurate with several workers (ours is used with one process).
+    Everything else, and everything outside the block, is left as it is.
+    """
+    logger = logging.getLogger(_LIGHTNING_INFO_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore",
+                message=r"Your `IterableDataset` has `__len__` defined",
+                category=UserWarning,
+            )
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def numeric_history(history: dict[str, pd.DataFrame] | None) -> dict[str, pd.DataFrame]:
+    """Training history frames with numeric columns (scvi-tools' logger stores objects)."""
+    return {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (history or {}).items()}
 
 
 class TrainingMixin:
@@ -20,7 +57,7 @@ class TrainingMixin:
         max_epochs: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
-        validation_size: float = 0.1,
+        validation_size: float | None = None,
         early_stopping: bool = False,
         early_stopping_patience: int = 10,
         n_steps_kl_warmup: int | None = None,
@@ -28,6 +65,7 @@ class TrainingMixin:
         devices: int | list[int] | str = "auto",
         plan_kwargs: dict | None = None,
         ot_batch_size: int = 1024,
+        train_size: float | None = None,
         **trainer_kwargs,
     ) -> None:
         """Train with Lightning (scvi-tools' ``TrainRunner`` and ``TrainingPlan``).
@@ -45,7 +83,7 @@ class TrainingMixin:
             AdamW learning rate.
         validation_size
             Fraction of each condition's cells held out to compute ``*_validation`` losses
-            (0: none).
+            (0: none). Default 0.1 (or ``1 - train_size``).
         early_stopping
             Stop when ``reconstruction_loss_validation`` has not improved for
             ``early_stopping_patience`` epochs.
@@ -60,10 +98,14 @@ class TrainingMixin:
             Extra arguments of :class:`~sccalmflow.train.CaLMFlowTrainingPlan`.
         ot_batch_size
             Cells per exact OT problem when ``ot_coupling`` is on.
+        train_size
+            scvi-tools' spelling: the fraction of each condition's cells trained on, i.e.
+            ``validation_size = 1 - train_size`` (give one of the two).
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` / Lightning's ``Trainer``
             (``enable_progress_bar``, ``log_every_n_steps`` ...).
         """
+        validation_size = resolve_validation_size(validation_size, train_size)
         check_train_arguments(locals())
         dm = self._data_module(batch_size, validation_size, ot_batch_size)
         steps_per_epoch = max(len(dm.train_dataloader().dataset), 1)
@@ -83,23 +125,25 @@ class TrainingMixin:
         elif early_stopping:
             raise ValueError("early_stopping needs validation_size > 0.")
         trainer_kwargs.setdefault("log_every_n_steps", max(1, min(50, steps_per_epoch)))
-        runner = TrainRunner(
-            self,
-            training_plan=plan,
-            data_splitter=dm,
-            max_epochs=max_epochs,
-            accelerator=accelerator,
-            devices=devices,
-            early_stopping=early_stopping,
-            early_stopping_monitor="reconstruction_loss_validation",
-            early_stopping_patience=early_stopping_patience,
-            **trainer_kwargs,
-        )
-        self.module.train()  # a loaded or already trained model is in eval mode
-        with torch.random.fork_rng():
-            torch.manual_seed(self.seed)
-            runner()
+        with quiet_lightning():
+            runner = TrainRunner(
+                self,
+                training_plan=plan,
+                data_splitter=dm,
+                max_epochs=max_epochs,
+                accelerator=accelerator,
+                devices=devices,
+                early_stopping=early_stopping,
+                early_stopping_monitor="reconstruction_loss_validation",
+                early_stopping_patience=early_stopping_patience,
+                **trainer_kwargs,
+            )
+            self.module.train()  # a loaded or already trained model is in eval mode
+            with torch.random.fork_rng():
+                torch.manual_seed(self.seed)
+                runner()
         self.module.eval()
+        self.history_ = numeric_history(getattr(self, "history_", None))
         cells = self._cell_conditions()
         self.observed_values_ = {k: sorted(set(cells[k].astype(str))) for k in self.condition_keys}
 

@@ -1,0 +1,121 @@
+"""The model's feature space: features of cells, and the scvi-tools getters built on it."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from scvi import REGISTRY_KEYS
+
+from ..data import PCAFeatures, check_expression, get_matrix, matrix_location
+from ._registration import FEATURES_KEY, check_features
+
+
+class FeaturesMixin:
+    """Feature-space methods of :class:`~sccalmflow.CaLMFlowModel`."""
+
+    @property
+    def features_(self) -> PCAFeatures:
+        """The feature space, read from the module's buffers (its only holder)."""
+        state = {k: v.numpy() for k, v in self.module.feature_state().items()}
+        return PCAFeatures.from_state_dict(state, self.pca_scaling)
+
+    def _registered_features(self) -> np.ndarray:
+        if "features" not in self._cache:
+            if self.features_key is None:
+                X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+                Z = self.features_.transform(X)
+            else:
+                Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY), np.float32)
+                Z = Z / self.features_.scale_
+            self._cache["features"] = Z.astype(np.float32)
+        return self._cache["features"]
+
+    def get_pca(self, adata: ad.AnnData | None = None, layer: str | None = None) -> np.ndarray:
+        """Cells in the model's PCA space (unscaled scores, like ``pred.obsm["X_pca"]``).
+
+        Parameters
+        ----------
+        adata
+            Cells with the same genes (``None``: the registered data).
+        layer
+            Layer of ``adata`` with log-normalised expression (``None``: ``X``).
+
+        Returns
+        -------
+        Array of shape ``(n_cells, n_pca)``.
+        """
+        if adata is None:
+            return self.features_.pca_scores(self._registered_features())
+        return self.features_.pca_scores(self._features_of(adata, layer, "adata"))
+
+    def _features_of(self, adata: ad.AnnData, layer: str | None, where: str) -> np.ndarray:
+        """Scaled features of cells that are not (necessarily) the registered ones."""
+        features = self.features_
+        if self.features_key is not None:
+            check_features(adata, self.features_key)
+            Z = np.asarray(get_matrix(adata, obsm=self.features_key, name=where), np.float32)
+            if Z.shape[1] != features.n_components:
+                raise ValueError(
+                    f"{where}.obsm[{self.features_key!r}] has {Z.shape[1]} columns; the model "
+                    f"was set up with {features.n_components}."
+                )
+            return Z / features.scale_
+        if not adata.var_names.equals(self.var_names):
+            raise ValueError(
+                f"{where} must have the model's {len(self.var_names)} genes in the same order "
+                f"(it has {adata.n_vars}): use `{where}[:, model.var_names]`."
+            )
+        X = get_matrix(adata, layer=layer, name=where)
+        check_expression(X, where if layer is None else matrix_location(layer=layer, name=where))
+        return features.transform(X)
+
+    def get_latent_representation(
+        self, adata: ad.AnnData | None = None, layer: str | None = None
+    ) -> np.ndarray:
+        """The cells in the space the flow lives in (scvi-tools' name for :meth:`get_pca`).
+
+        CaLMFlow has no per-cell latent variable: its paths live in the model's feature
+        space (PCA of the registered layer, or the ``features_key`` space), and this returns
+        the cells' coordinates there, unscaled, like ``pred.obsm["X_pca"]``.
+
+        Parameters
+        ----------
+        adata
+            Cells with the model's genes (``None``: the registered data).
+        layer
+            Layer of ``adata`` with log-normalised expression (``None``: ``X``).
+
+        Returns
+        -------
+        Array ``(n_cells, n_features)``.
+        """
+        return self.get_pca(adata, layer)
+
+    def get_normalized_expression(
+        self, adata: ad.AnnData | None = None, layer: str | None = None
+    ) -> pd.DataFrame:
+        """The cells' log-normalised expression as the model represents it.
+
+        The cells are projected into the feature space and decoded back to genes (a
+        rank-``n_features`` reconstruction, negative values set to 0), which is also how
+        every generated cell is decoded: compare generated and real cells on this scale to
+        separate what the flow gets wrong from what the feature space cannot represent.
+
+        Parameters
+        ----------
+        adata
+            Cells with the model's genes (``None``: the registered data).
+        layer
+            Layer of ``adata`` with log-normalised expression (``None``: ``X``).
+
+        Returns
+        -------
+        DataFrame cells x genes (index: cell names, columns: the model's genes).
+        """
+        if adata is None:
+            z, names = self._registered_features(), self.adata_manager.adata.obs_names
+        else:
+            z, names = self._features_of(adata, layer, "adata"), adata.obs_names
+        X = self.features_.inverse_transform(z)
+        return pd.DataFrame(X, index=pd.Index(names), columns=self.var_names)
