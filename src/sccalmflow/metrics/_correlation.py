@@ -9,8 +9,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data import get_matrix, is_anndata
-from ..utils import keep_torch_threads
+from ..utils import check_bool, check_choice, check_int, keep_torch_threads
 from ._utils import ArrayLike, as_matrix, gene_index
+
+#: Tests of :func:`scanpy.tl.rank_genes_groups` that :func:`top_de_genes` accepts.
+DE_METHODS = ("logreg", "t-test", "wilcoxon", "t-test_overestim_var")
 
 
 def _mean_profile(
@@ -186,10 +189,15 @@ def top_de_genes(
     """
     import scanpy as sc
 
+    if not is_anndata(adata):
+        raise TypeError(
+            f"`adata` must be an AnnData with the groups in .obs, got {type(adata).__name__}."
+        )
     if groupby not in adata.obs:
         raise KeyError(f"{groupby!r} is not a column of adata.obs.")
-    if int(n) < 1:
-        raise ValueError(f"n must be >= 1, got {n}.")
+    n = check_int("n", n, minimum=1)
+    check_choice("method", method, DE_METHODS)
+    rankby_abs = check_bool("rankby_abs", rankby_abs)
     labels = adata.obs[groupby].astype(str).to_numpy()
     group, reference = str(group), str(reference)
     for g in (group, reference):

@@ -8,13 +8,15 @@ stays bounded (a few tens of MiB) whatever the number of cells.
 
 from __future__ import annotations
 
+import numbers
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from ._utils import ArrayLike, as_matrix, check_pair, subsample
+from ..utils import check_bool, check_choice, check_int, check_number, check_seed
+from ._utils import ArrayLike, as_matrix, check_n_max, check_pair, subsample
 
 #: CellFlow's bandwidths for the RBF kernel ``exp(-gamma * ||a - b||^2)``.
 DEFAULT_GAMMAS: tuple[float, ...] = (2.0, 1.0, 0.5, 0.1, 0.01, 0.005)
@@ -74,6 +76,26 @@ def _sqdist_blocks(
             r = np.arange(stop - start)
             d[r, start + r] = 0.0
         yield start, stop, d
+
+
+def _check_gammas(gammas: Any) -> tuple[float, ...]:
+    """The RBF bandwidths: a non-empty sequence of finite positive numbers."""
+    if isinstance(gammas, str | bytes) or not isinstance(gammas, Iterable):
+        hint = f"; for one bandwidth pass [{gammas!r}]" if isinstance(gammas, numbers.Real) else ""
+        raise TypeError(
+            f"`gammas` must be a sequence of numbers (RBF bandwidths), got {gammas!r} "
+            f"({type(gammas).__name__}){hint}."
+        )
+    values = tuple(
+        check_number(f"gammas[{i}]", g, minimum=0, exclusive_minimum=True)
+        for i, g in enumerate(gammas)
+    )
+    if not values:
+        raise ValueError(
+            "`gammas` must be a non-empty sequence of positive numbers, got an empty one "
+            f"(the default is {DEFAULT_GAMMAS})."
+        )
+    return values
 
 
 def _gamma_plan(gammas: Sequence[float]) -> list[tuple[int, int | None, int]]:
@@ -153,7 +175,7 @@ def mmd(
     kernel
         Only ``"rbf"``.
     gammas
-        Inverse squared bandwidths :math:`\gamma`.
+        Inverse squared bandwidths :math:`\gamma` (finite, positive).
     unbiased
         Use the unbiased estimator (needs at least 2 cells per set).
     obsm, layer
@@ -171,13 +193,9 @@ def mmd(
     (relative error ~1e-7) and summed in float64. Cost :math:`O((n+m)^2 d)` time, bounded
     memory.
     """
-    if kernel != "rbf":
-        raise ValueError(f"Only kernel='rbf' is implemented, got {kernel!r}.")
-    gammas = tuple(float(g) for g in gammas)
-    if not gammas or any(not np.isfinite(g) or g <= 0 for g in gammas):
-        raise ValueError(
-            f"`gammas` must be a non-empty sequence of positive numbers, got {gammas}."
-        )
+    check_choice("kernel", kernel, ("rbf",))
+    gammas = _check_gammas(gammas)
+    unbiased = check_bool("unbiased", unbiased)
     a, b = _pair(x, y, obsm, layer)
     n, m = a.shape[0], b.shape[0]
     if unbiased and min(n, m) < 2:
@@ -236,8 +254,7 @@ def adaptive_mmd(
     float
         :math:`\mathrm{adMMD}^2`.
     """
-    if int(k) < 1:
-        raise ValueError(f"k must be >= 1, got {k}.")
+    k = check_int("k", k, minimum=1)
     a, b = _pair(x, y, obsm, layer)
     n, m = a.shape[0], b.shape[0]
     if n + m < 2:
@@ -330,12 +347,17 @@ def wasserstein2(
     import ot
     from scipy.spatial.distance import cdist
 
+    exact = check_bool("exact", exact)
+    return_info = check_bool("return_info", return_info)
+    max_exact = check_n_max("max_exact", max_exact)
+    seed = check_seed("seed", seed)
+    reg = check_number("reg", reg, minimum=0, exclusive_minimum=True)
     a, b = _pair(x, y, obsm, layer)
     n, m = a.shape[0], b.shape[0]
     cap = max_exact if exact else MAX_SINKHORN
     rng = np.random.default_rng(seed)
-    a_used, sub_a = subsample(a, cap, rng)
-    b_used, sub_b = subsample(b, cap, rng)
+    a_used, sub_a = subsample(a, cap, rng, name="max_exact")
+    b_used, sub_b = subsample(b, cap, rng, name="max_exact")
     # exact differences (not the |a|^2+|b|^2-2ab expansion): identical rows cost exactly 0
     cost = cdist(a_used, b_used, metric="sqeuclidean")
     wa = np.full(a_used.shape[0], 1.0 / a_used.shape[0])
@@ -432,6 +454,8 @@ def energy_distance(
     float
         :math:`E(x, y)`.
     """
+    squared = check_bool("squared", squared)
+    self_pairs = check_bool("self_pairs", self_pairs)
     a, b = _pair(x, y, obsm, layer)
     n, m = a.shape[0], b.shape[0]
     if not self_pairs and min(n, m) < 2:

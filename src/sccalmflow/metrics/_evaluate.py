@@ -18,11 +18,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..data import condition_labels, get_matrix, is_anndata, is_control
+from ..utils import check_int, check_seed
 from ._cluster import joint_umap
 from ._correlation import mean_expression_r2, top_de_genes
 from ._discrimination import discrimination_score
 from ._distribution import DEFAULT_MAX_EXACT, adaptive_mmd, energy_distance, mmd, wasserstein2
-from ._utils import gene_index
+from ._utils import check_n_max, gene_index
 
 #: Metrics computed by default (see :func:`evaluate`).
 DEFAULT_METRICS: tuple[str, ...] = ("mean_expression", "discrimination", "e_distance", "mmd", "w2")
@@ -53,6 +54,11 @@ def _check_keys(
         missing = [k for k in keys if k not in a.obs]
         if missing:
             raise KeyError(f"{name}.obs lacks condition key(s) {missing}.")
+    if control is not None and not isinstance(control, Mapping):
+        raise TypeError(
+            "`control` must be a dict {key: control value}, e.g. {'condition': 'control'}, "
+            f"got {type(control).__name__}."
+        )
     control = {str(k): str(v) for k, v in (control or {}).items()}
     if control and not set(control) <= set(keys):
         raise ValueError(f"control keys {sorted(control)} must be among condition_keys {keys}.")
@@ -63,14 +69,48 @@ def _check_metrics(
     metrics: Sequence[str] | str, space: Sequence[str] | str
 ) -> tuple[list[str], list[str], list[tuple[str, int | None]]]:
     """Metric names, space names and parsed spaces (``(kind, n_components)``)."""
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    metrics = _names("metrics", metrics, "['mmd', 'w2']")
+    if not metrics:
+        raise ValueError(f"`metrics` is empty; choose from {GENE_METRICS + DISTRIBUTION_METRICS}.")
     unknown = sorted(set(metrics) - set(GENE_METRICS) - set(DISTRIBUTION_METRICS))
     if unknown:
         raise ValueError(
             f"Unknown metric(s) {unknown}; choose from {GENE_METRICS + DISTRIBUTION_METRICS}."
         )
-    spaces = [space] if isinstance(space, str) else list(space)
+    spaces = _names("space", space, "['pca', 'umap10']")
+    distances = [m for m in metrics if m in DISTRIBUTION_METRICS]
+    if distances and not spaces:
+        raise ValueError(
+            f"`space` is empty but the distribution metrics {distances} need one: pass e.g. "
+            "space='pca', or leave them out of `metrics`."
+        )
     return metrics, spaces, [_parse_space(s) for s in spaces]
+
+
+def _names(name: str, value: Any, example: str) -> list[str]:
+    """A name or a sequence of names as a list (``None`` and non-sequences refused)."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, Sequence | set | frozenset | np.ndarray):
+        raise TypeError(
+            f"`{name}` must be a name or a list of names, e.g. {example}, got "
+            f"{type(value).__name__}."
+        )
+    return list(value)
+
+
+def _check_options(args: dict[str, Any]) -> dict[str, Any]:
+    """The numeric options of :func:`evaluate`, checked (``top_de`` as an int or mapping)."""
+    checked = dict(
+        n_max=check_n_max("n_max", args["n_max"]),
+        seed=check_seed("seed", args["seed"]),
+        max_exact=check_n_max("max_exact", args["max_exact"]),
+        n_pcs_joint=check_int("n_pcs_joint", args["n_pcs_joint"], minimum=1),
+        top_de=args["top_de"],
+    )
+    if checked["top_de"] is not None and not isinstance(checked["top_de"], Mapping):
+        checked["top_de"] = check_int("top_de", checked["top_de"], minimum=1)
+    return checked
 
 
 def _parse_space(space: str) -> tuple[str, int | None]:
@@ -542,6 +582,9 @@ def evaluate(
     """
     if not (is_anndata(pred) and is_anndata(real)):
         raise TypeError("evaluate expects AnnData objects for `pred` and `real`.")
+    options = _check_options(locals())
+    n_max, seed, max_exact = options["n_max"], options["seed"], options["max_exact"]
+    n_pcs_joint, top_de = options["n_pcs_joint"], options["top_de"]
     keys, control = _check_keys(pred, real, condition_keys, control)
     metrics, spaces, parsed = _check_metrics(metrics, space)
     dist_metrics = [m for m in metrics if m in DISTRIBUTION_METRICS]

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..data import get_matrix, is_anndata
+from ..utils import check_int
 
 #: Anything a metric accepts as a set of cells: a cells x features array (dense or sparse),
 #: a DataFrame, or an AnnData (with ``obsm``/``layer`` naming the matrix).
@@ -53,6 +54,13 @@ def as_matrix(
         mat = data
     if isinstance(mat, pd.DataFrame):
         mat = mat.to_numpy()
+    if not sp.issparse(mat):
+        try:
+            mat = np.asarray(mat)
+        except (TypeError, ValueError) as err:  # e.g. ragged nested lists
+            raise TypeError(_not_numeric(name, data, "an irregular sequence")) from err
+    if mat.dtype.kind not in "biuf":
+        raise TypeError(_not_numeric(name, data, f"dtype {mat.dtype}"))
     if sp.issparse(mat):
         if keep_sparse:
             if mat.shape[0] == 0 or mat.shape[1] == 0:
@@ -71,6 +79,13 @@ def as_matrix(
     return arr
 
 
+def _not_numeric(name: str, data: Any, what: str) -> str:
+    return (
+        f"`{name}` must be a numeric cells x features array (numpy array, scipy.sparse matrix, "
+        f"DataFrame or AnnData), got {type(data).__name__} ({what})."
+    )
+
+
 def _check_finite(values: np.ndarray, name: str) -> None:
     if not np.isfinite(values).all():
         n_bad = int((~np.isfinite(values)).sum())
@@ -86,17 +101,22 @@ def check_pair(x: np.ndarray, y: np.ndarray, names: tuple[str, str] = ("x", "y")
         )
 
 
+def check_n_max(name: str, n_max: Any) -> int | None:
+    """``None`` (no limit) or a positive integer, as the argument ``name``."""
+    return None if n_max is None else check_int(name, n_max, minimum=1)
+
+
 def subsample(
-    x: np.ndarray, n_max: int | None, rng: np.random.Generator
+    x: np.ndarray, n_max: int | None, rng: np.random.Generator, *, name: str = "n_max"
 ) -> tuple[np.ndarray, bool]:
     """At most ``n_max`` rows of ``x`` drawn without replacement (order kept).
 
-    Returns the rows and whether subsampling happened. ``n_max=None`` keeps everything.
+    Returns the rows and whether subsampling happened. ``n_max=None`` keeps everything;
+    otherwise it must be a positive integer (error messages call it ``name``).
     """
+    n_max = check_n_max(name, n_max)
     if n_max is None or x.shape[0] <= n_max:
         return x, False
-    if n_max < 1:
-        raise ValueError(f"n_max must be positive, got {n_max}.")
     idx = np.sort(rng.choice(x.shape[0], size=int(n_max), replace=False))
     return x[idx], True
 
@@ -109,6 +129,11 @@ def gene_index(
     """Integer positions (or ``slice(None)``) for a gene selection by name, position or mask."""
     if genes is None:
         return slice(None)
+    if isinstance(genes, str):
+        raise TypeError(
+            f"`genes` must be a list of gene names, positions or a boolean mask, got the "
+            f"string {genes!r}: pass [{genes!r}]."
+        )
     arr = np.asarray(genes)
     if arr.size == 0:
         raise ValueError("`genes` is empty.")
@@ -128,6 +153,6 @@ def gene_index(
     lookup = pd.Index(np.asarray(var_names, dtype=str))
     pos = lookup.get_indexer(arr.astype(str))
     if (pos < 0).any():
-        missing = arr.astype(str)[pos < 0]
-        raise KeyError(f"{len(missing)} gene(s) not found, e.g. {list(missing[:5])}.")
+        missing = [str(g) for g in arr.astype(str)[pos < 0]]
+        raise KeyError(f"{len(missing)} gene(s) not found, e.g. {missing[:5]}.")
     return pos
