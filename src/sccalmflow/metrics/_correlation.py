@@ -123,6 +123,11 @@ def mean_expression_r2(
         else (names_true if names_true is not None else names_pred)
     )
     n_all = mu_true.shape[0]
+    if var_names is not None and len(var_names) != n_all:
+        raise ValueError(
+            f"`var_names` has {len(var_names)} names but the data have {n_all} genes: pass one "
+            "name per column, in order."
+        )
     idx = gene_index(genes, names, n_all)
     mu_pred, mu_true = mu_pred[idx], mu_true[idx]
     if mu_true.shape[0] < 2:
