@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -88,10 +88,10 @@ def _check_metrics(
 
 
 def _names(name: str, value: Any, example: str) -> list[str]:
-    """A name or a sequence of names as a list (``None`` and non-sequences refused)."""
+    """A name or a collection of names as a list (``None``, numbers and dicts refused)."""
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, Sequence | set | frozenset | np.ndarray):
+    if not isinstance(value, Iterable) or isinstance(value, Mapping | bytes):
         raise TypeError(
             f"`{name}` must be a name or a list of names, e.g. {example}, got "
             f"{type(value).__name__}."
