@@ -61,27 +61,7 @@ class Ok:
 #: the wanted one but its message does not match, else the exception that escapes. A
 #: SILENT case fails with pytest's "DID NOT RAISE". The xfails accept only these, so a case
 #: that starts failing for another reason is reported.
-UNCLEAR_NOW: dict[str, type[BaseException]] = {
-    "adata-is-ndarray": AttributeError,
-    "adata-is-dataframe": AttributeError,
-    "adata-is-None": AttributeError,
-    "keys-an-int": AssertionError,
-    "prompt-template-an-int": AssertionError,
-    "mudata-not-a-mudata": AttributeError,
-    "features-garbage": AttributeError,
-    "features-unfitted": TypeError,
-    "one-cell": AssertionError,
-    "plan_kwargs-a-string": AssertionError,
-    "plan_kwargs-unknown-key": AssertionError,
-    "source_cells-an-array": AttributeError,
-    "load-adata-an-array": AttributeError,
-    "fit-adata-an-array": AttributeError,
-    "predict-n_cells-float": AssertionError,
-    "predict-seed-None": AssertionError,
-    "predict-seed-negative": AssertionError,
-    "cfm-lr-string": AssertionError,
-    "cfm-atol-string": ValueError,
-}
+UNCLEAR_NOW: dict[str, type[BaseException]] = {}
 
 
 def case(group, id_, call, expect, status="CLEAR", why="", before=None):
@@ -286,11 +266,11 @@ def _x_dtype(a, dtype):
 S = "setup"
 SETUP_CASES = [
     case(S, "adata-is-ndarray", _setup(lambda a: a.X), Raises(TypeError, r"adata.*AnnData"),
-         "UNCLEAR", "AttributeError: 'numpy.ndarray' object has no attribute 'obs_names'"),
+         "CLEAR", "AttributeError: 'numpy.ndarray' object has no attribute 'obs_names'", before="UNCLEAR"),
     case(S, "adata-is-dataframe", _setup(lambda a: a.obs), Raises(TypeError, r"adata.*AnnData"),
-         "UNCLEAR", "AttributeError deep in check_registrable"),
+         "CLEAR", "AttributeError deep in check_registrable", before="UNCLEAR"),
     case(S, "adata-is-None", _setup(lambda a: None), Raises(TypeError, r"adata.*AnnData"),
-         "UNCLEAR", "AttributeError: 'NoneType' object has no attribute 'obs_names'"),
+         "CLEAR", "AttributeError: 'NoneType' object has no attribute 'obs_names'", before="UNCLEAR"),
     case(S, "keys-a-single-string", _setup(condition_keys="cell_type", control=None),
          Ok(_registered_keys(["cell_type"])), "OK"),
     case(S, "keys-a-tuple", _setup(condition_keys=("cell_type", "condition")),
@@ -300,8 +280,7 @@ SETUP_CASES = [
     case(S, "keys-duplicated", _setup(condition_keys=["cell_type", "cell_type"], control=None),
          Raises(ValueError, "condition_keys has duplicates")),
     case(S, "keys-an-int", _setup(condition_keys=5, control=None),
-         Raises(TypeError, r"condition_keys.*list"), "UNCLEAR",
-         "TypeError: 'int' object is not iterable"),
+         Raises(TypeError, r"condition_keys.*list"), "CLEAR", "TypeError: 'int' object is not iterable", before="UNCLEAR"),
     case(S, "keys-contain-None", _setup(condition_keys=["cell_type", None], control=None),
          Raises(KeyError, r"\[None\] not found")),
     case(S, "keys-empty-list-unconditional", _setup(condition_keys=[], control=None),
@@ -351,10 +330,9 @@ SETUP_CASES = [
     case(S, "X-raw-counts", _setup(_x(lambda a: a.layers["counts"])),
          Raises(ValueError, r"adata\.X looks like raw counts")),
     case(S, "X-integer-dtype-counts", _setup(_x(lambda a: a.layers["counts"].astype(np.int64))),
-         Raises(ValueError, "looks like raw counts")),
+         Raises(ValueError, "integers are counts")),
     case(S, "X-integer-dtype-small-counts", _setup(lambda a: _x_dtype(a, np.int32)),
-         Raises(ValueError, r"integer"), "SILENT",
-         "integer-typed counts with max <= 10 pass as log-normalised expression"),
+         Raises(ValueError, r"integer"), "CLEAR", "integer-typed counts with max <= 10 pass as log-normalised expression", before="SILENT"),
     case(S, "X-object-dtype", _setup(lambda a: _x_dtype(a, object)),
          Raises(TypeError, r"must be numeric, got dtype object")),
     case(S, "X-negative-scaled", _setup(_x(lambda a: a.X - a.X.mean(0))),
@@ -382,8 +360,7 @@ SETUP_CASES = [
     case(S, "prompt-template-unknown-placeholder", _setup(prompt_template="A {donor} cell"),
          Raises(ValueError, r"donor")),
     case(S, "prompt-template-an-int", _setup(prompt_template=5),
-         Raises(TypeError, r"`prompt_template` must be"), "UNCLEAR",
-         "TypeError: 'int' object is not iterable (normalize_templates)"),
+         Raises(TypeError, r"`prompt_template` must be"), "CLEAR", "TypeError: 'int' object is not iterable (normalize_templates)", before="UNCLEAR"),
     case(S, "features-key-missing", _setup(features_key="X_emb"),
          Raises(KeyError, r"obsm key 'X_emb' not found")),
     case(S, "features-key-with-NaN",
@@ -429,8 +406,7 @@ MUDATA_CASES = [
          Raises(KeyError, r"\['donor'\] not found")),
     case(M, "mudata-not-a-mudata", lambda: CaLMFlowModel.setup_mudata(
         make_synthetic(), modalities={"rna_layer": "rna"}, **KEYS),
-         Raises(TypeError, r"MuData"), "UNCLEAR",
-         "AttributeError: 'AnnData' object has no attribute 'mod'"),
+         Raises(TypeError, r"MuData"), "CLEAR", "AttributeError: 'AnnData' object has no attribute 'mod'", before="UNCLEAR"),
 ]  # fmt: skip
 
 
@@ -527,10 +503,9 @@ INIT_CASES = [
          Raises(TypeError, r"`backbone_config` must be a dict with a 'model_type'")),
     case(C, "unknown-keyword", _init(n_pcs=10), Raises(TypeError, r"unexpected keyword.*n_pcs")),
     case(C, "features-garbage", _init(features="pca"), Raises(TypeError, r"`features`.*PCAFeatures"),
-         "UNCLEAR", "AttributeError: 'str' object has no attribute 'n_components'"),
+         "CLEAR", "AttributeError: 'str' object has no attribute 'n_components'", before="UNCLEAR"),
     case(C, "features-unfitted", _init(features=PCAFeatures(5)),
-         Raises(ValueError, r"`features`.*not fitted"), "UNCLEAR",
-         "TypeError from torch.from_numpy(None) deep in the constructor"),
+         Raises(ValueError, r"`features`.*not fitted"), "CLEAR", "TypeError from torch.from_numpy(None) deep in the constructor", before="UNCLEAR"),
     case(C, "adata-None", lambda a, t: CaLMFlowModel(None, **t),
          Raises(ValueError, r"adata or registry must be provided")),
     case(C, "adata-not-registered", lambda a, t: CaLMFlowModel(make_synthetic(), **t),
@@ -542,8 +517,9 @@ INIT_CASES = [
     case(C, "one-cell", lambda a, t: CaLMFlowModel(
         (lambda s: (CaLMFlowModel.setup_anndata(s, condition_keys=["cell_type"]), s)[1])(
             _one_control_cell(make_synthetic())), **{**t, "source": "noise", "n_pca": 1}),
-         Raises(ValueError, r"1 cells.*at least 2"), "UNCLEAR",
-         "'n_pca=1 is more than the data allow ...; pass n_pca=1 or fewer' (contradicts itself)"),
+         Raises(ValueError, r"1 cell\(s\).*at least 2 cells"), "CLEAR",
+         "'n_pca=1 is more than the data allow ...; pass n_pca=1 or fewer' (contradicted itself)",
+         before="UNCLEAR"),
 ]  # fmt: skip
 
 
@@ -603,12 +579,10 @@ TRAIN_CASES = [
     case(T, "ot_batch_size=0", _train(ot_batch_size=0),
          Raises(ValueError, r"`ot_batch_size` must be at least 1")),
     case(T, "plan_kwargs-a-string", _train(plan_kwargs="lr=0.1"),
-         Raises(TypeError, r"`plan_kwargs` must be a dict"), "UNCLEAR",
-         "TypeError: 'str' object is not a mapping (from **plan_kwargs)"),
+         Raises(TypeError, r"`plan_kwargs` must be a dict"), "CLEAR", "TypeError: 'str' object is not a mapping (from **plan_kwargs)", before="UNCLEAR"),
     case(T, "plan_kwargs-unknown-key", _train(plan_kwargs={"learning_rate": 0.1}),
-         Raises(TypeError, r"`plan_kwargs`.*'learning_rate'"), "UNCLEAR",
-         "TypeError: CaLMFlowModule.loss() got an unexpected keyword argument 'learning_rate' "
-         "(raised at the first training step)"),
+         Raises(TypeError, r"`plan_kwargs`.*'learning_rate'"), "CLEAR", "TypeError: CaLMFlowModule.loss() got an unexpected keyword argument 'learning_rate' "
+         "(raised at the first training step)", before="UNCLEAR"),
     case(T, "plan_kwargs-negative-lr", _train(plan_kwargs={"lr": -1.0}),
          Raises(ValueError, r"Invalid learning rate: -1")),
     case(T, "accelerator-unknown", _train(accelerator="tpux"), Raises(Exception, r"tpux")),
@@ -790,8 +764,7 @@ PREDICT_CASES = [
          Raises(ValueError, r"source_cells.*empty")),
     case(P, "source_cells-an-array",
          lambda m, k: m.predict(B_STIM, source_cells=np.ones((5, 300), np.float32)),
-         Raises(TypeError, r"`source_cells` must be an AnnData"), "UNCLEAR",
-         "AttributeError: 'numpy.ndarray' object has no attribute 'var_names'"),
+         Raises(TypeError, r"`source_cells` must be an AnnData"), "CLEAR", "AttributeError: 'numpy.ndarray' object has no attribute 'var_names'", before="UNCLEAR"),
     case(P, "source_cells-one-cell-interpolate",
          _source_call(mutate=lambda a: a[:1].copy(), oversample="interpolate"),
          Ok(lambda p, *_: _n_rows(4)(p) and (p.obs["source_cell"] == p.obs["source_cell"][0]).all()),
@@ -800,8 +773,7 @@ PREDICT_CASES = [
     case(P, "source_layer-missing", _source_call(source_layer="log"),
          Raises(KeyError, r"source_cells: layer 'log' not found")),
     case(P, "source_layer-without-source_cells", _predict(source_layer="log"),
-         Raises(ValueError, r"source_layer.*source_cells"), "SILENT",
-         "source_layer is ignored when source_cells is None"),
+         Raises(ValueError, r"source_layer.*source_cells"), "CLEAR", "source_layer is ignored when source_cells is None", before="SILENT"),
 ]  # fmt: skip
 
 
@@ -845,8 +817,7 @@ SAVE_LOAD_CASES = [
         (lambda f: (f.write_text("x"), f)[1])(t / "a_file")),
          Raises((FileExistsError, NotADirectoryError), r"a_file")),
     case(L, "save-overwrite-string", lambda m, p, a, t: m.save(t / "new", overwrite="no"),
-         Raises(TypeError, r"`overwrite` must be True or False"), "SILENT",
-         "overwrite is not checked (any truthy value overwrites)"),
+         Raises(TypeError, r"`overwrite` must be True or False"), "CLEAR", "overwrite is not checked (any truthy value overwrites)", before="SILENT"),
     case(L, "load-missing-folder", lambda m, p, a, t: CaLMFlowModel.load(t / "nowhere", a),
          Raises(FileNotFoundError, r"nowhere has no config\.json")),
     case(L, "load-wrong-genes", lambda m, p, a, t: CaLMFlowModel.load(p, a[:, :100].copy()),
@@ -856,8 +827,7 @@ SAVE_LOAD_CASES = [
     case(L, "load-without-adata", lambda m, p, a, t: CaLMFlowModel.load(p),
          Raises(ValueError, r"Pass `adata`")),
     case(L, "load-adata-an-array", lambda m, p, a, t: CaLMFlowModel.load(p, a.X),
-         Raises(TypeError, r"adata.*AnnData"), "UNCLEAR",
-         "AttributeError: 'ndarray' object has no attribute 'var_names'"),
+         Raises(TypeError, r"adata.*AnnData"), "CLEAR", "AttributeError: 'ndarray' object has no attribute 'var_names'", before="UNCLEAR"),
     case(L, "load-adata-without-key", lambda m, p, a, t: CaLMFlowModel.load(
         p, (lambda b: (b.obs.pop("condition"), b)[1])(a.copy())),
          Raises(KeyError, r"condition")),
@@ -937,8 +907,7 @@ BASELINE_CASES = [
     case(BL, "fit-n_pca=0", _fit(n_pca=0), Raises(ValueError, r"`n_pca` must be at least 1")),
     case(BL, "fit-n_pca-float", _fit(n_pca=5.0), Raises(TypeError, r"`n_pca` must be an integer")),
     case(BL, "fit-n_pca-beyond-the-data", _fit(n_pca=10**4, data=lambda k: k[:40].copy()),
-         Raises(ValueError, r"n_pca=10000 is more than the data allow"), "SILENT",
-         "PCAFeatures.fit clips n_pca to min(n_cells, n_genes) - 1 (here 39) without a word"),
+         Raises(ValueError, r"n_pca=10000 is more than the data allow"), "CLEAR", "PCAFeatures.fit clips n_pca to min(n_cells, n_genes) - 1 (here 39) without a word", before="SILENT"),
     case(BL, "fit-seed-negative", _fit(seed=-1), Raises(ValueError, r"`seed` must be at least 0")),
     case(BL, "fit-seed-None", _fit(seed=None), Raises(TypeError, r"`seed`.*got None")),
     case(BL, "fit-pca_scaling-unknown", _fit(pca_scaling="zscore"),
@@ -951,10 +920,9 @@ BASELINE_CASES = [
     case(BL, "fit-NaN", _fit(data=_set_x(lambda X: np.where(X > 3, np.nan, X))),
          Raises(ValueError, r"NaN")),
     case(BL, "fit-one-cell", _fit(data=lambda k: k[np.flatnonzero(k.obs["condition"] == "control")[:1]].copy()),
-         Raises(ValueError, r"at least two cells")),
+         Raises(ValueError, r"at least (two|2) cells")),
     case(BL, "fit-adata-an-array", _fit(data=lambda k: k.X),
-         Raises(TypeError, r"adata.*AnnData"), "UNCLEAR",
-         "AttributeError: 'csr_matrix' object has no attribute 'obs'"),
+         Raises(TypeError, r"adata.*AnnData"), "CLEAR", "AttributeError: 'csr_matrix' object has no attribute 'obs'", before="UNCLEAR"),
     case(BL, "fit-a-view-ok", _fit(data=lambda k: k[:300]),
          Ok(lambda m, *_: m.training_summary["n_cells"] == 300), "OK"),
     case(BL, "fit-does-not-modify-adata", _fit_unchanged(TrainMean), Ok(), "OK"),
@@ -976,36 +944,32 @@ BASELINE_CASES = [
          _bpredict({"cell_type": ["B", "NK"], "condition": ["IFN-beta"] * 2}, n_cells=[2, 3]),
          Ok(lambda p, *_: list(p.obs["cell_type"]) == ["B"] * 2 + ["NK"] * 3), "OK"),
     case(BL, "predict-n_cells-float", _bpredict(n_cells=2.7),
-         Raises(TypeError, r"`n_cells` must be an integer"), "UNCLEAR",
-         "TypeError: 'float' object is not iterable"),
+         Raises(TypeError, r"`n_cells` must be an integer"), "CLEAR", "TypeError: 'float' object is not iterable", before="UNCLEAR"),
     case(BL, "predict-n_cells-string", _bpredict(n_cells="5"),
-         Raises(TypeError, r"`n_cells` must be an integer"), "SILENT",
-         "'5' is read as the list ['5'] and converted to 5 cells"),
+         Raises(TypeError, r"`n_cells` must be an integer"), "CLEAR", "'5' is read as the list ['5'] and converted to 5 cells", before="SILENT"),
     case(BL, "predict-n_cells-True", _bpredict(n_cells=True),
-         Raises(TypeError, r"`n_cells` must be an integer"), "SILENT", "True gives 1 cell"),
+         Raises(TypeError, r"`n_cells` must be an integer"), "CLEAR", "True gives 1 cell", before="SILENT"),
     case(BL, "predict-seed-float", _bpredict(seed=1.5),
-         Raises(TypeError, r"`seed` must be an integer"), "SILENT", "int(1.5) = 1 is used"),
+         Raises(TypeError, r"`seed` must be an integer"), "CLEAR", "int(1.5) = 1 is used", before="SILENT"),
     case(BL, "predict-seed-None", _bpredict(seed=None),
-         Raises(TypeError, r"`seed`.*got None"), "UNCLEAR",
-         "TypeError: int() argument must be ... not 'NoneType'"),
+         Raises(TypeError, r"`seed`.*got None"), "CLEAR", "TypeError: int() argument must be ... not 'NoneType'", before="UNCLEAR"),
     case(BL, "predict-seed-negative", _bpredict(seed=-1),
-         Raises(ValueError, r"`seed` must be at least 0"), "UNCLEAR",
-         "numpy's 'expected non-negative integer'"),
+         Raises(ValueError, r"`seed` must be at least 0"), "CLEAR", "numpy's 'expected non-negative integer'", before="UNCLEAR"),
     case(BL, "cfm-variant-unknown", _cfm(variant="fm"), Raises(ValueError, r"variant must be 'icfm', 'otcfm' or 'sbcfm'")),
     case(BL, "cfm-activation-unknown", _cfm(activation="relu"), Raises(ValueError, r"activation must be one of")),
-    case(BL, "cfm-width=0", _cfm(width=0), Raises(ValueError, r"width.*must be >= 1")),
+    case(BL, "cfm-width=0", _cfm(width=0), Raises(ValueError, r"`width` must be at least 1")),
     case(BL, "cfm-width-float", _cfm(width=2.5), Raises(TypeError, r"`width` must be an integer"),
-         "SILENT", "int(2.5) = 2 hidden units"),
+         "CLEAR", "int(2.5) = 2 hidden units", before="SILENT"),
     case(BL, "cfm-lr-string", _cfm(lr="1e-3"), Raises(TypeError, r"`lr` must be a number"),
-         "UNCLEAR", "TypeError: '<=' not supported between 'str' and 'int'"),
+         "CLEAR", "TypeError: '<=' not supported between 'str' and 'int'", before="UNCLEAR"),
     case(BL, "cfm-lr-NaN", _cfm(lr=float("nan")), Raises(ValueError, r"`lr` must be finite"),
-         "SILENT", "nan passes `lr <= 0`"),
+         "CLEAR", "nan passes `lr <= 0`", before="SILENT"),
     case(BL, "cfm-n_steps-bool", _cfm(n_steps=True), Raises(TypeError, r"`n_steps` must be an integer"),
-         "SILENT", "True is taken as 1 step"),
+         "CLEAR", "True is taken as 1 step", before="SILENT"),
     case(BL, "cfm-sigma-negative", _cfm(sigma=-1.0), Raises(ValueError, r"`sigma` must be at least 0"),
-         "SILENT", "a negative noise level is accepted"),
+         "CLEAR", "a negative noise level is accepted", before="SILENT"),
     case(BL, "cfm-atol-string", _cfm(atol="x"), Raises(TypeError, r"`atol` must be a number"),
-         "UNCLEAR", "ValueError: could not convert string to float: 'x'"),
+         "CLEAR", "ValueError: could not convert string to float: 'x'", before="UNCLEAR"),
     case(BL, "cfm-tiny-fit-predict", lambda m, k: CFM(width=8, depth=1, n_steps=3, batch_size=64)
          .fit(k, **FIT).predict(B_STIM, n_cells=3),
          Ok(lambda p, *_: p.shape == (3, 300) and np.isfinite(p.X).all()), "OK"),
@@ -1394,4 +1358,4 @@ def test_the_battery_has_at_least_110_distinct_cases():
     assert len(ids) >= 110
     now = Counter(s for *_, s, _ in REGISTRY)
     before = Counter(b for *_, b in REGISTRY)
-    print(f"\n{len(ids)} cases; now {dict(now)}; before the metrics fixes {dict(before)}")
+    print(f"\n{len(ids)} cases; now {dict(now)}; before the fixes {dict(before)}")

@@ -15,7 +15,9 @@ from ..data import (
     PCAFeatures,
     Scaling,
     check_expression,
+    check_n_pca,
     get_matrix,
+    is_anndata,
     matrix_location,
 )
 from ..utils import check_bool, check_int, check_seed
@@ -39,6 +41,16 @@ def _baseline_spec(
             "control value, e.g. {'condition': 'control'}."
         )
     return ConditionSpec.from_obs(obs, keys, control, require_context=False)
+
+
+def _cell_counts(n_cells, n_rows: int) -> np.ndarray:
+    """Cells per requested row: one positive integer for all rows, or one per row."""
+    if isinstance(n_cells, str) or not isinstance(n_cells, Sequence | np.ndarray | pd.Series):
+        return np.full(n_rows, check_int("n_cells", n_cells, minimum=1))
+    counts = [check_int(f"n_cells[{i}]", c, minimum=1) for i, c in enumerate(n_cells)]
+    if len(counts) != n_rows:
+        raise ValueError(f"`n_cells` has {len(counts)} entries but there are {n_rows} conditions.")
+    return np.asarray(counts, dtype=np.int64)
 
 
 class BaselineMethod:
@@ -158,12 +170,14 @@ class BaselineMethod:
         The fitted method (``self``).
         """
         start = time.perf_counter()
+        if not is_anndata(adata):
+            raise TypeError(f"`adata` must be an AnnData, got {type(adata).__name__}.")
         spec = _baseline_spec(adata.obs, condition_keys, control)
         X = get_matrix(adata, layer=layer)
         check_expression(
             X, matrix_location(layer=layer), log_scale=check_bool("log_normalised", log_normalised)
         )
-        check_int("n_pca", n_pca, minimum=1)
+        check_n_pca(check_int("n_pca", n_pca, minimum=1), adata.n_obs, adata.n_vars)
         check_seed("seed", seed)
         if adata.n_obs < 2:
             raise ValueError("Need at least two cells to fit.")
@@ -218,18 +232,10 @@ class BaselineMethod:
         self._check_fitted()
         frame = self.condition_spec.validate(conditions)
         n_rows = len(frame)
-        if isinstance(n_cells, int | np.integer):
-            counts = np.full(n_rows, int(n_cells))
-        else:
-            counts = np.asarray(list(n_cells), dtype=np.int64)
-            if counts.shape != (n_rows,):
-                raise ValueError(
-                    f"`n_cells` has {counts.size} entries but there are {n_rows} conditions."
-                )
-        if (counts < 1).any():
-            raise ValueError("`n_cells` must be at least 1.")
+        counts = _cell_counts(n_cells, n_rows)
+        seed = check_seed("seed", seed)
         codes = self.condition_spec.codes(frame)
-        z = self._generate(codes, counts, int(seed))
+        z = self._generate(codes, counts, seed)
         X = self.pca.inverse_transform(z).astype(np.float32, copy=False)
         obs = frame.iloc[np.repeat(np.arange(n_rows), counts)].reset_index(drop=True)
         obs.index = [f"gen{i}" for i in range(len(obs))]  # as the main model names them

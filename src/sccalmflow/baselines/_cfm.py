@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..utils import check_int, check_number
 from ._base import BaselineMethod
 
 Variant = Literal["icfm", "otcfm", "sbcfm"]
@@ -110,18 +111,20 @@ class CFM(BaselineMethod):
             raise ValueError(f"variant must be 'icfm', 'otcfm' or 'sbcfm', not {variant!r}.")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {list(_ACTIVATIONS)}, not {activation!r}.")
-        if width < 1 or depth < 1 or n_steps < 1 or batch_size < 1 or lr <= 0:
-            raise ValueError("width, depth, n_steps, batch_size must be >= 1 and lr > 0.")
         self.variant = variant
-        self.sigma = float(sigma) if sigma is not None else (1.0 if variant == "sbcfm" else 0.0)
-        self.width = int(width)
-        self.depth = int(depth)
+        self.sigma = (
+            check_number("sigma", sigma, minimum=0)
+            if sigma is not None
+            else (1.0 if variant == "sbcfm" else 0.0)
+        )
+        self.width = check_int("width", width, minimum=1)
+        self.depth = check_int("depth", depth, minimum=1)
         self.activation = activation
-        self.n_steps = int(n_steps)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
-        self.atol = float(atol)
-        self.rtol = float(rtol)
+        self.n_steps = check_int("n_steps", n_steps, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.lr = check_number("lr", lr, minimum=0, exclusive_minimum=True)
+        self.atol = check_number("atol", atol, minimum=0, exclusive_minimum=True)
+        self.rtol = check_number("rtol", rtol, minimum=0, exclusive_minimum=True)
         self.device = torch.device(device)
         self.network: _VectorField | None = None
         self.loss_history: np.ndarray | None = None

@@ -21,7 +21,7 @@ from ._conditions import (
     rows_of,
 )
 from ._datamodule import SequenceDataModule, stratified_split
-from ._features import PCAFeatures, Scaling, least_squares_decoder
+from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder
 from ._matrix import check_expression, get_matrix, is_anndata, matrix_location
 from ._prompts import (
     PAD_TOKEN,
@@ -52,6 +52,7 @@ __all__ = [
     "build_word_tokenizer",
     "check_condition_keys",
     "check_expression",
+    "check_n_pca",
     "condition_labels",
     "default_templates",
     "get_matrix",

@@ -39,6 +39,11 @@ def check_condition_keys(
     """
     if isinstance(condition_keys, str):
         condition_keys = [condition_keys]
+    if condition_keys is not None and not isinstance(condition_keys, Sequence | np.ndarray):
+        raise TypeError(
+            "`condition_keys` must be a list of .obs column names, got "
+            f"{type(condition_keys).__name__}."
+        )
     keys = list(condition_keys or [])
     if len(set(keys)) != len(keys):
         raise ValueError(f"condition_keys has duplicates: {keys}.")

@@ -163,3 +163,18 @@ def least_squares_decoder(Z: np.ndarray, X) -> dict[str, np.ndarray]:
         "components": W.astype(np.float32),
         "scale": scale.astype(np.float32),
     }
+
+
+def check_n_pca(n_pca: int, n_obs: int, n_vars: int) -> None:
+    """Refuse more components than the data allow (``min(n_cells, n_genes) - 1``)."""
+    most = min(n_obs, n_vars) - 1
+    if most < 1:
+        raise ValueError(
+            f"{n_obs} cell(s) x {n_vars} gene(s) are too few for PCA: at least 2 cells and 2 "
+            "genes are needed."
+        )
+    if n_pca > most:
+        raise ValueError(
+            f"n_pca={n_pca} is more than the data allow ({n_obs} cells x {n_vars} genes give at "
+            f"most {most} components); pass n_pca={most} or fewer."
+        )

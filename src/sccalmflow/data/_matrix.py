@@ -108,6 +108,12 @@ def check_expression(X, where: str, *, log_scale: bool = True) -> None:
         )
     if not log_scale:
         return
+    if np.issubdtype(vals.dtype, np.integer) or vals.dtype == bool:
+        raise ValueError(
+            f"{where} has dtype {vals.dtype}: integers are counts, not log-normalised "
+            "expression. Run `sc.pp.normalize_total(adata)` and `sc.pp.log1p(adata)` (keep "
+            "counts in a layer), or pass `layer=` naming a log layer."
+        )
     if vmin < 0:
         raise ValueError(
             f"{where} has negative values (min {vmin:.3g}): it looks scaled/z-scored. CaLMFlow "

@@ -64,6 +64,12 @@ def normalize_templates(
     """Validate user templates (a string, or ``{"perturbed": ..., "control": ...}``)."""
     if template is None:
         return default_templates(condition_keys, control)
+    if not isinstance(template, str | Mapping):
+        raise TypeError(
+            "`prompt_template` must be a string with {key} placeholders or a dict "
+            "{'perturbed': ..., 'control': ...}, got "
+            f"{type(template).__name__}."
+        )
     templates = {"perturbed": template} if isinstance(template, str) else dict(template)
     if "perturbed" not in templates:
         raise ValueError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ..data import is_anndata
 from ..utils import check_bool, check_choice, check_int, check_number, check_seed
 
 #: Largest output ``predict`` allocates at once (bytes) before it asks for ``decode=False``.
@@ -26,6 +28,7 @@ def check_init_arguments(args: dict[str, Any]) -> None:
     check_bool("ot_coupling", args["ot_coupling"])
     check_bool("variational", args["variational"])
     check_seed("seed", args["seed"])
+    _check_given_parts(args["features"], args["prompt_encoder"])
     if args["backbone_config"] is None:
         check_choice("backbone", args["backbone"], ("gpt_neox", "gpt2"))
         for name in ("width", "n_layers", "n_heads", "ffn"):
@@ -44,14 +47,48 @@ def check_init_arguments(args: dict[str, Any]) -> None:
         )
 
 
-def check_n_pca(n_pca: int, n_obs: int, n_vars: int) -> None:
-    """``n_pca`` components fit the data (at most ``min(n_cells, n_genes) - 1``)."""
-    most = min(n_obs, n_vars) - 1
-    if n_pca > most:
-        raise ValueError(
-            f"n_pca={n_pca} is more than the data allow ({n_obs} cells x {n_vars} genes give at "
-            f"most {most} components); pass n_pca={max(most, 1)} or fewer."
+def _check_given_parts(features, prompt_encoder) -> None:
+    from ..data import PCAFeatures, PromptEncoder
+
+    if features is not None:
+        if not isinstance(features, PCAFeatures):
+            raise TypeError(
+                f"`features` must be a fitted sccalmflow.data.PCAFeatures, got "
+                f"{type(features).__name__}."
+            )
+        if not features.is_fitted:
+            raise ValueError("`features` is not fitted: call its `fit` first (or pass None).")
+    if prompt_encoder is not None and not isinstance(prompt_encoder, PromptEncoder):
+        raise TypeError(
+            "`prompt_encoder` must be a sccalmflow.data.PromptEncoder, got "
+            f"{type(prompt_encoder).__name__}."
         )
+
+
+def check_plan_kwargs(plan_kwargs) -> dict:
+    """``plan_kwargs`` is a dict of arguments the training plan or the loss accept."""
+    import inspect
+
+    from scvi.train import TrainingPlan
+
+    from ..module import CaLMFlowModule
+    from ..train import CaLMFlowTrainingPlan
+
+    if plan_kwargs is None:
+        return {}
+    if not isinstance(plan_kwargs, Mapping):
+        raise TypeError(f"`plan_kwargs` must be a dict, got {type(plan_kwargs).__name__}.")
+    allowed = set()
+    for fn in (CaLMFlowTrainingPlan.__init__, TrainingPlan.__init__, CaLMFlowModule.loss):
+        allowed |= set(inspect.signature(fn).parameters) - {"self", "module", "kwargs"}
+    allowed -= {"tensors", "inference_outputs", "generative_outputs"}
+    unknown = sorted(set(plan_kwargs) - allowed)
+    if unknown:
+        raise TypeError(
+            f"`plan_kwargs` has unknown argument(s) {unknown}; the training plan takes "
+            f"{sorted(allowed)}."
+        )
+    return dict(plan_kwargs)
 
 
 def check_train_arguments(args: dict[str, Any]) -> None:
@@ -68,6 +105,7 @@ def check_train_arguments(args: dict[str, Any]) -> None:
     if args["n_steps_kl_warmup"] is not None:
         check_int("n_steps_kl_warmup", args["n_steps_kl_warmup"], minimum=0)
     check_int("ot_batch_size", args["ot_batch_size"], minimum=1)
+    check_plan_kwargs(args["plan_kwargs"])
 
 
 def resolve_validation_size(validation_size: float | None, train_size: float | None) -> float:
@@ -93,6 +131,12 @@ def check_predict_arguments(args: dict[str, Any]) -> None:
     for name in ("return_trajectories", "use_cache", "decode"):
         check_bool(name, args[name])
     check_choice("oversample", args["oversample"], ("repeat", "interpolate"))
+    if args["source_cells"] is not None and not is_anndata(args["source_cells"]):
+        raise TypeError(
+            f"`source_cells` must be an AnnData, got {type(args['source_cells']).__name__}."
+        )
+    if args["source_layer"] is not None and args["source_cells"] is None:
+        raise ValueError("`source_layer` names a layer of `source_cells`; pass source_cells too.")
 
 
 def check_prediction_size(n_rows: int, n_cells: int, n_values: int, what: str) -> None:

@@ -19,12 +19,13 @@ from ..data import (
     PCAFeatures,
     PromptEncoder,
     Scaling,
+    check_n_pca,
     least_squares_decoder,
     normalize_templates,
 )
 from ..module import CaLMFlowModule
 from ..nn import default_backbone_config
-from ._checks import check_init_arguments, check_n_pca
+from ._checks import check_init_arguments
 from ._features import FeaturesMixin
 from ._generation import GenerationMixin
 from ._registration import FEATURES_KEY, RegistrationMixin

@@ -15,6 +15,7 @@ from ..data import (
     check_condition_keys,
     check_expression,
     get_matrix,
+    is_anndata,
     matrix_location,
     normalize_templates,
 )
@@ -54,8 +55,10 @@ def check_registrable(adata, keys: Sequence[str] | str | None, where: str = "ada
                 f"`{where}.{axis}_names` has duplicates (e.g. {dup}): predictions name cells and "
                 f"genes by them. Run `{where}.{axis}_names_make_unique()` first."
             )
-    keys = [keys] if isinstance(keys, str) else list(keys or [])
-    for k in keys:
+    if isinstance(keys, str):
+        keys = [keys]
+    # anything else that is not a list is refused by check_condition_keys, with its message
+    for k in keys if isinstance(keys, Sequence | np.ndarray) else []:
         bad = sorted({c for c in str(k) if c in _KEY_CHARACTERS})
         if bad:
             raise ValueError(
@@ -148,6 +151,11 @@ class RegistrationMixin:
         names and condition keys with ``.[]{}:!`` are refused; categories without cells
         are warned about.
         """
+        if not is_anndata(adata):
+            raise TypeError(
+                f"`adata` must be an AnnData, got {type(adata).__name__}"
+                + (" (use setup_mudata for a MuData)." if hasattr(adata, "mod") else ".")
+            )
         setup_method_args = cls._get_setup_method_args(**locals())
         check_registrable(adata, condition_keys)
         check_expression(
@@ -201,6 +209,11 @@ class RegistrationMixin:
         >>> CaLMFlowModel.setup_mudata(mdata, condition_keys=["cell_type", "condition"],
         ...     control={"condition": "control"}, modalities={"rna_layer": "rna"})
         """
+        if not hasattr(mdata, "mod") or not hasattr(mdata, "obs"):
+            raise TypeError(
+                f"`mdata` must be a MuData, got {type(mdata).__name__} (use setup_anndata for "
+                "an AnnData)."
+            )
         setup_method_args = cls._get_setup_method_args(**locals())
         if not modalities or "rna_layer" not in modalities:
             raise ValueError("setup_mudata needs modalities={'rna_layer': <RNA modality name>}.")

@@ -11,7 +11,8 @@ import pandas as pd
 from scvi import REGISTRY_KEYS
 
 from .. import __version__
-from ..data import PCAFeatures, PromptEncoder, normalize_templates
+from ..data import PCAFeatures, PromptEncoder, is_anndata, normalize_templates
+from ..utils import check_bool
 from ._io import read_json, write_json
 from ._registration import registered_var_names
 
@@ -154,6 +155,8 @@ class SaveLoadMixin:
         """
         from safetensors.torch import save_file
 
+        check_bool("overwrite", overwrite)
+        check_bool("save_anndata", save_anndata)
         path = Path(dir_path)
         if path.exists() and any(path.iterdir()) and not overwrite:
             raise FileExistsError(f"{path} exists and is not empty; pass overwrite=True.")
@@ -290,6 +293,8 @@ class SaveLoadMixin:
             if not (path / ADATA_FILE).exists():
                 raise ValueError("Pass `adata` (the model was saved without its AnnData).")
             adata = ad.read_h5ad(path / ADATA_FILE)
+        if not (is_anndata(adata) or hasattr(adata, "mod")):
+            raise TypeError(f"`adata` must be an AnnData or MuData, got {type(adata).__name__}.")
         saved_vars = pd.Index(config["var_names"])
         manager_vars = registered_var_names(adata, config["registry"])
         if not manager_vars.equals(saved_vars):

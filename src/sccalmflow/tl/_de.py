@@ -75,5 +75,5 @@ def de_genes(
         var=pd.DataFrame(index=np.asarray(real.var_names)),
     )
     return top_de_genes(
-        tmp, groupby="_set", group="real", reference="control", n=int(n), method=method
+        tmp, groupby="_set", group="real", reference="control", n=n, method=method
     )
