@@ -330,7 +330,7 @@ SETUP_CASES = [
     case(S, "X-raw-counts", _setup(_x(lambda a: a.layers["counts"])),
          Raises(ValueError, r"adata\.X looks like raw counts")),
     case(S, "X-integer-dtype-counts", _setup(_x(lambda a: a.layers["counts"].astype(np.int64))),
-         Raises(ValueError, "integers are counts")),
+         Raises(ValueError, "integer dtype int64: it looks like raw counts")),
     case(S, "X-integer-dtype-small-counts", _setup(lambda a: _x_dtype(a, np.int32)),
          Raises(ValueError, r"integer"), "CLEAR", "integer-typed counts with max <= 10 pass as log-normalised expression", before="SILENT"),
     case(S, "X-object-dtype", _setup(lambda a: _x_dtype(a, object)),

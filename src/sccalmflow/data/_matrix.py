@@ -110,8 +110,8 @@ def check_expression(X, where: str, *, log_scale: bool = True) -> None:
         return
     if np.issubdtype(vals.dtype, np.integer) or vals.dtype == bool:
         raise ValueError(
-            f"{where} has dtype {vals.dtype}: integers are counts, not log-normalised "
-            "expression. Run `sc.pp.normalize_total(adata)` and `sc.pp.log1p(adata)` (keep "
+            f"{where} has integer dtype {vals.dtype}: it looks like raw counts, not "
+            "log-normalised expression. Run `sc.pp.normalize_total(adata)` and `sc.pp.log1p(adata)` (keep "
             "counts in a layer), or pass `layer=` naming a log layer."
         )
     if vmin < 0:
