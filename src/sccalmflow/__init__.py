@@ -9,5 +9,6 @@ except PackageNotFoundError:  # pragma: no cover
 
 from . import baselines, data, datasets, metrics, pl, tl
 from .model import CaLMFlowModel
+from .utils import settings
 
-__all__ = ["CaLMFlowModel", "baselines", "data", "datasets", "metrics", "pl", "tl"]
+__all__ = ["CaLMFlowModel", "baselines", "data", "datasets", "metrics", "pl", "settings", "tl"]

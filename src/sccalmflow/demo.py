@@ -133,18 +133,20 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--out", default="demo_output", help="folder for figures and the table")
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads in train/predict (default: sccalmflow.settings.n_threads, 1)",
     )
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", category=UserWarning)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    import torch
-
     from . import datasets
+    from .utils import settings
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        settings.n_threads = args.threads
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     adata = datasets.kang2018()

@@ -254,3 +254,15 @@ def test_speed_flop_count_on_a_tiny_model(kang_small, kang_setup, tiny):
     mod = model.module
     dense = 2 * sum(p.numel() for p in mod.head.parameters()) * (mod.n_time_points - 1)
     assert flops > dense > 0
+
+
+def test_threads_benchmark_help():
+    """benchmarks/threads.py runs as a script from the repository root."""
+    res = subprocess.run(
+        [sys.executable, "benchmarks/threads.py", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "--epochs" in res.stdout and "--n-cells" in res.stdout

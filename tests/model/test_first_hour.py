@@ -1,6 +1,7 @@
 """What a new user trips over in the first hour: warnings, history dtypes, scvi-tools habits."""
 
 import logging
+import os
 import warnings
 
 import numpy as np
@@ -37,7 +38,7 @@ def test_train_and_predict_emit_no_warning(kang_small, tiny, caplog):
     assert not any("litlogger" in r.getMessage() for r in caplog.records)
     # the filters do not leak out of train
     with pytest.warns(FutureWarning, match="LeafSpec"):
-        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated", FutureWarning)
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated", FutureWarning, stacklevel=1)
 
 
 def test_history_is_numeric(trained):
@@ -82,3 +83,37 @@ def test_misspelled_and_extra_condition_keys_are_named(trained):
     with pytest.warns(UserWarning, match=r"\['dose'\] are not condition keys"):
         pred = trained.predict({**COND, "dose": ["10"]}, n_cells=2)
     assert "dose" not in pred.obs
+
+
+def test_thread_count_is_chosen_inside_calls_and_restored(trained, monkeypatch):
+    import torch
+
+    import sccalmflow as scf
+
+    calls = []
+    real_set = torch.set_num_threads
+
+    def record(n):
+        calls.append(n)
+        real_set(n)
+
+    user = 2 if torch.get_num_threads() != 2 else 3
+    real_set(user)
+    monkeypatch.setattr(torch, "set_num_threads", record)
+    try:
+        assert scf.settings.n_threads == 1
+        trained.predict(COND, n_cells=3)
+        assert calls == [1, user] and torch.get_num_threads() == user
+        calls.clear()
+        trained.predict(COND, n_cells=3, n_threads=2)
+        assert calls[0] == 2 and torch.get_num_threads() == user
+        calls.clear()
+        monkeypatch.setattr(scf.settings, "_n_threads", None)
+        trained.predict(COND, n_cells=3)
+        assert calls == []
+    finally:
+        real_set(int(os.environ.get("SCCALMFLOW_TEST_THREADS", "2")))
+    with pytest.raises(ValueError, match="n_threads"):
+        trained.predict(COND, n_cells=3, n_threads=0)
+    with pytest.raises(TypeError, match="n_threads"):
+        scf.settings.n_threads = 1.5

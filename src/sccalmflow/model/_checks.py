@@ -106,6 +106,8 @@ def check_train_arguments(args: dict[str, Any]) -> None:
         check_int("n_steps_kl_warmup", args["n_steps_kl_warmup"], minimum=0)
     check_int("ot_batch_size", args["ot_batch_size"], minimum=1)
     check_plan_kwargs(args["plan_kwargs"])
+    if args["n_threads"] is not None:
+        check_int("n_threads", args["n_threads"], minimum=1)
 
 
 def resolve_validation_size(validation_size: float | None, train_size: float | None) -> float:
@@ -131,6 +133,8 @@ def check_predict_arguments(args: dict[str, Any]) -> None:
     for name in ("return_trajectories", "use_cache", "decode"):
         check_bool(name, args[name])
     check_choice("oversample", args["oversample"], ("repeat", "interpolate"))
+    if args["n_threads"] is not None:
+        check_int("n_threads", args["n_threads"], minimum=1)
     if args["source_cells"] is not None and not is_anndata(args["source_cells"]):
         raise TypeError(
             f"`source_cells` must be an AnnData, got {type(args['source_cells']).__name__}."

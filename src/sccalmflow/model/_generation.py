@@ -16,6 +16,7 @@ import torch
 
 from ..data import interpolate_repeats, resample_pool
 from ..flow import AutoregressiveSolver
+from ..utils import torch_threads
 from ._checks import check_predict_arguments, check_prediction_size
 
 
@@ -55,6 +56,7 @@ class GenerationMixin:
         source_cells: ad.AnnData | None = None,
         source_layer: str | None = None,
         oversample: Literal["repeat", "interpolate"] = "repeat",
+        n_threads: int | None = None,
     ) -> ad.AnnData:
         """Generate cells for each requested condition.
 
@@ -100,6 +102,9 @@ class GenerationMixin:
             cells repeat. ``"interpolate"``: a random point between the cell and one of its 5
             nearest source cells (:func:`~sccalmflow.data.interpolate_repeats`), so every
             generated cell is distinct (and the spread narrows).
+        n_threads
+            Torch CPU threads during generation (default: ``sccalmflow.settings.n_threads``,
+            1); your own setting is restored afterwards.
 
         Returns
         -------
@@ -127,23 +132,24 @@ class GenerationMixin:
         # the head's draws in sequence order): its cells do not depend on the other rows, their
         # order or batch_size
         labels = self.conditions.labels(frame, sep="\x1f")
-        draws = [
-            self._generate_condition(
-                frame,
-                r,
-                ctx,
-                sources,
-                ids[r : r + 1],
-                n_seq,
-                np.random.default_rng([seed, zlib.crc32(str(labels[r]).encode())]),
-                temperature=tau,
-                batch_size=batch_size,
-                use_cache=use_cache,
-                return_trajectories=return_trajectories,
-                oversample=oversample,
-            )  # fmt: skip
-            for r, ctx in enumerate(self.conditions.contexts(frame))
-        ]
+        with torch_threads(n_threads):
+            draws = [
+                self._generate_condition(
+                    frame,
+                    r,
+                    ctx,
+                    sources,
+                    ids[r : r + 1],
+                    n_seq,
+                    np.random.default_rng([seed, zlib.crc32(str(labels[r]).encode())]),
+                    temperature=tau,
+                    batch_size=batch_size,
+                    use_cache=use_cache,
+                    return_trajectories=return_trajectories,
+                    oversample=oversample,
+                )
+                for r, ctx in enumerate(self.conditions.contexts(frame))
+            ]
         self.module.train(was_training)
         info = {"temperature": tau, "seed": int(seed)}
         return self._prediction_anndata(frame, prompts, draws, sources, n_cells, decode, info)

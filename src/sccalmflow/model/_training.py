@@ -13,6 +13,7 @@ from scvi.train import TrainRunner
 
 from ..data import SequenceDataModule, stratified_split
 from ..train import CaLMFlowTrainingPlan
+from ..utils import torch_threads
 from ._checks import check_train_arguments, resolve_validation_size
 
 #: Lightning's INFO lines (accelerator availability, a logger advertisement) go to this logger.
@@ -66,6 +67,7 @@ class TrainingMixin:
         plan_kwargs: dict | None = None,
         ot_batch_size: int = 1024,
         train_size: float | None = None,
+        n_threads: int | None = None,
         **trainer_kwargs,
     ) -> None:
         """Train with Lightning (scvi-tools' ``TrainRunner`` and ``TrainingPlan``).
@@ -101,6 +103,9 @@ class TrainingMixin:
         train_size
             scvi-tools' spelling: the fraction of each condition's cells trained on, i.e.
             ``validation_size = 1 - train_size`` (give one of the two).
+        n_threads
+            Torch CPU threads during training (default: ``sccalmflow.settings.n_threads``,
+            1); your own setting is restored afterwards.
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` / Lightning's ``Trainer``
             (``enable_progress_bar``, ``log_every_n_steps`` ...).
@@ -125,7 +130,7 @@ class TrainingMixin:
         elif early_stopping:
             raise ValueError("early_stopping needs validation_size > 0.")
         trainer_kwargs.setdefault("log_every_n_steps", max(1, min(50, steps_per_epoch)))
-        with quiet_lightning():
+        with quiet_lightning(), torch_threads(n_threads):
             runner = TrainRunner(
                 self,
                 training_plan=plan,

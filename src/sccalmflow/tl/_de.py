@@ -74,6 +74,4 @@ def de_genes(
         ),
         var=pd.DataFrame(index=np.asarray(real.var_names)),
     )
-    return top_de_genes(
-        tmp, groupby="_set", group="real", reference="control", n=n, method=method
-    )
+    return top_de_genes(tmp, groupby="_set", group="real", reference="control", n=n, method=method)
