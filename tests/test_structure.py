@@ -139,3 +139,17 @@ def test_public_api_after_bare_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"unresolved public names: {out.stdout}"
+
+
+def test_bare_import_is_light():
+    """``import sccalmflow`` loads no heavy dependency; they come with the first use."""
+    code = (
+        "import sys, sccalmflow as scf\n"
+        "heavy = [m for m in ('torch', 'lightning', 'scvi', 'scanpy', 'transformers', 'umap')"
+        " if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "from sccalmflow import CaLMFlowModel\n"
+        "assert 'scvi' in sys.modules and CaLMFlowModel is scf.model.CaLMFlowModel\n"
+        "assert set(scf.__all__) <= set(dir(scf))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
