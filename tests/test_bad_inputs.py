@@ -746,7 +746,7 @@ PREDICT_CASES = [
          Raises(TypeError, r"`return_trajectories` must be True or False")),
     case(P, "decode-int", _predict(decode=0), Raises(TypeError, r"`decode` must be True or False")),
     case(P, "decode-False", _predict(decode=False, n_cells=2),
-         Ok(lambda p, *_: p.n_vars == 0 and p.obsm["X_pca"].shape == (2, 10)), "OK"),
+         Ok(lambda p, *_: p.n_vars == 0 and p.obsm["X_calmflow_pca"].shape == (2, 10)), "OK"),
     case(P, "use_cache-None", _predict(use_cache=None),
          Raises(TypeError, r"`use_cache` must be True or False")),
     case(P, "oversample-unknown", _predict(oversample="smote"),
@@ -1263,7 +1263,7 @@ def _eval_data():
         ),
         var=pd.DataFrame(index=[f"g{i}" for i in range(8)]),
     )
-    real.obsm["X_pca"] = np.asarray(real.X, np.float64)[:, :3]
+    real.obsm["X_calmflow_pca"] = np.asarray(real.X, np.float64)[:, :3]
     return real[real.obs["condition"] == "stim"].copy(), real
 
 
@@ -1297,8 +1297,8 @@ EVALUATE_CASES = [
     case(MT, "evaluate-unknown-space", _eval(space="tsne"), Raises(ValueError, r"Unknown space 'tsne'")),
     case(MT, "evaluate-space-empty-with-distances", _eval(space=[]),
          Raises(ValueError, r"`space` is empty"), before="SILENT"),
-    case(MT, "evaluate-missing-obsm", _eval(real=_without(REAL, "obsm", "X_pca")),
-         Raises(KeyError, r"real lack\(s\) obsm\['X_pca'\].*pca='joint'")),
+    case(MT, "evaluate-missing-obsm", _eval(real=_without(REAL, "obsm", "X_calmflow_pca")),
+         Raises(KeyError, r"real lack\(s\) obsm\['X_calmflow_pca'\].*pca='joint'")),
     case(MT, "evaluate-pca-unknown-string", _eval(pca="shared"),
          Raises(TypeError, r"`pca` must be None, 'joint' or a callable")),
     case(MT, "evaluate-missing-condition-key", _eval(real=_without(REAL, "obs", "cell_type")),

@@ -44,7 +44,7 @@ def run_one(adata, cell_type: str, *, n_cells: int, seed: int, max_epochs: int |
     """Train on everything but ``cell_type``'s IFN-beta cells and score their prediction."""
     from . import CaLMFlowModel, metrics
     from .baselines import Additive, Control
-    from .data import get_matrix
+    from .data import PCA_KEY, check_same_pca, get_matrix
 
     train, real, ctrl, genes = held_out_split(adata, cell_type)
     CaLMFlowModel.setup_anndata(train, **KEYS)
@@ -58,10 +58,12 @@ def run_one(adata, cell_type: str, *, n_cells: int, seed: int, max_epochs: int |
     gen_s = time.perf_counter() - t0
     for name, cls in (("control", Control), ("additive", Additive)):
         preds[name] = cls().fit(train, seed=seed, **KEYS).predict(cond, n_cells=n_cells, seed=seed)
-    real_pca = model.get_pca(real)
+    model.add_pca(real)  # the model's projection, next to scanpy's X_pca
+    real_pca = get_matrix(real, obsm=PCA_KEY, name="real")
     rows = []
     for name, pred in preds.items():
-        z = get_matrix(pred, obsm="X_pca", name=name)
+        check_same_pca(pred, real)  # the baselines' PCA must be the model's
+        z = get_matrix(pred, obsm=PCA_KEY, name=name)
         r_top = metrics.mean_expression_r2(pred, real, genes=genes)
         r_all = metrics.mean_expression_r2(pred, real)
         rows.append(
@@ -100,7 +102,7 @@ def _figures(model, preds, real, ctrl, genes, cell_type, out: Path) -> None:
     fig.savefig(out / f"mean_expression_{stem}.png", dpi=120)
     plt.close(fig)
     cells = ad.concat([ctrl, real])
-    cells.obsm["X_pca"] = model.get_pca(cells)
+    model.add_pca(cells)
     overlay = tl.embedding(preds["CaLMFlow"], cells, control=KEYS["control"], basis="pca")
     fig = pl.embedding_overlay(overlay, return_fig=True)
     fig.savefig(out / f"embedding_{stem}.png", dpi=120)

@@ -21,10 +21,10 @@ def test_control_resamples_control_cells_of_context(toy, fit_baseline):
     mask = (adata.obs["cell_type"] == "B") & (adata.obs["condition"] == "control")
     real = method.pca.pca_scores(method.pca.transform(adata.X[mask.to_numpy()]))
     # every generated cell is one of B's control cells...
-    d = np.abs(pred.obsm["X_pca"][:, None, :] - real[None, :, :]).max(-1).min(1)
+    d = np.abs(pred.obsm["X_calmflow_pca"][:, None, :] - real[None, :, :]).max(-1).min(1)
     assert d.max() < 1e-4
     # ...and the control distribution is reproduced (means close)
-    np.testing.assert_allclose(pred.obsm["X_pca"].mean(0), real.mean(0), atol=0.15)
+    np.testing.assert_allclose(pred.obsm["X_calmflow_pca"].mean(0), real.mean(0), atol=0.15)
     np.testing.assert_allclose(pred.X.mean(0), adata.X[mask.to_numpy()].mean(0), atol=0.05)
 
 

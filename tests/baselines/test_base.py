@@ -28,9 +28,9 @@ def test_prediction_layout(toy, cls, fit_baseline):
         assert list(pred.obs[k].cat.categories) == list(adata.obs[k].cat.categories)
     assert list(pred.obs["cell_type"]) == ["C"] * 7 + ["A"] * 5
     assert list(pred.obs["condition"]) == ["stim"] * 7 + ["control"] * 5
-    assert pred.obsm["X_pca"].shape == (12, method.pca.n_components)
+    assert pred.obsm["X_calmflow_pca"].shape == (12, method.pca.n_components)
     # X_pca is the unscaled PCA score of the generated features, and X decodes it
-    z = pred.obsm["X_pca"] / method.pca.scale_
+    z = pred.obsm["X_calmflow_pca"] / method.pca.scale_
     np.testing.assert_allclose(pred.X, method.pca.inverse_transform(z), atol=1e-4)
     assert pred.uns["baseline"]["method"] == cls.__name__
     assert method.training_summary["seconds"] > 0

@@ -54,7 +54,7 @@ def test_cfm_trains_and_generates(cfm_toy):
         for key, idx in adata.obs.groupby(KEYS, observed=True).indices.items()
     }
     for rows, key in [(slice(0, 100), ("A", "stim")), (slice(100, 200), ("B", "control"))]:
-        gen_mean = pred.obsm["X_pca"][rows].mean(0)
+        gen_mean = pred.obsm["X_calmflow_pca"][rows].mean(0)
         dists = {k: np.linalg.norm(gen_mean - v.mean(0)) for k, v in real.items()}
         assert min(dists, key=dists.get) == key
 

@@ -83,7 +83,7 @@ def pinned_predictions(case: str, adata) -> dict[str, np.ndarray]:
         torch.set_num_threads(n)
     out = {
         "X": np.asarray(pred.X),
-        "X_pca": np.asarray(pred.obsm["X_pca"]),
+        "X_pca": np.asarray(pred.obsm["X_calmflow_pca"]),
         "obs": pred.obs[keys].astype(str).agg("/".join, axis=1).to_numpy().astype(str),
     }
     if name != "CFM":

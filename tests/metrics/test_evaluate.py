@@ -27,7 +27,7 @@ def _context_data(seed=0, n=30, n_genes=25, pred_shift=0.0):
         var=pd.DataFrame(index=[f"g{i}" for i in range(n_genes)]),
     )
     project = lambda m: np.asarray(m, dtype=np.float64) @ W  # noqa: E731
-    a.obsm["X_pca"] = project(a.X)
+    a.obsm["X_calmflow_pca"] = project(a.X)
     return a, project
 
 
@@ -60,7 +60,9 @@ def test_evaluate_subsampling_determinism_and_umap():
     real, _ = _context_data(n=40)
     rng = np.random.default_rng(5)
     pred = real[real.obs["condition"] == "stim"].copy()
-    pred.obsm["X_pca"] = pred.obsm["X_pca"] + rng.normal(0, 0.2, pred.obsm["X_pca"].shape)
+    pred.obsm["X_calmflow_pca"] = pred.obsm["X_calmflow_pca"] + rng.normal(
+        0, 0.2, pred.obsm["X_calmflow_pca"].shape
+    )
     kw = dict(
         control={"condition": "control"}, condition_keys=["cell_type", "condition"],
         space=("pca", "umap10"), metrics=("e_distance", "mmd", "w2"), n_max=25, seed=3,
@@ -78,7 +80,7 @@ def test_evaluate_subsampling_determinism_and_umap():
 def test_evaluate_pca_sources_and_errors():
     real, project = _context_data()
     pred = real[real.obs["condition"] == "stim"].copy()
-    del real.obsm["X_pca"]
+    del real.obsm["X_calmflow_pca"]
     kw = dict(condition_keys=["cell_type", "condition"], space=("pca",), metrics=("e_distance",))
     with pytest.raises(KeyError, match="pca="):
         scm.evaluate(pred, real, **kw)

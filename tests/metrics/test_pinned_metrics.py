@@ -58,7 +58,7 @@ def _cells(rng, groups: dict[tuple[str, str], int], shift: float, sparse: bool) 
         var=pd.DataFrame(index=[f"g{i}" for i in range(20)]),
     )
     a.layers["log"] = a.X * 0.5
-    a.obsm["X_pca"] = _project(a.X)
+    a.obsm["X_calmflow_pca"] = _project(a.X)
     return a  # fmt: skip
 
 
@@ -114,7 +114,7 @@ def pinned_tables() -> dict[str, pd.DataFrame]:
             seed=2,
         )
         pred_nopca = pred.copy()
-        del pred_nopca.obsm["X_pca"]
+        del pred_nopca.obsm["X_calmflow_pca"]
         single = pred_nopca[(pred_nopca.obs["cell_type"] == "T").to_numpy()].copy()
         single_real = real[(real.obs["cell_type"] == "T").to_numpy()].copy()
         out["callable_single_key"] = scm.evaluate(
@@ -155,19 +155,21 @@ def pinned_values() -> dict[str, np.ndarray]:
     out["mean_expression_r2_X"] = np.array([r2[k] for k in sorted(r2)])
     out["distances_obsm"] = np.array(
         [
-            scm.mmd(stim_p, stim_r, obsm="X_pca"),
-            scm.energy_distance(stim_p, stim_r, obsm="X_pca"),
-            scm.wasserstein2(stim_p, stim_r, obsm="X_pca"),
+            scm.mmd(stim_p, stim_r, obsm="X_calmflow_pca"),
+            scm.energy_distance(stim_p, stim_r, obsm="X_calmflow_pca"),
+            scm.wasserstein2(stim_p, stim_r, obsm="X_calmflow_pca"),
             scm.adaptive_mmd(stim_p, stim_r, layer="log"),
             scm.energy_distance(stim_p, stim_r, layer="log", squared=True),
         ]
     )
-    res = scm.leiden_kl(real, pred, obsm="X_pca", resolution=0.5, seed=0)
+    res = scm.leiden_kl(real, pred, obsm="X_calmflow_pca", resolution=0.5, seed=0)
     out["leiden_kl"] = np.array([res.kl, res.accuracy, res.n_clusters, res.inception_score])
     out["inception_score"] = np.array(
-        [scm.inception_score(None, stim_p, classifier=res.classifier, obsm="X_pca")]
+        [scm.inception_score(None, stim_p, classifier=res.classifier, obsm="X_calmflow_pca")]
     )
-    er, eg = scm.joint_umap(real, pred, obsm="X_pca", n_components=2, seed=0, n_neighbors=10)
+    er, eg = scm.joint_umap(
+        real, pred, obsm="X_calmflow_pca", n_components=2, seed=0, n_neighbors=10
+    )
     out["joint_umap_real"], out["joint_umap_generated"] = er, eg
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

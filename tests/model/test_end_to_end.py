@@ -38,7 +38,7 @@ def test_default_model_beats_control_on_held_out_cell_type(tmp_path):
     assert r2["calmflow"] > r2["control"] + 0.3, r2
     real_pca = model.get_pca(real)
     e = {
-        name: metrics.energy_distance(p.obsm["X_pca"], real_pca)
+        name: metrics.energy_distance(p.obsm["X_calmflow_pca"], real_pca)
         for name, p in {"calmflow": pred, "control": ctrl}.items()
     }
     assert e["calmflow"] < 0.5 * e["control"], e

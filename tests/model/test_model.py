@@ -57,7 +57,7 @@ def test_predict_unseen_combination(trained, tiny):
     pd.testing.assert_frame_equal(cond, before)  # input not mutated
     assert pred.shape == (80, trained.adata.n_vars)
     assert list(pred.var_names) == list(trained.adata.var_names)
-    assert pred.obsm["X_pca"].shape == (80, tiny["n_pca"])
+    assert pred.obsm["X_calmflow_pca"].shape == (80, tiny["n_pca"])
     assert list(pred.obs["cell_type"][:40].unique()) == [HELD[0]]
     assert list(pred.obs["condition"][40:].unique()) == ["control"]
     assert pred.obs["prompt"].iloc[0] == "Generate a CD14 Mono cell stimulated with IFN-beta:"
@@ -84,7 +84,7 @@ def test_predict_trajectories_and_determinism(trained, tiny):
     assert not np.allclose(a.X, c.X)
     traj = a.obsm["X_trajectory"]
     assert traj.shape == (10, tiny["n_time_points"], tiny["n_pca"])
-    np.testing.assert_allclose(traj[:, -1], a.obsm["X_pca"], atol=1e-5)
+    np.testing.assert_allclose(traj[:, -1], a.obsm["X_calmflow_pca"], atol=1e-5)
     np.testing.assert_allclose(
         traj[:, 0],
         trained.get_pca()[trained.adata.obs_names.get_indexer(a.obs["source_cell"])],
@@ -94,7 +94,9 @@ def test_predict_trajectories_and_determinism(trained, tiny):
     nocache = trained.predict(cond, n_cells=10, seed=3, use_cache=False)
     np.testing.assert_allclose(nocache.X, a.X, atol=1e-4)
     small_batches = trained.predict(cond, n_cells=10, seed=3, batch_size=3)
-    np.testing.assert_allclose(small_batches.obsm["X_pca"], a.obsm["X_pca"], atol=1e-4)
+    np.testing.assert_allclose(
+        small_batches.obsm["X_calmflow_pca"], a.obsm["X_calmflow_pca"], atol=1e-4
+    )
 
 
 def test_predict_errors(trained):
@@ -175,12 +177,12 @@ def test_unconditional_noise_model(kang_small, tiny, quiet_train):
     assert pred.shape == (25, kang_small.n_vars)
     assert "source_cell" not in pred.obs
     # every cell is generated (no uninitialised rows) and the seed fixes them
-    assert np.isfinite(pred.X).all() and np.isfinite(pred.obsm["X_pca"]).all()
-    assert np.abs(pred.obsm["X_pca"]).max() < 1e3
+    assert np.isfinite(pred.X).all() and np.isfinite(pred.obsm["X_calmflow_pca"]).all()
+    assert np.abs(pred.obsm["X_calmflow_pca"]).max() < 1e3
     again = model.predict(n_cells=25, seed=0)
     np.testing.assert_array_equal(pred.X, again.X)
     other = model.predict(n_cells=25, seed=1)
-    assert not np.allclose(pred.obsm["X_pca"], other.obsm["X_pca"])
+    assert not np.allclose(pred.obsm["X_calmflow_pca"], other.obsm["X_calmflow_pca"])
 
 
 def test_multi_trajectory_and_space_tokens(held_out, tiny, quiet_train):
@@ -201,7 +203,7 @@ def test_features_key(held_out, tiny, quiet_train):
     np.testing.assert_allclose(model.get_pca(), ad.obsm["X_pca"], atol=1e-4)
     quiet_train(model, max_epochs=1)
     pred = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=5)
-    assert pred.shape == (5, ad.n_vars) and pred.obsm["X_pca"].shape == (5, 8)
+    assert pred.shape == (5, ad.n_vars) and pred.obsm["X_calmflow_pca"].shape == (5, 8)
 
 
 def test_early_stopping_and_no_validation(held_out, tiny, quiet_train):
@@ -229,7 +231,7 @@ def test_predict_from_given_source_cells(trained):
     # the registered control cells of the context, passed explicitly, give the same cells
     a = trained.predict(cond, n_cells=30, seed=2)
     b = trained.predict(cond, n_cells=30, seed=2, source_cells=ctrl)
-    np.testing.assert_allclose(a.obsm["X_pca"], b.obsm["X_pca"], atol=1e-4)
+    np.testing.assert_allclose(a.obsm["X_calmflow_pca"], b.obsm["X_calmflow_pca"], atol=1e-4)
     assert list(a.obs["source_cell"]) == list(b.obs["source_cell"])
     assert (ctrl.X != before.X).nnz == 0 and ctrl.obs.equals(before.obs)  # not mutated
     # cells of another context (here: B controls) are used for every requested condition
@@ -257,11 +259,13 @@ def test_oversample_interpolate_gives_distinct_cells(trained):
     n = 3 * ctrl.n_obs
     rep = trained.predict(cond, n_cells=n, seed=0)
     itp = trained.predict(cond, n_cells=n, seed=0, oversample="interpolate")
-    assert len(np.unique(rep.obsm["X_pca"].round(4), axis=0)) == ctrl.n_obs
-    assert len(np.unique(itp.obsm["X_pca"].round(4), axis=0)) == n
+    assert len(np.unique(rep.obsm["X_calmflow_pca"].round(4), axis=0)) == ctrl.n_obs
+    assert len(np.unique(itp.obsm["X_calmflow_pca"].round(4), axis=0)) == n
     # the first pass over the control cells is the same in both modes
     k = ctrl.n_obs
-    np.testing.assert_allclose(itp.obsm["X_pca"][:k], rep.obsm["X_pca"][:k], atol=1e-5)
+    np.testing.assert_allclose(
+        itp.obsm["X_calmflow_pca"][:k], rep.obsm["X_calmflow_pca"][:k], atol=1e-5
+    )
     assert list(itp.obs["source_cell"]) == list(rep.obs["source_cell"])
 
 

@@ -79,7 +79,7 @@ def pinned_predictions(case: str) -> dict[str, np.ndarray]:
         pred = model.predict(CONDITIONS, n_cells=12, seed=5, **predict_kwargs)
     finally:
         torch.set_num_threads(n)
-    return {"X_pca": np.asarray(pred.obsm["X_pca"]), "X": np.asarray(pred.X)[:, :40]}
+    return {"X_pca": np.asarray(pred.obsm["X_calmflow_pca"]), "X": np.asarray(pred.X)[:, :40]}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -177,7 +177,7 @@ def test_condition_cells_do_not_depend_on_other_rows(saved):
     both = model.predict(
         {"cell_type": ["NK", "B"], "condition": ["IFN-beta", "IFN-beta"]}, n_cells=20, seed=4
     )
-    np.testing.assert_array_equal(alone.obsm["X_pca"], both.obsm["X_pca"][20:])
+    np.testing.assert_array_equal(alone.obsm["X_calmflow_pca"], both.obsm["X_calmflow_pca"][20:])
     assert list(alone.obs["source_cell"]) == list(both.obs["source_cell"][20:])
 
 

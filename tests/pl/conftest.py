@@ -19,7 +19,7 @@ def _close_figures():
 
 @pytest.fixture(scope="session")
 def cells(kang_small_shared):
-    """``(pred, real)``: real cells (small Kang, ``obsm["X_pca"]``) and 'predicted' cells,
+    """``(pred, real)``: real cells (small Kang, ``obsm["X_calmflow_pca"]``) and 'predicted' cells,
     jittered real perturbed cells of two conditions (30 CD14 Mono, 20 B, so counts identify
     the sets) in the same PCA space. Do not modify."""
     real = kang_small_shared.copy()
@@ -27,7 +27,7 @@ def cells(kang_small_shared):
     mean = X.mean(0)
     _, _, vt = np.linalg.svd(X - mean, full_matrices=False)
     comps = vt[:10]
-    real.obsm["X_pca"] = (X - mean) @ comps.T
+    real.obsm["X_calmflow_pca"] = (X - mean) @ comps.T
     rng = np.random.default_rng(0)
     parts = []
     for ct, n in (("CD14 Mono", 30), ("B", 20)):
@@ -43,7 +43,7 @@ def cells(kang_small_shared):
     pred.obs_names = [f"gen{i}" for i in range(pred.n_obs)]
     pred.var_names = real.var_names
     pred.obs["prompt"] = "a prompt"  # as the model writes it: not a condition key
-    pred.obsm["X_pca"] = (pred.X - mean) @ comps.T
+    pred.obsm["X_calmflow_pca"] = (pred.X - mean) @ comps.T
     return pred, real
 
 

@@ -31,8 +31,10 @@ def test_embedding_overlay_pca_one_panel_per_condition(cells):
         assert gen.get_label() == f"generated (n={n_pred})"
         assert f"real (n={n_real})" in _legend_text(a)
         assert (a.get_xlabel(), a.get_ylabel()) == ("PC1", "PC2")
-    # the generated points are the first two PCs of pred's X_pca
-    np.testing.assert_allclose(axes[1].collections[2].get_offsets(), pred.obsm["X_pca"][30:, :2])
+    # the generated points are the first two PCs of pred's X_calmflow_pca
+    np.testing.assert_allclose(
+        axes[1].collections[2].get_offsets(), pred.obsm["X_calmflow_pca"][30:, :2]
+    )
 
 
 def test_embedding_overlay_single_axes(cells):

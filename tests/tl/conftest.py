@@ -21,7 +21,7 @@ def _close_figures():
 @pytest.fixture(scope="session")
 def trained(kang_small_shared, tiny_config, quiet_train):
     """``(model, cells)``: a tiny variational model trained 2 epochs on the small Kang cells
-    without the held-out CD14 Mono · IFN-beta cells, and all the cells (with ``X_pca`` in
+    without the held-out CD14 Mono · IFN-beta cells, and all the cells (with ``X_calmflow_pca`` in
     the model's space). Do not modify either."""
     from sccalmflow import CaLMFlowModel
 
@@ -31,5 +31,5 @@ def trained(kang_small_shared, tiny_config, quiet_train):
     CaLMFlowModel.setup_anndata(train, condition_keys=KEYS, control=CONTROL)
     model = CaLMFlowModel(train, **{**tiny_config, "variational": True})
     quiet_train(model, max_epochs=2, batch_size=64)
-    adata.obsm["X_pca"] = model.get_pca(adata)
+    model.add_pca(adata)
     return model, adata

@@ -28,8 +28,8 @@ def test_embedding_pca_panels_and_coordinates(trained, pred):
     assert [p.title for p in ov.panels] == ["CD14 Mono · IFN-beta", "B · IFN-beta"]
     assert ov.condition_keys == ["cell_type", "condition"]  # prompt, source_cell left out
     assert ov.control == CONTROL and ov.axis_labels == ("PC2", "PC3")
-    np.testing.assert_allclose(ov.pred_coords, pred.obsm["X_pca"][:, [1, 2]])
-    np.testing.assert_allclose(ov.real_coords, real.obsm["X_pca"][:, [1, 2]])
+    np.testing.assert_allclose(ov.pred_coords, pred.obsm["X_calmflow_pca"][:, [1, 2]])
+    np.testing.assert_allclose(ov.real_coords, real.obsm["X_calmflow_pca"][:, [1, 2]])
     for p, ct in zip(ov.panels, ["CD14 Mono", "B"], strict=True):
         np.testing.assert_array_equal(p.pred, _rows(pred.obs, ct, "IFN-beta"))
         np.testing.assert_array_equal(p.real, _rows(real.obs, ct, "IFN-beta"))
@@ -59,7 +59,7 @@ def test_embedding_umap_fits_on_the_cells_shown(trained, pred):
     assert np.isfinite(ov.pred_coords[panel.pred]).all() and len(panel.pred) == 15
     # the same joint UMAP as metrics.joint_umap on those cells, seeded
     emb_r, emb_p = scf.metrics.joint_umap(
-        real.obsm["X_pca"][panel.real], p.obsm["X_pca"][panel.pred], n_components=2,
+        real.obsm["X_calmflow_pca"][panel.real], p.obsm["X_calmflow_pca"][panel.pred], n_components=2,
         seed=0, n_epochs=50,
     )  # fmt: skip
     np.testing.assert_allclose(ov.real_coords[panel.real], emb_r)
@@ -88,8 +88,8 @@ def test_embedding_feeds_pl_overlay(trained, pred):
 def test_embedding_errors(trained, pred):
     _, real = trained
     bare = real.copy()
-    del bare.obsm["X_pca"]
-    with pytest.raises(KeyError, match="get_pca"):
+    del bare.obsm["X_calmflow_pca"]
+    with pytest.raises(KeyError, match="add_pca"):
         scf.tl.embedding(pred, bare, basis="pca")
     with pytest.raises(ValueError, match="basis"):
         scf.tl.embedding(pred, real, basis="tsne")
@@ -100,7 +100,7 @@ def test_embedding_errors(trained, pred):
     with pytest.raises(ValueError, match="exceed"):
         scf.tl.embedding(pred, real, basis="pca", components=(0, 99))
     narrow = pred.copy()
-    narrow.obsm["X_pca"] = narrow.obsm["X_pca"][:, :3]
+    narrow.obsm["X_calmflow_pca"] = narrow.obsm["X_calmflow_pca"][:, :3]
     with pytest.raises(ValueError, match="same projection"):
         scf.tl.embedding(narrow, real)
     with pytest.raises(TypeError, match="AnnData"):

@@ -31,7 +31,7 @@ def test_trajectories_result(trained, paths, tiny_config):
     # the paths are the first two PCs of the predicted states; they end at the cells
     pred = model.predict(CONDS, n_cells=7, seed=0, return_trajectories=True)
     np.testing.assert_allclose(paths.paths, pred.obsm["X_trajectory"][:, :, :2], atol=1e-5)
-    np.testing.assert_allclose(paths.paths[:, -1], pred.obsm["X_pca"][:, :2], atol=1e-4)
+    np.testing.assert_allclose(paths.paths[:, -1], pred.obsm["X_calmflow_pca"][:, :2], atol=1e-4)
     # every real cell is in the background (600 < n_max), in the model's PCA space
     assert len(paths.background) == real.n_obs
     np.testing.assert_allclose(paths.background, model.get_pca(real)[:, :2], rtol=1e-6)
@@ -56,7 +56,7 @@ def test_trajectories_feed_pl(trained, paths, tiny_config):
     # the end points are the generated cells
     pred = model.predict(CONDS, n_cells=7, seed=0, return_trajectories=True)
     gen = [c for c in axes[1].collections if c.get_label() == "generated (t = 1)"][0]
-    np.testing.assert_allclose(gen.get_offsets(), pred.obsm["X_pca"][7:, :2], atol=1e-4)
+    np.testing.assert_allclose(gen.get_offsets(), pred.obsm["X_calmflow_pca"][7:, :2], atol=1e-4)
     target = axes[0].collections[1]  # real held-out cells, passed in `real`
     held = (adata.obs.cell_type == HELD[0]) & (adata.obs.condition == HELD[1])
     assert _n(target) == held.sum()

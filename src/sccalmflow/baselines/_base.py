@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import (
+    PCA_KEY,
     ConditionSpec,
     PCAFeatures,
     Scaling,
@@ -19,6 +20,7 @@ from ..data import (
     get_matrix,
     is_anndata,
     matrix_location,
+    write_pca,
 )
 from ..utils import check_bool, check_int, check_seed
 
@@ -224,8 +226,9 @@ class BaselineMethod:
 
         - ``X``: decoded gene-space expression (dense float32, negatives clipped to 0),
           ``var_names`` as in training;
-        - ``obsm["X_pca"]``: unscaled PCA scores (``pca.pca_scores(z)``) of the generated
-          features ``z``;
+        - ``obsm["X_calmflow_pca"]``: unscaled PCA scores (``pca.pca_scores(z)``) of the
+          generated features ``z``, with the projection's fingerprint in
+          ``uns["calmflow_pca"]`` (compare with real cells after :meth:`add_pca`);
         - ``obs``: the condition key columns (categorical, categories as seen in training);
         - ``uns["baseline"]``: ``{"method": ..., "seed": ...}`` (subclasses may add entries).
         """
@@ -240,10 +243,45 @@ class BaselineMethod:
         obs = frame.iloc[np.repeat(np.arange(n_rows), counts)].reset_index(drop=True)
         obs.index = [f"gen{i}" for i in range(len(obs))]  # as the main model names them
         pred = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=self.var_names.copy()))
-        pred.obsm["X_pca"] = self.pca.pca_scores(z)
+        write_pca(pred, self.pca.pca_scores(z), self.pca.fingerprint())
         pred.uns["baseline"] = {"method": self.method_name, "seed": int(seed)}
         self._annotate(pred)
         return pred
+
+    def add_pca(
+        self, adata: ad.AnnData, layer: str | None = None, key: str = PCA_KEY
+    ) -> ad.AnnData:
+        """Write the method's PCA coordinates of ``adata`` into it (in place), with a fingerprint.
+
+        Sets ``adata.obsm[key]`` (unscaled PCA scores of the fitted feature space) and
+        ``adata.uns["calmflow_pca"] = {"fingerprint": ...}`` (``key`` without ``X_``), the
+        entries :meth:`predict` writes; scanpy's ``obsm["X_pca"]`` is left untouched.
+
+        Parameters
+        ----------
+        adata
+            Cells with the genes the method was fitted on, in the same order (modified in
+            place).
+        layer
+            Layer of ``adata`` with the expression (``None``: ``X``).
+        key
+            ``.obsm`` key to write.
+
+        Returns
+        -------
+        ``adata`` itself.
+        """
+        self._check_fitted()
+        if not is_anndata(adata):
+            raise TypeError(f"`adata` must be an AnnData, got {type(adata).__name__}.")
+        if not adata.var_names.equals(self.var_names):
+            raise ValueError(
+                f"adata must have the method's {len(self.var_names)} genes in the same order "
+                f"(it has {adata.n_vars}): use `adata[:, method.var_names]`."
+            )
+        z = self.pca.transform(get_matrix(adata, layer=layer, name="adata"))
+        write_pca(adata, self.pca.pca_scores(z), self.pca.fingerprint(), key)
+        return adata
 
     # ---------------------------------------------------------------- hooks
     def _fit_features(self, z: np.ndarray, codes: np.ndarray) -> None:

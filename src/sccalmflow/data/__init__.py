@@ -7,6 +7,8 @@
   back to genes.
 - :class:`SequenceDataModule`: per epoch, sources, OT coupling within a condition and N
   trajectories per sequence.
+- :data:`PCA_KEY`, :func:`write_pca`, :func:`check_same_pca`: the model's PCA coordinates
+  in an AnnData, with the projection's fingerprint.
 - :func:`get_matrix`: the one way to read ``X``, a layer or an ``.obsm`` entry.
 """
 
@@ -23,6 +25,13 @@ from ._conditions import (
 from ._datamodule import SequenceDataModule, stratified_split
 from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder
 from ._matrix import check_expression, get_matrix, is_anndata, matrix_location
+from ._pca_space import (
+    PCA_KEY,
+    check_same_pca,
+    pca_fingerprint,
+    pca_uns_key,
+    write_pca,
+)
 from ._prompts import (
     PAD_TOKEN,
     UNCONDITIONAL_TEMPLATE,
@@ -38,6 +47,7 @@ from ._prompts import (
 from ._sampling import interpolate_repeats, resample_pool
 
 __all__ = [
+    "PCA_KEY",
     "LABEL_SEPARATOR",
     "PAD_TOKEN",
     "UNCONDITIONAL_TEMPLATE",
@@ -50,6 +60,7 @@ __all__ = [
     "as_condition_frame",
     "build_prompts",
     "build_word_tokenizer",
+    "check_same_pca",
     "check_condition_keys",
     "check_expression",
     "check_n_pca",
@@ -63,9 +74,12 @@ __all__ = [
     "matrix_location",
     "normalize_templates",
     "observed_categories",
+    "pca_fingerprint",
+    "pca_uns_key",
     "resample_pool",
     "rows_of",
     "strip_placeholders",
     "stratified_split",
     "template_keys",
+    "write_pca",
 ]

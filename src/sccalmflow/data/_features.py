@@ -6,6 +6,7 @@ gives the same layout for a space the user supplies in ``.obsm`` (``features_key
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import numpy as np
@@ -115,6 +116,24 @@ class PCAFeatures:
         """Scaled features -> unscaled PCA scores (what scanpy calls ``X_pca``)."""
         self._check()
         return np.asarray(Z, dtype=np.float32) * self.scale_
+
+    def fingerprint(self) -> str:
+        """A short SHA-256 of the projection (mean, components, scale as float32 bytes).
+
+        Two objects project cells into the same space exactly when their fingerprints
+        match; predictions and ``model.add_pca`` store it in ``uns["calmflow_pca"]``.
+
+        Returns
+        -------
+        16 hexadecimal characters.
+        """
+        self._check()
+        digest = hashlib.sha256()
+        for arr in (self.mean_, self.components_, self.scale_):
+            a = np.ascontiguousarray(arr, dtype=np.float32)
+            digest.update(str(a.shape).encode())
+            digest.update(a.tobytes())
+        return digest.hexdigest()[:16]
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"mean", "components", "scale"}`` arrays (what :meth:`from_state_dict` reads)."""

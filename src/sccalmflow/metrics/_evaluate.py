@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..data import condition_labels, get_matrix, is_anndata, is_control
+from ..data import PCA_KEY, check_same_pca, condition_labels, get_matrix, is_anndata, is_control
 from ..utils import check_int, check_seed
 from ._cluster import joint_umap
 from ._correlation import mean_expression_r2, top_de_genes
@@ -349,10 +349,12 @@ def _pca_coordinates(
         missing = [name for name, a in (("pred", pred), ("real", real)) if pca_key not in a.obsm]
         if missing:
             raise KeyError(
-                f"{' and '.join(missing)} lack(s) obsm[{pca_key!r}]. Pass `pca=` a callable "
-                "mapping expression to the model's PCA space (e.g. the fitted PCAFeatures' "
-                "`transform`), or pca='joint' to fit one PCA on pred and real together."
+                f"{' and '.join(missing)} lack(s) obsm[{pca_key!r}]. Add the model's "
+                "projection of the real cells with `model.add_pca(real)` (predictions carry "
+                "it already), pass `pca=` a callable mapping expression to the model's PCA "
+                "space, or pca='joint' to fit one PCA on pred and real together."
             )
+        check_same_pca(pred, real, pca_key)
         zp = get_matrix(pred, obsm=pca_key, name="pred")
         zr = get_matrix(real, obsm=pca_key, name="real")
     else:
@@ -478,7 +480,7 @@ def evaluate(
     metrics: Sequence[str] = DEFAULT_METRICS,
     n_max: int | None = 5000,
     seed: int = 0,
-    pca_key: str = "X_pca",
+    pca_key: str = PCA_KEY,
     pca: Callable[[Any], np.ndarray] | Literal["joint"] | None = None,
     genes: Sequence[str] | None = None,
     top_de: int | Mapping[Any, Sequence[str]] | None = None,
@@ -524,8 +526,13 @@ def evaluate(
     ``"genes"`` — the expression matrix itself (dense; slow for many genes).
 
     **PCA coordinates.** ``pca=None``: both objects must hold ``obsm[pca_key]`` in the same
-    space (the model writes its own PCA coordinates to ``pred.obsm["X_pca"]``; make sure the
-    real ones come from the same projection, not from a separate ``sc.pp.pca``).
+    space. Predictions (of the model and the baselines) carry the model's coordinates in
+    ``obsm["X_calmflow_pca"]`` (the default ``pca_key``) with a fingerprint of the
+    projection in ``uns["calmflow_pca"]``; add them to the real cells with
+    ``model.add_pca(real)`` (scanpy's ``X_pca`` is left alone). When the fingerprints differ
+    (another model, or real cells projected by another one), or only one object carries
+    one, this refuses to compare; with a ``pca_key`` of your own and no fingerprints on
+    either side, the coordinates are compared as given.
     ``pca=<callable>``: maps an expression matrix (``X`` or ``layer``) to that space, e.g.
     the fitted :class:`~sccalmflow.data.PCAFeatures`' ``transform``; it is always applied
     to ``real``, and to ``pred`` only when ``pred`` lacks ``obsm[pca_key]``.

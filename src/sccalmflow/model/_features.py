@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 from scvi import REGISTRY_KEYS
 
-from ..data import PCAFeatures, check_expression, get_matrix, matrix_location
+from ..data import (
+    PCA_KEY,
+    PCAFeatures,
+    check_expression,
+    get_matrix,
+    matrix_location,
+    write_pca,
+)
 from ._registration import FEATURES_KEY, check_features
 
 
@@ -32,7 +39,10 @@ class FeaturesMixin:
         return self._cache["features"]
 
     def get_pca(self, adata: ad.AnnData | None = None, layer: str | None = None) -> np.ndarray:
-        """Cells in the model's PCA space (unscaled scores, like ``pred.obsm["X_pca"]``).
+        """Cells in the model's PCA space (unscaled scores, like ``pred.obsm["X_calmflow_pca"]``).
+
+        Returns an array; to compare real cells with predictions use :meth:`add_pca`, which
+        also stores the projection's fingerprint.
 
         Parameters
         ----------
@@ -48,6 +58,39 @@ class FeaturesMixin:
         if adata is None:
             return self.features_.pca_scores(self._registered_features())
         return self.features_.pca_scores(self._features_of(adata, layer, "adata"))
+
+    def add_pca(
+        self, adata: ad.AnnData, layer: str | None = None, key: str = PCA_KEY
+    ) -> ad.AnnData:
+        """Write the model's PCA coordinates of ``adata`` into it (in place), with a fingerprint.
+
+        Sets ``adata.obsm[key]`` (:meth:`get_pca`) and ``adata.uns["calmflow_pca"] =
+        {"fingerprint": ...}`` (``key`` without ``X_``), the same entries
+        :meth:`predict` writes, so :func:`sccalmflow.metrics.evaluate` and
+        :func:`sccalmflow.tl.embedding` can check that predictions and real cells live in
+        one space. scanpy's ``obsm["X_pca"]`` (and the neighbours / UMAP built on it) is
+        left untouched.
+
+        Parameters
+        ----------
+        adata
+            Cells with the model's genes (modified in place).
+        layer
+            Layer of ``adata`` with log-normalised expression (``None``: ``X``).
+        key
+            ``.obsm`` key to write.
+
+        Returns
+        -------
+        ``adata`` itself.
+
+        Examples
+        --------
+        >>> model.add_pca(real)
+        >>> sccalmflow.metrics.evaluate(pred, real, space="pca")
+        """
+        write_pca(adata, self.get_pca(adata, layer), self.features_.fingerprint(), key)
+        return adata
 
     def _features_of(self, adata: ad.AnnData, layer: str | None, where: str) -> np.ndarray:
         """Scaled features of cells that are not (necessarily) the registered ones."""
@@ -77,7 +120,7 @@ class FeaturesMixin:
 
         CaLMFlow has no per-cell latent variable: its paths live in the model's feature
         space (PCA of the registered layer, or the ``features_key`` space), and this returns
-        the cells' coordinates there, unscaled, like ``pred.obsm["X_pca"]``.
+        the cells' coordinates there, unscaled, like ``pred.obsm["X_calmflow_pca"]``.
 
         Parameters
         ----------

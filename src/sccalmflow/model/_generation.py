@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data import interpolate_repeats, resample_pool
+from ..data import interpolate_repeats, resample_pool, write_pca
 from ..flow import AutoregressiveSolver
 from ..utils import torch_threads
 from ._checks import check_predict_arguments, check_prediction_size
@@ -87,7 +87,7 @@ class GenerationMixin:
             Use the backbone's key/value cache.
         decode
             Map to gene space (``X``); ``False`` leaves ``X`` empty (0 genes) and keeps only
-            ``obsm["X_pca"]``.
+            ``obsm["X_calmflow_pca"]``.
         source_cells
             Cells to start every requested condition from (``source="control"`` models),
             instead of the registered control cells of the condition's context: e.g. the
@@ -109,7 +109,9 @@ class GenerationMixin:
         Returns
         -------
         AnnData with ``n_cells`` per condition: ``X`` (log-normalised expression decoded from
-        PCA, negative values set to 0, same ``var_names``), ``obsm["X_pca"]``, ``.obs`` with
+        PCA, negative values set to 0, same ``var_names``), ``obsm["X_calmflow_pca"]`` (the
+        model's unscaled PCA scores; the projection's fingerprint in
+        ``uns["calmflow_pca"]``; compare with real cells after :meth:`add_pca`), ``.obs`` with
         the condition columns, ``prompt`` and (``source="control"``) ``source_cell``, the
         control cell each path started from (with ``oversample="interpolate"``, the cell a
         repeated draw was moved away from).
@@ -266,7 +268,7 @@ class GenerationMixin:
         pred = ad.AnnData(X=X, obs=obs)
         if decode:
             pred.var_names = self.var_names
-        pred.obsm["X_pca"] = features.pca_scores(Zp)
+        write_pca(pred, features.pca_scores(Zp), features.fingerprint())
         uns: dict[str, Any] = {
             **info,
             "source": self.source,

@@ -120,7 +120,7 @@ def embedding_overlay(
 
     Examples
     --------
-    >>> real.obsm["X_pca"] = model.get_pca(real)
+    >>> model.add_pca(real)
     >>> pred = model.predict({"cell_type": ["CD14 Mono"], "condition": ["IFN-beta"]}, 500)
     >>> overlay = sccalmflow.tl.embedding(pred, real, control={"condition": "control"})
     >>> sccalmflow.pl.embedding_overlay(overlay)

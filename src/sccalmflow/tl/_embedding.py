@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..data import get_matrix, rows_of
+from ..data import PCA_KEY, check_same_pca, get_matrix, rows_of
 from ..metrics import joint_umap
 from ._utils import (
     check_anndata,
@@ -81,14 +81,6 @@ class EmbeddingOverlay:
 
 
 def _pca(adata, key: str, name: str) -> np.ndarray:
-    if key not in adata.obsm:
-        hint = (
-            " For real cells, add the model's projection first: "
-            "`real.obsm['X_pca'] = model.get_pca(real)`."
-            if name == "real"
-            else ""
-        )
-        raise KeyError(f"{name}.obsm[{key!r}] not found.{hint}")
     return dense(get_matrix(adata, obsm=key, name=name))
 
 
@@ -116,7 +108,7 @@ def embedding(
     basis: Literal["umap", "pca"] = "umap",
     control: Mapping[str, str] | None = None,
     condition_keys: Sequence[str] | str | None = None,
-    pca_key: str = "X_pca",
+    pca_key: str = PCA_KEY,
     components: tuple[int, int] = (0, 1),
     n_max: int | None = 2000,
     seed: int = 0,
@@ -138,7 +130,9 @@ def embedding(
         with the condition columns in ``.obs`` and PCA coordinates in ``obsm[pca_key]``.
     real : anndata.AnnData
         Real cells with the same condition columns and ``obsm[pca_key]`` in the **same**
-        PCA space (``real.obsm["X_pca"] = model.get_pca(real)``).
+        PCA space: ``model.add_pca(real)`` writes it (with the projection's fingerprint,
+        leaving scanpy's ``X_pca`` alone). Different fingerprints on ``pred`` and ``real``
+        are an error.
     basis : {"umap", "pca"}
         ``"umap"``: one 2-d UMAP fitted jointly on every cell picked; ``"pca"``: two
         principal components (``components``).
@@ -149,7 +143,8 @@ def embedding(
         ``.obs`` columns defining a condition. Default: the columns of ``pred.obs`` that are
         also in ``real.obs`` (except ``prompt`` and ``source_cell``).
     pca_key : str
-        Key of the PCA coordinates in ``.obsm``.
+        Key of the PCA coordinates in ``.obsm`` (default: the model's,
+        ``"X_calmflow_pca"``).
     components : tuple of int
         Principal components with ``basis="pca"`` (0-based).
     n_max : int, optional
@@ -167,7 +162,7 @@ def embedding(
 
     Examples
     --------
-    >>> real.obsm["X_pca"] = model.get_pca(real)
+    >>> model.add_pca(real)
     >>> pred = model.predict({"cell_type": ["CD14 Mono"], "condition": ["IFN-beta"]}, 500)
     >>> overlay = sccalmflow.tl.embedding(pred, real, control={"condition": "control"})
     >>> sccalmflow.pl.embedding_overlay(overlay)
@@ -178,6 +173,7 @@ def embedding(
         raise ValueError(f"basis must be 'umap' or 'pca', not {basis!r}.")
     keys = infer_condition_keys(pred, real, condition_keys)
     control = check_control(control, keys)
+    check_same_pca(pred, real, pca_key)
     zp, zr = _pca(pred, pca_key, "pred"), _pca(real, pca_key, "real")
     if zp.shape[1] != zr.shape[1]:
         raise ValueError(

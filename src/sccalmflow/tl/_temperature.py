@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from ..data import get_matrix
+from ..data import get_matrix, write_pca
 from ..metrics import evaluate
 from ._utils import check_anndata
 
@@ -136,7 +136,7 @@ def temperature_sweep(
     X = get_matrix(real, layer=layer, name="real")
     # a light copy holding the model's PCA projection of the real cells
     ref = ad.AnnData(X=X, obs=real.obs[keys].copy(), var=pd.DataFrame(index=real.var_names))
-    ref.obsm["X_pca"] = model.get_pca(real, layer=layer)
+    write_pca(ref, model.get_pca(real, layer=layer), model.features_.fingerprint())
     rows = []
     for t in temps:
         pred = model.predict(conditions, n_cells=n_cells, seed=seed, temperature=t)
