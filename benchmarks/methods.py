@@ -171,8 +171,10 @@ def predict_toy_calmflow(
     model, n: int, seed: int, temperature: float | None = None
 ) -> tuple[np.ndarray, float]:
     """``n`` generated toy points (float64) and the generation seconds."""
+    from sccalmflow.data import PCA_KEY
+
     pred, gen_s = predict_timed(model, TOY_TARGET, n, seed, temperature=temperature)
-    return np.asarray(pred.obsm["X_pca"], dtype=np.float64), gen_s
+    return np.asarray(pred.obsm[PCA_KEY], dtype=np.float64), gen_s
 
 
 # ====================================================================== baselines
@@ -224,8 +226,10 @@ def fit_toy_cfm(target: np.ndarray, variant: str, cfm: CFMBudget, seed: int) -> 
 
 def predict_toy_cfm(cfm, n: int, seed: int) -> tuple[np.ndarray, float, float]:
     """``n`` generated toy points (float64), the generation seconds and the NFE."""
+    from sccalmflow.data import PCA_KEY
+
     pred, gen_s = predict_timed(cfm, {"system": ["toy"]}, n, seed)
-    z = np.asarray(pred.obsm["X_pca"]) / cfm.pca.scale_
+    z = np.asarray(pred.obsm[PCA_KEY]) / cfm.pca.scale_
     pts = cfm.pca.inverse_transform(z, clip_negative=False)[:, :-1]
     return pts.astype(np.float64), gen_s, cfm.nfe_
 

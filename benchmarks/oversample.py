@@ -29,6 +29,7 @@ def run_cell_type(
 ) -> pd.DataFrame:
     """Train on all but ``cell_type``'s IFN-beta cells; score repeat vs interpolate."""
     from sccalmflow import CaLMFlowModel, metrics
+    from sccalmflow.data import PCA_KEY, check_same_pca
     from sccalmflow.datasets import kang2018_setup
     from sccalmflow.demo import held_out_split
 
@@ -38,12 +39,14 @@ def run_cell_type(
     t0 = time.perf_counter()
     model.train(max_epochs=max_epochs, enable_progress_bar=False)
     print(f"[oversample] {cell_type}: trained in {time.perf_counter() - t0:.0f} s", flush=True)
-    real_pca = model.get_pca(real)
+    model.add_pca(real)
+    real_pca = real.obsm[PCA_KEY]
     cond = {"cell_type": [cell_type], "condition": ["IFN-beta"]}
     rows = []
 
     def score(pred, mode: str, subset: int, n_sources: int) -> None:
-        z = pred.obsm["X_pca"]
+        check_same_pca(pred, real)
+        z = pred.obsm[PCA_KEY]
         rows.append(
             {
                 "cell_type": cell_type,

@@ -120,9 +120,12 @@ def score_split(
     Returns PC1/PC2 of the drawn methods' cells, the real IFN-beta and the control cells.
     """
     from sccalmflow import metrics
+    from sccalmflow.data import PCA_KEY
 
     ct, real = split.cell_type, split.real
-    real.obsm["X_pca"] = fitted[0].obj.get_pca(real)  # fitted[0]: CaLMFlow
+    # fitted[0]: CaLMFlow; its projection (and fingerprint) next to any scanpy X_pca;
+    # evaluate refuses a method whose PCA differs from it
+    fitted[0].obj.add_pca(real)
     points: dict[str, np.ndarray] = {}
     for f in fitted:
         pred, gen_s = predict_timed(f.obj, split.condition, n_gen, seed)
@@ -143,10 +146,10 @@ def score_split(
         cost = dict(train_s=f.train_s, gen_s=gen_s, n_gen=pred.n_obs, nfe=f.nfe)
         rec.add(Measurement(ct, f.name, values, setting=f.setting, **cost))
         if f.name in DRAWN:
-            points[f.name] = np.asarray(pred.obsm["X_pca"][:, :2])
+            points[f.name] = np.asarray(pred.obsm[PCA_KEY][:, :2])
     ctrl = split.control_mask
-    points["real IFN-beta"] = real.obsm["X_pca"][~ctrl, :2]
-    points["control"] = real.obsm["X_pca"][ctrl, :2]
+    points["real IFN-beta"] = real.obsm[PCA_KEY][~ctrl, :2]
+    points["control"] = real.obsm[PCA_KEY][ctrl, :2]
     return points
 
 
@@ -252,7 +255,7 @@ def setup_lines(cfg: KangLooConfig, notes: KangLooNotes) -> list[str]:
         f"'{md_def['pca_scaling']}')` on the same training cells with the same seed; the largest "
         f"difference to CaLMFlow's PCA (components, mean, relative scale) over all methods and "
         f"splits is {pca_diff:.1e}, so E-distance / MMD / W2 are in one space (unscaled PCA "
-        "scores; real cells projected with `model.get_pca`).",
+        "scores; real cells projected with `model.add_pca`, fingerprints checked).",
         "- **Metrics** (`sccalmflow.metrics.evaluate`): R² = squared Pearson of mean "
         "expression (scGen) and sklearn `r2_score` of the means (CPA / CellFlow); top-100 DE "
         "genes = Wilcoxon, held-out type's real IFN-beta vs its control cells; Pearson Δ = "

@@ -80,6 +80,18 @@ def run(cfg: UnconditionalConfig, out: Path, seed: int) -> SuiteResult:
     return SuiteResult(rec, [fig], notes)
 
 
+def check_space(pred: ad.AnnData, pca_model: Any) -> None:
+    """Refuse a prediction whose PCA is not the shared space (``pca_model``'s)."""
+    got = pred.uns["calmflow_pca"]["fingerprint"]
+    want = pca_model.features_.fingerprint()
+    if got != want:
+        raise ValueError(
+            f"A prediction's PCA (fingerprint {got!r}) is not the shared space of the first "
+            f"CaLMFlow model ({want!r}): fit every method on the same cells with the same "
+            "n_pca and seed."
+        )
+
+
 def generate_calmflow(
     adata: ad.AnnData, cfg: UnconditionalConfig, n_eval: int, seed: int
 ) -> tuple[dict[str, Generated], Any]:
@@ -87,6 +99,8 @@ def generate_calmflow(
 
     Also returns the first model: its PCA is the shared space.
     """
+    from sccalmflow.data import PCA_KEY
+
     gen: dict[str, Generated] = {}
     first = None
     for n_traj in cfg.trajectories:
@@ -102,9 +116,10 @@ def generate_calmflow(
         )
         pred, g = predict_timed(model, None, n_eval, seed)
         setting = f"source=noise, N={n_traj}, {budget(model)}"
-        gen[name] = Generated(np.asarray(pred.obsm["X_pca"]), t, g, math.nan, setting)
         if first is None:
             first = model
+        check_space(pred, first)
+        gen[name] = Generated(np.asarray(pred.obsm[PCA_KEY]), t, g, math.nan, setting)
     return gen, first
 
 
@@ -118,6 +133,7 @@ def generate_cfm(
 ) -> dict[str, Generated]:
     """Each CFM variant from noise, with one constant condition key (the baseline needs one)."""
     from sccalmflow.baselines import CFM
+    from sccalmflow.data import PCA_KEY
 
     const = adata.copy()
     const.obs["all"] = pd.Categorical(["all"] * const.n_obs)
@@ -134,7 +150,8 @@ def generate_cfm(
         diff = float(np.abs(cfm.pca.components_ - pca_model.features_.components_).max())
         notes.pca_check.append(diff)
         pred, g = predict_timed(cfm, {"all": ["all"]}, n_eval, seed)
-        points = np.asarray(pred.obsm["X_pca"])
+        check_space(pred, pca_model)
+        points = np.asarray(pred.obsm[PCA_KEY])
         gen[f"CFM-{v}"] = Generated(points, t, g, float(cfm.nfe_), cfm_setting(cfg.cfm))
     return gen
 
