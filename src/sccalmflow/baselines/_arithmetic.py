@@ -104,7 +104,7 @@ class _ShiftBaseline(BaselineMethod):
         Returns
         -------
         Shift of the scaled PCA features, shape ``(n_pca,)``; ``pca.pca_scores`` of it is
-        the shift of ``X_pca``.
+        the shift of ``obsm["X_calmflow_pca"]``.
         """
         self._check_fitted()
         frame = self.condition_spec.validate({k: [v] for k, v in condition.items()})
