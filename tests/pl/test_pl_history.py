@@ -60,3 +60,22 @@ def test_history_logy_and_missing_validation(model):
     axes = scf.pl.history(train_only, logy=True, show=False)
     assert all(a.get_yscale() == "log" for a in axes)
     assert all([ln.get_label() for ln in a.get_lines()] == ["train"] for a in axes)
+
+
+def test_history_deterministic_head_one_panel(model):
+    """Total = reconstruction (KL logged as 0): one panel, not two identical ones."""
+    det = {k: v for k, v in model.history.items() if not k.startswith("kl_local")}
+    det["reconstruction_loss_train"] = det["train_loss"].rename(
+        columns={"train_loss": "reconstruction_loss_train"}
+    )
+    det["reconstruction_loss_validation"] = det["validation_loss"].rename(
+        columns={"validation_loss": "reconstruction_loss_validation"}
+    )
+    det["kl_local_train"] = model.history["kl_local_train"] * 0
+    ax = scf.pl.history(det, show=False)  # one panel: a single Axes
+    assert "total = reconstruction loss" in ax.get_title()
+    assert "deterministic head: no KL" in ax.get_title()
+    assert [ln.get_label() for ln in ax.get_lines()] == ["train", "validation"]
+    # different curves still get their own panels
+    axes = scf.pl.history(model, panels=["loss", "reconstruction"], show=False)
+    assert len(axes) == 2

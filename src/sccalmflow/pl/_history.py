@@ -23,6 +23,9 @@ PANELS: dict[str, tuple[str, str, str]] = {
     "kl": ("KL divergence", "kl_local_train", "kl_local_validation"),
 }
 
+#: Title of the one panel drawn when the total loss is the reconstruction loss (no KL).
+SAME_TITLE = "total = reconstruction loss\n(deterministic head: no KL)"
+
 TRAIN_COLOR = SET_COLORS["real"]  # blue
 VALID_COLOR = "#D55E00"  # vermillion
 
@@ -37,6 +40,21 @@ def _series(history: Mapping[str, pd.DataFrame], key: str) -> tuple[np.ndarray, 
         epochs = np.arange(len(values), dtype=float)
     ok = np.isfinite(values)
     return epochs[ok], values[ok]
+
+
+def _same_curves(history: Mapping[str, pd.DataFrame], p: str, q: str) -> bool:
+    """Do panels ``p`` and ``q`` hold the same train and validation curves?"""
+    for kp, kq in zip(PANELS[p][1:], PANELS[q][1:], strict=True):
+        sp, sq = _series(history, kp), _series(history, kq)
+        if (sp is None) != (sq is None):
+            return False
+        if sp is not None and not (
+            len(sp[1]) == len(sq[1])
+            and np.array_equal(sp[0], sq[0])
+            and np.allclose(sp[1], sq[1], rtol=1e-6, atol=1e-9)
+        ):
+            return False
+    return True
 
 
 @doc_params(**COMMON_PANELS)
@@ -62,7 +80,10 @@ def history(
         Panels to draw, from ``"loss"`` (``train_loss`` / ``validation_loss``),
         ``"reconstruction"`` (``reconstruction_loss_train`` / ``_validation``) and
         ``"kl"`` (``kl_local_train`` / ``_validation``). Panels without data, or with only
-        zeros (the KL of the deterministic head, ``variational=False``), are skipped.
+        zeros (the KL of the deterministic head, ``variational=False``), are skipped. When
+        the total loss equals the reconstruction loss (no KL: the deterministic head), one
+        panel titled "total = reconstruction loss (deterministic head: no KL)" replaces the
+        two identical ones.
     logy : bool
         Logarithmic y axes.
     ncols : int
@@ -98,9 +119,15 @@ def history(
         raise ValueError(
             f"The history has no non-zero values for panels {panels} (keys: {sorted(hist)})."
         )
+    titles = {p: PANELS[p][0] for p in drawn}
+    if {"loss", "reconstruction"} <= set(drawn) and _same_curves(hist, "loss", "reconstruction"):
+        # no KL (deterministic head): the total loss is the reconstruction loss, one panel
+        drawn.remove("reconstruction")
+        titles["loss"] = SAME_TITLE
     fig, axes = make_axes(len(drawn), ax, ncols=ncols, panel_size=(3.8, 3.0))
     for a, p in zip(axes, drawn, strict=True):
-        title, k_train, k_val = PANELS[p]
+        _, k_train, k_val = PANELS[p]
+        title = titles[p]
         for key, label, color, ls in (
             (k_train, "train", TRAIN_COLOR, "-"),
             (k_val, "validation", VALID_COLOR, "--"),
