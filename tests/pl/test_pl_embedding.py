@@ -86,7 +86,37 @@ def test_embedding_overlay_color_by_category_and_shared_axes(cells):
     axes = scf.pl.embedding_overlay(overlay, color="cell_type", share_axes=True, show=False)
     assert len(axes) == 4
     assert len({a.get_xlim() for a in axes}) == 1  # one frame for every panel
-    assert axes[-1].get_legend().get_title().get_text() == "cell_type"
+    # the categories get one figure legend; each panel's legend names its cell sets
+    assert axes[-1].figure.legends[0].get_title().get_text() == "cell_type"
+    assert "control (n=" in _legend_text(axes[-1])
+
+
+def test_embedding_overlay_control_in_legend_when_coloured(cells):
+    """The grey control cells drawn behind coloured cells have a legend entry."""
+    pred, real = cells
+    overlay = scf.tl.embedding(pred, real, basis="pca", control=CONTROL)
+    axes = scf.pl.embedding_overlay(overlay, color="ISG15", show=False)
+    for a, p in zip(axes, [q for q in overlay.panels for _ in range(2)], strict=True):
+        text = _legend_text(a)
+        assert f"control (n={len(p.control)})" in text
+        assert ("real (n=" in text) or ("generated (n=" in text)
+
+
+def test_embedding_overlay_counts_distinct_generated_cells(cells):
+    """Repeated generated cells (deterministic head, few sources): 'n=..., k distinct'."""
+    import anndata as ad
+
+    pred, real = cells
+    b = pred[pred.obs.cell_type == "B"]
+    rep = ad.concat([b[:5]] * 4, index_unique="-")  # 20 cells, 5 distinct
+    rep.obsm["X_calmflow_pca"] = np.tile(b.obsm["X_calmflow_pca"][:5], (4, 1))
+    rep.uns = dict(pred.uns)
+    overlay = scf.tl.embedding(rep, real, basis="pca", control=CONTROL)
+    assert overlay.panels[0].n_distinct_pred == 5
+    ax = scf.pl.embedding_overlay(overlay, show=False)
+    assert "generated (n=20, 5 distinct)" in _legend_text(ax)
+    ax = scf.pl.embedding_overlay(scf.tl.embedding(b, real, basis="pca"), show=False)
+    assert "generated (n=20)" in _legend_text(ax)  # all distinct: no count
 
 
 def test_embedding_overlay_errors(cells):

@@ -32,6 +32,13 @@ def _check_overlay(overlay) -> None:
         )
 
 
+def generated_label(n: int, n_distinct: int | None, name: str = "generated") -> str:
+    """``"generated (n=500)"``, or ``"generated (n=500, 99 distinct)"`` when cells repeat."""
+    if n_distinct is not None and n_distinct < n:
+        return f"{name} (n={n}, {n_distinct} distinct)"
+    return f"{name} (n={n})"
+
+
 def _draw_sets(axes, ov: EmbeddingOverlay, s: float, alpha: float) -> None:
     """One panel per condition: control, real and generated cells in their set colours."""
     ep, er = ov.pred_coords, ov.real_coords
@@ -42,7 +49,8 @@ def _draw_sets(axes, ov: EmbeddingOverlay, s: float, alpha: float) -> None:
         a.scatter(*er[p.real].T, s=s, c=SET_COLORS["real"], alpha=alpha, lw=0,
                   label=f"real (n={len(p.real)})", rasterized=True)  # fmt: skip
         a.scatter(*ep[p.pred].T, s=s, c=SET_COLORS["generated"], alpha=alpha, lw=0,
-                  label=f"generated (n={len(p.pred)})", rasterized=True)  # fmt: skip
+                  label=generated_label(len(p.pred), p.n_distinct_pred),
+                  rasterized=True)  # fmt: skip
         a.set_title(p.title)
         a.legend(loc="best", fontsize=8, markerscale=max(1.0, 6 / np.sqrt(s)),
                  frameon=True, framealpha=0.85, handletextpad=0.2)  # fmt: skip
@@ -166,24 +174,28 @@ def _draw_colored(axes, ov: EmbeddingOverlay, color, s, alpha, layer, fig) -> No
                 a.scatter(*er[p.control].T, s=s, c=SET_COLORS["control"], alpha=0.5, lw=0,
                           label=f"control (n={len(p.control)})", rasterized=True)  # fmt: skip
             v = vals.iloc[idx]
+            distinct = p.n_distinct_pred if which == "generated" else None
+            label = generated_label(len(idx), distinct, which)
             if categorical:
                 a.scatter(*emb[idx].T, s=s, c=[lut[str(x)] for x in v], alpha=alpha, lw=0,
-                          label=f"{which} (n={len(idx)})", rasterized=True)  # fmt: skip
+                          label=label, rasterized=True)  # fmt: skip
             else:
                 order = np.argsort(v.to_numpy(float))
                 mappable = a.scatter(
                     *emb[idx[order]].T, s=s, c=v.to_numpy(float)[order], cmap=CMAP,
-                    vmin=vmin, vmax=vmax, alpha=alpha, lw=0,
-                    label=f"{which} (n={len(idx)})", rasterized=True,
+                    vmin=vmin, vmax=vmax, alpha=alpha, lw=0, label=label, rasterized=True,
                 )  # fmt: skip
             a.set_title(f"{p.title}\n{which}")
+            # the cell counts and the grey control cells get a legend entry
+            a.legend(loc="best", fontsize=7, markerscale=max(1.0, 6 / np.sqrt(s)),
+                     frameon=True, framealpha=0.85, handletextpad=0.2)  # fmt: skip
     if categorical:
         from matplotlib.lines import Line2D
 
         handles = [
             Line2D([], [], marker="o", ls="", color=lut[c], label=c, markersize=6) for c in cats
         ]
-        axes[-1].legend(handles=handles, title=color, fontsize=8, loc="center left",
-                        bbox_to_anchor=(1.02, 0.5), frameon=False)  # fmt: skip
+        fig.legend(handles=handles, title=color, fontsize=8, loc="outside right center",
+                   frameon=False)  # fmt: skip
     elif mappable is not None:
         fig.colorbar(mappable, ax=axes, shrink=0.7, pad=0.01, aspect=30, label=color)

@@ -38,12 +38,17 @@ class OverlayPanel:
     control
         Rows of ``real``: the control cells of the condition's context (empty without
         ``control`` or for a control condition).
+    n_distinct_pred
+        Number of distinct cells among ``pred`` (distinct rows of their PCA coordinates):
+        fewer than ``len(pred)`` when generated cells repeat (the deterministic head with
+        more cells than source cells). ``None``: not counted.
     """
 
     title: str
     pred: np.ndarray
     real: np.ndarray
     control: np.ndarray
+    n_distinct_pred: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,15 @@ def _pca(adata, key: str, name: str) -> np.ndarray:
     return dense(get_matrix(adata, obsm=key, name=name))
 
 
-def _panels(pred, real, keys, control, n_max, seed) -> list[OverlayPanel]:
+def n_distinct_rows(mat: np.ndarray) -> int:
+    """Number of distinct rows of a 2-d array (repeated generated cells count once)."""
+    mat = np.asarray(mat)
+    if mat.shape[0] == 0:
+        return 0
+    return int(np.unique(np.ascontiguousarray(mat), axis=0).shape[0])
+
+
+def _panels(pred, real, keys, control, n_max, seed, zp) -> list[OverlayPanel]:
     """The cells of each condition (subsampled in one seeded stream, in panel order)."""
     rng = np.random.default_rng(seed)
     panels = []
@@ -97,7 +110,7 @@ def _panels(pred, real, keys, control, n_max, seed) -> list[OverlayPanel]:
             ctrl = [control.get(k, v) for k, v in zip(keys, cond, strict=True)]
             ic = subsample(rows_of(real.obs, keys, ctrl), n_max, rng)
         title = " · ".join(cond) if cond else "all cells"
-        panels.append(OverlayPanel(title, ip, ir, ic))
+        panels.append(OverlayPanel(title, ip, ir, ic, n_distinct_rows(zp[ip])))
     return panels
 
 
@@ -180,7 +193,7 @@ def embedding(
             f"pred and real have PCA coordinates of different widths ({zp.shape[1]} vs "
             f"{zr.shape[1]}): they must come from the same projection."
         )
-    panels = _panels(pred, real, keys, control, n_max, seed)
+    panels = _panels(pred, real, keys, control, n_max, seed, zp)
     if basis == "pca":
         c0, c1 = (int(c) for c in components)
         if max(c0, c1) >= zp.shape[1]:
