@@ -64,9 +64,16 @@ def test_temperature_sweep_errors(trained):
         scf.tl.temperature_sweep(m, CONDS, adata.X)
 
 
-def test_temperature_sweep_warns_for_deterministic_head(trained, tiny_config):
+def test_temperature_sweep_refuses_deterministic_head(trained, tiny_config, monkeypatch):
+    """The deterministic head ignores τ: a clear ValueError before generating anything."""
     m, adata = trained
     det = CaLMFlowModel(m.adata, **{**tiny_config, "variational": False})
-    det.is_trained_ = True  # only the warning is checked here
-    with pytest.warns(UserWarning, match="deterministic"):
+    det.is_trained_ = True
+    assert not any(det.module.samples_latent(t) for t in (0.0, 0.5, 1.0, 2.0))
+
+    def no_predict(*args, **kwargs):
+        raise AssertionError("predict called")
+
+    monkeypatch.setattr(det, "predict", no_predict)
+    with pytest.raises(ValueError, match="deterministic head ignores the temperature"):
         scf.tl.temperature_sweep(det, CONDS, adata, temperatures=(0, 1), n_cells=5)

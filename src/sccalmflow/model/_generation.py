@@ -16,7 +16,7 @@ import torch
 
 from ..data import interpolate_repeats, resample_pool, write_pca
 from ..flow import AutoregressiveSolver
-from ..utils import torch_threads
+from ..utils import check_bool, torch_threads
 from ._checks import check_predict_arguments, check_prediction_size
 
 
@@ -38,6 +38,25 @@ class _Draws:
     paths: np.ndarray | None
 
 
+#: Requests of more cells than this get a progress bar by default (``progress_bar=None``).
+PROGRESS_MIN_CELLS = 10_000
+
+
+def _progress(n_rows: int, n_seq: int, n_paths: int, batch_size: int, show: bool | None):
+    """A tqdm bar over the ``n_rows * n_seq * n_paths`` generated cells (hidden if not shown).
+
+    ``show=None``: shown when the request takes more than one batch in all or more than
+    :data:`PROGRESS_MIN_CELLS` cells. The bar only counts: it draws no random number.
+    """
+    from tqdm.auto import tqdm
+
+    total = n_rows * n_seq * n_paths
+    if show is None:
+        n_batches = n_rows * math.ceil(n_seq / batch_size)
+        show = n_batches > 1 or total > PROGRESS_MIN_CELLS
+    return tqdm(total=total, desc="generating cells", unit="cell", disable=not show)
+
+
 class GenerationMixin:
     """:meth:`predict` of :class:`~sccalmflow.CaLMFlowModel`."""
 
@@ -57,6 +76,7 @@ class GenerationMixin:
         source_layer: str | None = None,
         oversample: Literal["repeat", "interpolate"] = "repeat",
         n_threads: int | None = None,
+        progress_bar: bool | None = None,
     ) -> ad.AnnData:
         """Generate cells for each requested condition.
 
@@ -105,6 +125,10 @@ class GenerationMixin:
         n_threads
             Torch CPU threads during generation (default: ``sccalmflow.settings.n_threads``,
             1); your own setting is restored afterwards.
+        progress_bar
+            Show a progress bar over the generated cells (tqdm). ``None`` (default): only
+            for a big request, more than one batch of ``batch_size`` sequences in all or
+            more than 10,000 cells. The bar changes no number: same seed, same cells.
 
         Returns
         -------
@@ -117,6 +141,8 @@ class GenerationMixin:
         repeated draw was moved away from).
         """
         check_predict_arguments(locals())
+        if progress_bar is not None:
+            check_bool("progress_bar", progress_bar)
         if not getattr(self, "is_trained_", False):
             warnings.warn("The model is not trained; predictions are random.", stacklevel=2)
         n_cells, seed = int(n_cells), int(seed)
@@ -134,7 +160,8 @@ class GenerationMixin:
         # the head's draws in sequence order): its cells do not depend on the other rows, their
         # order or batch_size
         labels = self.conditions.labels(frame, sep="\x1f")
-        with torch_threads(n_threads):
+        bar = _progress(len(frame), n_seq, self.n_trajectories, batch_size, progress_bar)
+        with torch_threads(n_threads), bar:
             draws = [
                 self._generate_condition(
                     frame,
@@ -149,6 +176,7 @@ class GenerationMixin:
                     use_cache=use_cache,
                     return_trajectories=return_trajectories,
                     oversample=oversample,
+                    bar=bar,
                 )
                 for r, ctx in enumerate(self.conditions.contexts(frame))
             ]
@@ -220,7 +248,7 @@ class GenerationMixin:
 
     def _generate_condition(
         self, frame, r, ctx, sources, prompt_ids, n_seq, rng, *, temperature, batch_size,
-        use_cache, return_trajectories, oversample,
+        use_cache, return_trajectories, oversample, bar=None,
     ) -> _Draws:  # fmt: skip
         """Generate ``n_seq`` sequences of ``N`` paths for row ``r`` of ``frame``."""
         N, T, D = self.n_trajectories, self.module.n_time_points, self.module.n_features
@@ -250,6 +278,8 @@ class GenerationMixin:
             out[s * N : (s + b) * N] = x1.reshape(b * N, D).cpu().numpy()
             if paths is not None:
                 paths[s * N : (s + b) * N] = path.reshape(b * N, T, D).cpu().numpy()
+            if bar is not None:
+                bar.update(b * N)
         return _Draws(out, src, paths)
 
     def _prediction_anndata(

@@ -5,14 +5,13 @@ Drawn by :func:`sccalmflow.pl.temperature`.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from ..data import get_matrix, write_pca
 from ..metrics import evaluate
-from ._utils import check_anndata
+from ._utils import check_anndata, progress
 
 #: Metrics of :func:`~sccalmflow.metrics.evaluate`'s ``mean_expression`` family (genes).
 MEAN_EXPRESSION = (
@@ -46,15 +45,15 @@ def _family(metric: str) -> tuple[str, str | None]:
 
 
 def _check(model, real, temperatures: Sequence[float]) -> list[float]:
-    """Validate the inputs; warn when the temperature cannot matter."""
+    """Validate the inputs; refuse a model whose cells do not depend on the temperature."""
     check_anndata(real, "real")
-    head = getattr(getattr(model, "module", None), "head", None)
-    if head is not None and not getattr(head, "variational", True):
-        warnings.warn(
-            "The model's decoding head is deterministic (variational=False): the sampling "
-            "temperature has no effect, every temperature gives the same cells.",
-            UserWarning,
-            stacklevel=3,
+    module = getattr(model, "module", None)
+    if module is not None and not module.samples_latent(1.0):
+        # the deterministic head decodes its mean at every temperature: flat lines
+        raise ValueError(
+            "The deterministic head ignores the temperature (variational=False): every "
+            "temperature gives the same cells, so there is nothing to sweep. Use a model "
+            "with variational=True."
         )
     temps = [float(t) for t in temperatures]
     if not temps:
@@ -78,6 +77,7 @@ def temperature_sweep(
     n_cells: int = 200,
     seed: int = 0,
     layer: str | None = None,
+    progress_bar: bool | None = None,
 ) -> pd.DataFrame:
     """Score generated cells against real cells at several sampling temperatures τ.
 
@@ -85,9 +85,10 @@ def temperature_sweep(
     ``model.predict(conditions, n_cells, seed, temperature=τ)`` (same seed, so the sources
     are the same) and scores them against ``real`` with :func:`sccalmflow.metrics.evaluate`.
     τ = 0 is the deterministic decoder mean; τ = 1 samples the full posterior. Only a model
-    with the variational head (``CaLMFlowModel(..., variational=True)``) depends on τ; for
-    a deterministic head a warning is issued. Draw the result with
-    :func:`sccalmflow.pl.temperature`.
+    with the variational head (``CaLMFlowModel(..., variational=True)``) depends on τ: a
+    deterministic head (``variational=False``) is refused with a ValueError before anything
+    is generated (it would give the same cells, flat lines, at every τ). Draw the result
+    with :func:`sccalmflow.pl.temperature`.
 
     Parameters
     ----------
@@ -116,6 +117,9 @@ def temperature_sweep(
         Seed of the generation and the metric.
     layer : str, optional
         Expression layer of ``real``.
+    progress_bar : bool, optional
+        Show a progress bar over the temperatures (tqdm). ``None`` (default): when there
+        is more than one temperature. The bar changes no number.
 
     Returns
     -------
@@ -138,8 +142,11 @@ def temperature_sweep(
     ref = ad.AnnData(X=X, obs=real.obs[keys].copy(), var=pd.DataFrame(index=real.var_names))
     write_pca(ref, model.get_pca(real, layer=layer), model.features_.fingerprint())
     rows = []
-    for t in temps:
-        pred = model.predict(conditions, n_cells=n_cells, seed=seed, temperature=t)
+    bar = progress(temps, progress_bar, auto=len(temps) > 1, desc="temperature sweep")
+    for t in bar:
+        bar.set_postfix_str(f"τ={t:g}")
+        pred = model.predict(conditions, n_cells=n_cells, seed=seed, temperature=t,
+                             progress_bar=False)  # fmt: skip
         table = evaluate(
             pred,
             ref,
@@ -156,5 +163,6 @@ def temperature_sweep(
                 "control cells, discrimination needs >= 2 conditions)."
             )
         rows.append(sel[keys + ["metric", "space", "value"]].assign(temperature=t))
+    bar.close()
     out = pd.concat(rows, ignore_index=True)
     return out[keys + list(SWEEP_COLUMNS)]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..data import get_matrix
 from ..utils import keep_torch_threads
-from ._utils import ordered_conditions, subsample
+from ._utils import ordered_conditions, progress, subsample
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Trajectories:
     axis_labels: tuple[str, str]
 
 
-def _umap(bg: np.ndarray, paths: np.ndarray, seed: int, umap_kwargs) -> tuple:
+def _umap(bg: np.ndarray, paths: np.ndarray, seed: int, umap_kwargs, bar) -> tuple:
     """A 2-d UMAP fitted on ``bg``; ``paths`` (``n x T x D``) projected into it."""
     import umap
 
@@ -65,8 +65,12 @@ def _umap(bg: np.ndarray, paths: np.ndarray, seed: int, umap_kwargs) -> tuple:
     reducer = umap.UMAP(n_components=2, random_state=seed, **kw)
     with warnings.catch_warnings(), keep_torch_threads():
         warnings.simplefilter("ignore")
+        bar.set_postfix_str("fitting UMAP on the real cells")
         emb_bg = reducer.fit_transform(bg)
+        bar.update(1)
+        bar.set_postfix_str(f"projecting {n * T} path states")
         emb_paths = reducer.transform(paths.reshape(n * T, D)).reshape(n, T, 2)
+        bar.update(1)
     return np.asarray(emb_bg, dtype=np.float64), np.asarray(emb_paths, dtype=np.float64)
 
 
@@ -83,6 +87,7 @@ def trajectories(
     temperature: float | None = None,
     n_max: int | None = 3000,
     umap_kwargs: Mapping[str, Any] | None = None,
+    progress_bar: bool | None = None,
 ) -> Trajectories:
     """Generate cells with their paths and place paths and real cells in one 2-d basis.
 
@@ -119,6 +124,10 @@ def trajectories(
         At most this many background cells (``None``: all).
     umap_kwargs : dict, optional
         Extra arguments of :class:`umap.UMAP` with ``basis="umap"``.
+    progress_bar : bool, optional
+        Show a progress bar over the steps (tqdm): generating the paths and, with
+        ``basis="umap"``, fitting UMAP and projecting the path states. ``None`` (default):
+        with ``basis="umap"`` (the slow one). The bar changes no number.
 
     Returns
     -------
@@ -132,6 +141,9 @@ def trajectories(
     """
     if basis not in ("pca", "umap"):
         raise ValueError(f"basis must be 'pca' or 'umap', not {basis!r}.")
+    steps = 3 if basis == "umap" else 1
+    bar = progress(steps, progress_bar, auto=basis == "umap", desc="trajectories")
+    bar.set_postfix_str("generating paths")
     pred = model.predict(
         conditions,
         n_cells=n_cells,
@@ -139,7 +151,10 @@ def trajectories(
         temperature=temperature,
         return_trajectories=True,
         decode=False,
+        # one bar at a time; progress_bar=False silences predict's too
+        progress_bar=False if progress_bar is False or not bar.disable else None,
     )
+    bar.update(1)
     paths = np.asarray(get_matrix(pred, obsm="X_trajectory"), dtype=np.float64)  # n x T x D
     grid = np.asarray(pred.uns["calmflow"]["time_grid"], dtype=np.float64)
     if real is None:
@@ -154,8 +169,9 @@ def trajectories(
         emb_bg, emb_paths = bg[keep][:, [c0, c1]], paths[:, :, [c0, c1]]
         labels = (f"PC{c0 + 1}", f"PC{c1 + 1}")
     else:
-        emb_bg, emb_paths = _umap(bg[keep], paths, seed, umap_kwargs)
+        emb_bg, emb_paths = _umap(bg[keep], paths, seed, umap_kwargs, bar)
         labels = ("UMAP1", "UMAP2")
+    bar.close()
     keys = list(model.condition_keys)
     return Trajectories(
         paths=emb_paths,

@@ -72,3 +72,19 @@ def dense(mat) -> np.ndarray:
     if hasattr(mat, "toarray"):
         mat = mat.toarray()
     return np.asarray(mat, dtype=np.float64)
+
+
+def progress(items: Sequence | int, progress_bar: bool | None, *, auto: bool, desc: str):
+    """A tqdm bar over ``items`` (or of ``items`` steps, updated by hand).
+
+    ``progress_bar=None`` shows it when ``auto`` is True; a given ``progress_bar`` must be
+    True or False. The bar only counts: it draws no random number.
+    """
+    from tqdm.auto import tqdm
+
+    from ..utils import check_bool
+
+    show = auto if progress_bar is None else check_bool("progress_bar", progress_bar)
+    if isinstance(items, int):
+        return tqdm(total=items, desc=desc, disable=not show)
+    return tqdm(items, desc=desc, disable=not show)
