@@ -55,7 +55,7 @@ def test_mean_expression_de_genes_ax_save_return_fig(one_condition, tmp_path):
                                  save=tmp_path / "reg")  # fmt: skip
     assert out is ax and len(plt.get_fignums()) == n_figs
     assert (tmp_path / "reg.png").stat().st_size > 0  # suffix added
-    assert _n(ax.collections[1]) == 15 and "DE genes (n=15)" in _legend_text(ax)
+    assert _n(ax.collections[1]) == 15 and "top-15 DE genes" in _legend_text(ax)
     # the highlighted genes are tl.de_genes' top 15
     top = scf.tl.de_genes(r, c, 15)
     mu_r = np.asarray(r.X.mean(0)).ravel()
@@ -75,3 +75,28 @@ def test_mean_expression_errors(one_condition):
         scf.pl.mean_expression(p.X, r)
     with pytest.raises(ValueError, match="n_label"):
         scf.pl.mean_expression(p, r, n_label=-1)
+
+
+def test_mean_expression_labels_do_not_overlap(one_condition):
+    """Many labels on crowded points (a prediction halfway to control): no two label boxes
+    overlap in the saved figure (tight bbox, another dpi), none falls back onto another."""
+    import io
+
+    import anndata as ad
+
+    _, r, c = one_condition
+    half = r.n_obs // 2  # half real, half control cells: means between the two
+    mixed = ad.concat([r[half:], c[:half]], index_unique="-")
+    fig = scf.pl.mean_expression(mixed, r, control=c, n_de=60, n_label=25, return_fig=True)
+    fig.savefig(io.BytesIO(), format="png", dpi=150, bbox_inches="tight")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert "top-60 DE genes" in _legend_text(ax)
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in ax.texts]  # text only, no connector
+    assert len(boxes) == 25
+    frame = ax.get_window_extent(renderer)
+    for i, a in enumerate(boxes):
+        assert frame.x0 - 1 <= a.x0 and a.x1 <= frame.x1 + 1  # inside the axes
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), "two gene labels overlap"

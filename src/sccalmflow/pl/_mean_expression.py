@@ -54,8 +54,8 @@ def mean_expression(
     """Mean expression of each gene, real (x) against predicted (y) (scGen's regression plot).
 
     Every gene is a point; genes of interest (the top DE genes of the real perturbed cells
-    against the control cells, or ``genes``) are highlighted and the first ``n_label`` of
-    them labelled. The legend gives both R² conventions of
+    against the control cells, "top-100 DE genes" in the legend, or ``genes``) are
+    highlighted and the first ``n_label`` of them labelled, without overlapping labels. The legend gives both R² conventions of
     :func:`sccalmflow.metrics.mean_expression_r2` on all genes and on the highlighted
     genes: the squared Pearson correlation (``r2_pearson``, scGen's "R²") and
     :func:`sklearn.metrics.r2_score` with the real means as truth (``r2_sklearn``, CPA's
@@ -117,8 +117,8 @@ def mean_expression(
     a.scatter(mu_r[rest], mu_p[rest], s=9, c=OTHER, alpha=0.7, lw=0, rasterized=True,
               label=f"all genes (n={mu_r.size})\n{_r2_text(res_all)}")  # fmt: skip
     if pos.size:
-        name = "DE genes" if genes is None else "highlighted genes"
-        text = f"{name} (n={pos.size})"
+        # the top DE genes (computed from control) or the genes given
+        text = f"top-{pos.size} DE genes" if genes is None else f"highlighted genes (n={pos.size})"
         if pos.size >= 2:
             text += "\n" + _r2_text(mean_expression_r2(mu_p[pos], mu_r[pos]))
         a.scatter(mu_r[pos], mu_p[pos], s=16, c=HIGHLIGHT, lw=0.4, edgecolors="white",

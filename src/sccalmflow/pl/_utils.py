@@ -232,17 +232,26 @@ def _obstacles(ax, pts: np.ndarray, avoid, avoid_px: float, renderer) -> np.ndar
 
 
 def _place(pt, w: float, h: float, gaps, taken, others, frame, avoid_px: float):
-    """The first free box of size ``w x h`` around ``pt``, and its distance from it."""
-    for gap in gaps:
-        for dx, dy in _DIRECTIONS:
-            x0 = pt[0] + gap * dx + (0.0 if dx > 0 else -w if dx < 0 else -w / 2)
-            y0 = pt[1] + gap * dy * (0.6 if dx else 1.0)
-            y0 += 0.0 if dy > 0 else -h if dy < 0 else -h / 2
-            cand = (x0, y0, x0 + w, y0 + h)
-            if _is_free(cand, taken, frame) and (
-                gap <= avoid_px + 2.0 or not _crosses(pt, np.asarray(cand), others)
-            ):
-                return cand, gap
+    """The first free box of size ``w x h`` around ``pt``, and its distance from it.
+
+    First a spot whose connector crosses no other label or point; failing that, any free
+    spot (a connector may then cross), also farther away (up to twice the largest gap); last,
+    right of the point (which may overlap: only when the axes are full).
+    """
+    far_gaps = [g for g in np.arange(gaps[-1] + 8.0, 2 * gaps[-1] + 1, 8.0)]
+    for gap_list, check_cross in ((gaps, True), ([*gaps, *far_gaps], False)):
+        for gap in gap_list:
+            for dx, dy in _DIRECTIONS:
+                x0 = pt[0] + gap * dx + (0.0 if dx > 0 else -w if dx < 0 else -w / 2)
+                y0 = pt[1] + gap * dy * (0.6 if dx else 1.0)
+                y0 += 0.0 if dy > 0 else -h if dy < 0 else -h / 2
+                cand = (x0, y0, x0 + w, y0 + h)
+                if _is_free(cand, taken, frame) and (
+                    not check_cross
+                    or gap <= avoid_px + 2.0
+                    or not _crosses(pt, np.asarray(cand), others)
+                ):
+                    return cand, gap
     # no free spot: put it right of the point
     return (pt[0] + 3.0, pt[1] - h / 2, pt[0] + 3.0 + w, pt[1] + h / 2), 3.0
 
@@ -291,30 +300,33 @@ def spread_labels(
         ext = t.get_window_extent(renderer)
         t.remove()
         best, best_gap = _place(
-            pt, ext.width + 2.0, ext.height + 2.0, gaps, taken, others, frame, avoid_px
+            pt, ext.width + 6.0, ext.height + 2.0, gaps, taken, others, frame, avoid_px
         )
         taken = np.vstack([taken, [best]])
         label_boxes = np.vstack([label_boxes, [best]])
         far = best_gap > avoid_px + 2.0
-        out.append(
-            ax.annotate(
-                str(lab),
-                xy=tuple(inv.transform(pt)),
-                xytext=tuple(inv.transform(((best[0] + best[2]) / 2, (best[1] + best[3]) / 2))),
-                textcoords="data",
-                fontsize=fontsize,
-                color=color,
-                ha="center",
-                va="center",
-                zorder=5,
-                annotation_clip=False,
-                arrowprops=(
-                    {"arrowstyle": "-", "color": "0.25", "lw": 0.8, "shrinkA": 0, "shrinkB": 3}
-                    if far
-                    else None
-                ),
-            )
+        ann = ax.annotate(
+            str(lab),
+            xy=tuple(inv.transform(pt)),
+            xytext=tuple(inv.transform(((best[0] + best[2]) / 2, (best[1] + best[3]) / 2))),
+            textcoords="data",
+            fontsize=fontsize,
+            color=color,
+            ha="center",
+            va="center",
+            zorder=5,
+            annotation_clip=False,
+            arrowprops=(
+                {"arrowstyle": "-", "color": "0.25", "lw": 0.8, "shrinkA": 0, "shrinkB": 3}
+                if far
+                else None
+            ),
         )
+        # the labels lie inside the axes: kept out of the layout, so that adding them does not
+        # shrink the axes (constrained layout) and move the points from under the boxes
+        # placed in pixels
+        ann.set_in_layout(False)
+        out.append(ann)
     return out
 
 
