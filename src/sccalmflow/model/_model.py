@@ -15,20 +15,18 @@ from scvi import REGISTRY_KEYS
 from scvi.model.base import BaseModelClass
 
 from ..data import (
-    ConditionSpec,
     PCAFeatures,
     PromptEncoder,
     Scaling,
     check_n_pca,
     least_squares_decoder,
-    normalize_templates,
 )
 from ..module import CaLMFlowModule
 from ..nn import default_backbone_config
 from ._checks import check_init_arguments
 from ._features import FeaturesMixin
 from ._generation import GenerationMixin
-from ._registration import FEATURES_KEY, RegistrationMixin
+from ._registration import FEATURES_KEY, RegistrationMixin, registry_conditions
 from ._save_load import SaveLoadMixin
 from ._training import TrainingMixin
 
@@ -144,11 +142,7 @@ class CaLMFlowModel(
         check_init_arguments(locals())
         super().__init__(adata)
         setup = self.adata_manager.registry["setup_args"]
-        self.conditions = ConditionSpec(
-            tuple(setup.get("condition_keys") or ()),
-            setup.get("control"),
-            self._registered_categories(),
-        )
+        self.conditions, templates = registry_conditions(self.adata_manager.registry)
         if source == "control" and not self.control:
             raise ValueError(
                 "source='control' needs control cells: call setup_anndata(..., control={key: "
@@ -165,9 +159,6 @@ class CaLMFlowModel(
         if features is None:
             features = self._fit_features(n_pca, pca_scaling, seed)
         if prompt_encoder is None:
-            templates = normalize_templates(
-                setup.get("prompt_template"), self.condition_keys, self.control
-            )
             prompt_encoder = PromptEncoder(templates, self.control, self.categories)
         self.prompt_encoder = prompt_encoder
         cfg = self._backbone_config(
@@ -228,13 +219,6 @@ class CaLMFlowModel(
         return cfg
 
     # ================================================================== conditions
-    def _registered_categories(self) -> dict[str, list[str]]:
-        keys = self.adata_manager.registry["setup_args"].get("condition_keys") or []
-        if not keys:
-            return {}
-        maps = self.adata_manager.get_state_registry(REGISTRY_KEYS.CAT_COVS_KEY).mappings
-        return {k: [str(v) for v in maps[k]] for k in keys}
-
     @property
     def condition_keys(self) -> list[str]:
         """The registered condition keys."""

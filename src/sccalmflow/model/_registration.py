@@ -12,6 +12,7 @@ from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager, fields
 
 from ..data import (
+    ConditionSpec,
     check_condition_keys,
     check_expression,
     get_matrix,
@@ -92,6 +93,19 @@ def warn_unused_categories(obs: pd.DataFrame, keys: Sequence[str]) -> None:
                     UserWarning,
                     stacklevel=3,
                 )
+
+
+def registry_conditions(registry: dict) -> tuple[ConditionSpec, dict[str, str]]:
+    """The condition spec and prompt templates a registry describes (live or saved)."""
+    setup = registry["setup_args"]
+    keys = list(setup.get("condition_keys") or [])
+    control = setup.get("control")
+    categories = {}
+    if keys:
+        state = registry["field_registries"][REGISTRY_KEYS.CAT_COVS_KEY]["state_registry"]
+        categories = {k: [str(v) for v in state["mappings"][k]] for k in keys}
+    templates = normalize_templates(setup.get("prompt_template"), keys, control)
+    return ConditionSpec(tuple(keys), control, categories), templates
 
 
 def registered_var_names(adata, registry: dict) -> pd.Index:

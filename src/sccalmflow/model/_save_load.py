@@ -8,13 +8,12 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-from scvi import REGISTRY_KEYS
 
 from .. import __version__
-from ..data import PCAFeatures, PromptEncoder, is_anndata, normalize_templates
+from ..data import PCAFeatures, PromptEncoder, is_anndata
 from ..utils import check_bool
 from ._io import read_json, write_json
-from ._registration import registered_var_names
+from ._registration import registered_var_names, registry_conditions
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -109,15 +108,8 @@ def _saved_prompt_encoder(path: Path, registry: dict) -> PromptEncoder:
         raise FileNotFoundError(
             f"{path / PROMPT_ENCODER_DIR} is missing: the saved model folder is incomplete."
         )
-    setup = registry["setup_args"]
-    keys = setup.get("condition_keys") or []
-    control = setup.get("control")
-    categories = {}
-    if keys:
-        maps = registry["field_registries"][REGISTRY_KEYS.CAT_COVS_KEY]["state_registry"]
-        categories = {k: [str(v) for v in maps["mappings"][k]] for k in keys}
-    templates = normalize_templates(setup.get("prompt_template"), keys, control)
-    return PromptEncoder.load(path / PROMPT_ENCODER_DIR, templates, control, categories)
+    spec, templates = registry_conditions(registry)
+    return PromptEncoder.load(path / PROMPT_ENCODER_DIR, templates, spec.control, spec.categories)
 
 
 def _saved_features(state: dict, scaling) -> PCAFeatures:
