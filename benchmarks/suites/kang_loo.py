@@ -4,7 +4,9 @@ Every Kang cell type with >= 40 IFN-beta cells is held out in turn (its IFN-beta
 CaLMFlow with the model's defaults, Control, Additive, TrainMean and CFM (icfm / otcfm /
 sbcfm) are trained on the rest and predict the held-out cells; R² (both conventions) on all
 genes and on the top-100 DE genes, Pearson delta, E-distance, MMD and W2 in the shared 50-d
-PCA space.
+PCA space. A split-half replicate of the real held-out cells (half A scored against half B)
+is the ceiling; each method's score is also reported as the fraction of the gap from
+Additive (0) to the replicate (1) it closes.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ DRAWN = ("CaLMFlow", "Additive", "CFM-otcfm")
 EVAL_METRICS = ("mean_expression", "e_distance", "mmd", "w2")
 #: A larger generation-speed comparison on the last split's models (when n_gen >= 500).
 N_SPEED = 5000
+#: The ceiling: half of the real held-out IFN-beta cells scored against the other half.
+REPLICATE = "Replicate (half vs half)"
+#: The floor of the gap-closed fraction.
+BASELINE = "Additive"
+#: A gap-closed fraction is NaN where replicate and Additive differ by at most this
+#: (relative to the larger magnitude of the two, or absolutely below 1e-12).
+GAP_RTOL = 1e-6
 
 
 @dataclass
@@ -117,9 +126,9 @@ def score_split(
 ) -> dict[str, np.ndarray]:
     """Predict the held-out cells with every method and record the metrics.
 
+    Then the split-half replicate (:func:`replicate_halves`), scored the same way.
     Returns PC1/PC2 of the drawn methods' cells, the real IFN-beta and the control cells.
     """
-    from sccalmflow import metrics
     from sccalmflow.data import PCA_KEY
 
     ct, real = split.cell_type, split.real
@@ -129,28 +138,59 @@ def score_split(
     points: dict[str, np.ndarray] = {}
     for f in fitted:
         pred, gen_s = predict_timed(f.obj, split.condition, n_gen, seed)
-        res = metrics.evaluate(
-            pred,
-            real,
-            control=setup["control"],
-            condition_keys=setup["condition_keys"],
-            space=("pca",),
-            metrics=EVAL_METRICS,
-            top_de={(ct, "IFN-beta"): list(split.de_genes)},
-            seed=seed,
-        )
-        values = {
-            (m, "top100_de" if s == "top_de" else s): v
-            for m, s, v in res[["metric", "space", "value"]].itertuples(index=False)
-        }
+        values = score(pred, real, split, setup, seed)
         cost = dict(train_s=f.train_s, gen_s=gen_s, n_gen=pred.n_obs, nfe=f.nfe)
         rec.add(Measurement(ct, f.name, values, setting=f.setting, **cost))
         if f.name in DRAWN:
             points[f.name] = np.asarray(pred.obsm[PCA_KEY][:, :2])
+    half_a, ref = replicate_halves(split, seed)
+    n_b = ref.n_obs - int(split.control_mask.sum())
+    setting = f"real half A ({half_a.n_obs} cells) vs real half B ({n_b} cells)"
+    values = score(half_a, ref, split, setup, seed)
+    rec.add(Measurement(ct, REPLICATE, values, setting=setting, n_gen=half_a.n_obs))
     ctrl = split.control_mask
     points["real IFN-beta"] = real.obsm[PCA_KEY][~ctrl, :2]
     points["control"] = real.obsm[PCA_KEY][ctrl, :2]
     return points
+
+
+def score(pred, real, split: KangSplit, setup: dict, seed: int) -> dict[tuple[str, str], float]:
+    """``metrics.evaluate`` of ``pred`` against ``real``: ``(metric, space) -> value``.
+
+    The top-DE genes are the split's (``top100_de``), whatever cells ``real`` holds.
+    """
+    from sccalmflow import metrics
+
+    res = metrics.evaluate(
+        pred,
+        real,
+        control=setup["control"],
+        condition_keys=setup["condition_keys"],
+        space=("pca",),
+        metrics=EVAL_METRICS,
+        top_de={(split.cell_type, "IFN-beta"): list(split.de_genes)},
+        seed=seed,
+    )
+    return {
+        (m, "top100_de" if s == "top_de" else s): v
+        for m, s, v in res[["metric", "space", "value"]].itertuples(index=False)
+    }
+
+
+def replicate_halves(split: KangSplit, seed: int):
+    """Half A of the real held-out IFN-beta cells, and the real cells with only half B.
+
+    The type's IFN-beta cells are permuted with ``numpy.random.default_rng(seed)``; the
+    first ``n // 2`` are half A (scored as if a method had predicted them), the rest half B.
+    The second object keeps all the type's control cells (the delta metrics' reference).
+    Both are slices of ``split.real``, so they carry its PCA projection and fingerprint
+    (``add_pca`` must have run on it).
+    """
+    real, ctrl = split.real, split.control_mask
+    perm = np.random.default_rng(seed).permutation(np.flatnonzero(~ctrl))
+    a, b = np.sort(perm[: len(perm) // 2]), perm[len(perm) // 2 :]
+    keep = np.sort(np.concatenate([np.flatnonzero(ctrl), b]))
+    return real[a].copy(), real[keep].copy()
 
 
 def speed_comparison(
@@ -218,8 +258,88 @@ def per_type_table(df: pd.DataFrame, methods: list[str], counts: pd.DataFrame) -
     return per
 
 
-def goal_line(summary: pd.DataFrame) -> str:
-    """Does CaLMFlow's mean top-100-DE R² beat Control, TrainMean and every CFM?"""
+def gap_fractions(df: pd.DataFrame) -> pd.DataFrame:
+    """Per held-out type, method and summary column, the fraction of the gap closed.
+
+    ``(score - score_Additive) / (score_Replicate - score_Additive)``: 0 = Additive,
+    1 = the split-half replicate, for "higher is better" (R²) and "lower is better"
+    (E-distance, MMD, W2) metrics alike (the sign cancels). NaN where replicate and Additive
+    are equal within ``GAP_RTOL`` (or either is missing). Columns: ``split``, ``method``
+    (all but Additive and the replicate) and one per label of ``SUMMARY_COLUMNS``.
+    """
+    labels = {(metric, space): label for metric, space, label in SUMMARY_COLUMNS}
+    cols = list(labels.values())
+    label = [labels.get(k) for k in zip(df.metric, df.space)]
+    wide = (
+        df.assign(label=label)
+        .dropna(subset=["label"])
+        .set_index(["split", "method", "label"])
+        .value.unstack("label")
+        .reindex(columns=cols)
+    )
+    rows = []
+    for split, method in wide.index:
+        if method in (BASELINE, REPLICATE):
+            continue
+        missing = pd.Series(np.nan, index=cols)
+        base = wide.loc[(split, BASELINE)] if (split, BASELINE) in wide.index else missing
+        ceil = wide.loc[(split, REPLICATE)] if (split, REPLICATE) in wide.index else missing
+        den = ceil - base
+        tol = np.maximum(GAP_RTOL * np.maximum(base.abs(), ceil.abs()), 1e-12)
+        frac = (wide.loc[(split, method)] - base) / den.where(den.abs() > tol)
+        rows.append({"split": split, "method": method, **frac.to_dict()})
+    return pd.DataFrame(rows, columns=["split", "method", *cols])
+
+
+def gap_table(fractions: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """``mean (median)`` over held-out types of :func:`gap_fractions`, NaNs left out."""
+    labels = [c[2] for c in SUMMARY_COLUMNS]
+    rows = []
+    for m in methods:
+        sel = fractions[fractions.method == m]
+        if sel.empty:
+            continue
+        row: dict[str, Any] = {"Method": m}
+        for label in labels:
+            v = sel[label].dropna()
+            row[label] = f"{v.mean():.2f} ({v.median():.2f})" if len(v) else "–"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["Method", *labels])
+
+
+def gap_section(fractions: pd.DataFrame, methods: list[str]) -> list[str]:
+    """The page's gap-closed section: one explanation line, the table, the NaN note."""
+    labels = [c[2] for c in SUMMARY_COLUMNS]
+    n_nan = int(fractions[labels].isna().to_numpy().sum())
+    lines = [
+        "## Fraction of the gap from Additive (0) to the replicate (1) closed",
+        "",
+        "Each method's score relative to a simple baseline and a split-half replicate of the "
+        "real cells (the field's newest evaluation practice, cf. cell-eval's `--ceiling`): "
+        "(score − Additive) / (replicate − Additive) per held-out type and metric — 0 = as "
+        "good as Additive, 1 = as good as the replicate, > 1 beyond it, < 0 below Additive; "
+        "the same for higher-is-better (R²) and lower-is-better (E-distance, MMD, W2) "
+        "metrics. Cells: mean (median) over held-out types.",
+        "",
+        md_table(gap_table(fractions, methods)),
+    ]
+    if n_nan:
+        lines += [
+            "",
+            f"{n_nan} per-type fraction(s) are NaN (replicate and Additive equal within a "
+            f"relative {GAP_RTOL:g}, so no gap to close, or a score missing) and are left "
+            "out of the mean and "
+            'median; "–" where every type\'s is NaN.',
+        ]
+    return lines
+
+
+def goal_line(summary: pd.DataFrame, fractions: pd.DataFrame | None = None) -> str:
+    """Does CaLMFlow's mean top-100-DE R² beat Control, TrainMean and every CFM?
+
+    With ``fractions`` (:func:`gap_fractions`), also CaLMFlow's mean gap-closed fraction
+    on that R².
+    """
     mean_top = summary.set_index("Method")[GOAL_COLUMN]
     if "CaLMFlow" not in mean_top:
         return ""
@@ -227,15 +347,23 @@ def goal_line(summary: pd.DataFrame) -> str:
     others = [m for m in candidates if m in mean_top]
     beaten = [m for m in others if mean_top["CaLMFlow"] > mean_top[m]]
     lost = [m for m in others if m not in beaten]
+    gap = ""
+    if fractions is not None and REPLICATE in mean_top:
+        frac = fractions.loc[fractions.method == "CaLMFlow", GOAL_COLUMN].mean()
+        gap = (
+            f" Replicate: {mean_top[REPLICATE]:.3f}; CaLMFlow closes {frac:.2f} of the gap "
+            f"from Additive (0) to the replicate (1) on this R² (mean over held-out types)."
+        )
     return (
         f"**Goal (mean top-100-DE R² above Control, TrainMean and every CFM):** CaLMFlow "
         f"{mean_top['CaLMFlow']:.3f}; beats {', '.join(beaten) or 'none'}"
         + (f"; does not beat {', '.join(lost)}" if lost else " — met")
         + f". Additive: {mean_top.get('Additive', float('nan')):.3f}."
+        + gap
     )
 
 
-def setup_lines(cfg: KangLooConfig, notes: KangLooNotes) -> list[str]:
+def setup_lines(cfg: KangLooConfig, notes: KangLooNotes, seed: int) -> list[str]:
     """The ``## Setup`` bullets: every method's configuration, the PCA check, the metrics."""
     md_def, c = notes.model_defaults, cfg.cfm
     pca_diff = max((d for *_, d in notes.pca_check), default=float("nan"))
@@ -261,6 +389,14 @@ def setup_lines(cfg: KangLooConfig, notes: KangLooNotes) -> list[str]:
         "genes = Wilcoxon, held-out type's real IFN-beta vs its control cells; Pearson Δ = "
         "correlation of (mean − control mean); E-distance (Euclidean, pertpy), MMD (RBF, "
         "CellFlow's bandwidths), exact W2 (POT).",
+        f"- **{REPLICATE}**: the ceiling (cell-eval's `--ceiling` idea). The held-out type's "
+        "real IFN-beta cells are permuted with `numpy.random.default_rng(seed)` (the run's "
+        f"seed, {seed}, the same for every type) and split in two halves; half A is scored "
+        "like a method's prediction with the same `evaluate` call against the real cells "
+        "holding only half B (the type's control cells and its top-100 DE genes unchanged). "
+        "So its distribution metrics (E-distance, MMD, W2) are at half the sample size on "
+        "both sides, against up to the full held-out cells for the methods; no training or "
+        "generation time.",
         "- **Paper numbers**: the paper's perturbation tables (4, 5) are for another data set "
         "(Dong et al. 2023) and their numbers were lost in the text extraction, so there is "
         "nothing to put beside these. A small pilot on the same Kang splits (METHOD.md) had "
@@ -273,8 +409,9 @@ def markdown(result: SuiteResult, cfg: KangLooConfig, mode: str, runtime: float)
     """The suite's results page (markdown)."""
     notes: KangLooNotes = result.notes
     df = result.frame()
-    methods = [m for m in KANG_ORDER if m in set(df.method)]
+    methods = [m for m in [*KANG_ORDER, REPLICATE] if m in set(df.method)]
     summary = summary_table(df, methods, cfg.n_gen)
+    fractions = gap_fractions(df)
     speed = speed_line(result.recorder, "CaLMFlow")
     lines = [
         f"# kang-loo: held-out IFN-beta cell types (Kang 2018){mode_tag(mode)}",
@@ -289,7 +426,9 @@ def markdown(result: SuiteResult, cfg: KangLooConfig, mode: str, runtime: float)
         "",
         md_table(summary),
         "",
-        goal_line(summary),
+        goal_line(summary, fractions),
+        "",
+        *gap_section(fractions, [m for m in methods if m not in (BASELINE, REPLICATE)]),
         "",
         "## R² (Pearson², scGen's convention) on the top-100 DE genes, per held-out type",
         "",
@@ -297,6 +436,6 @@ def markdown(result: SuiteResult, cfg: KangLooConfig, mode: str, runtime: float)
         "",
         "## Setup",
         "",
-        *setup_lines(cfg, notes),
+        *setup_lines(cfg, notes, result.recorder.seed),
     ]
     return "\n".join(lines + speed_section([speed, notes.speed_big], runtime, result.figures))

@@ -18,6 +18,9 @@ import pytest
 import torch
 
 from benchmarks import compare, config, methods, oversample, records, suites, tasks
+from sccalmflow.nn import HEADS
+
+kang_loo = suites.kang_loo
 
 ROOT = Path(__file__).resolve().parents[2]
 # the methods of the suites that generate from noise (tiny mode: 1 and 2 trajectories)
@@ -55,6 +58,7 @@ def _check_outputs(suite: str, out: Path, methods: set[str], metrics: set[str]) 
 def test_kang_loo_tiny(keep_threads, tmp_path):
     df = suites.run_suite("kang-loo", mode="tiny", out=tmp_path)
     methods = {"CaLMFlow", "Control", "Additive", "TrainMean", "CFM-icfm", "CFM-otcfm", "CFM-sbcfm"}
+    methods.add(kang_loo.REPLICATE)
     csv = _check_outputs(
         "kang-loo",
         tmp_path,
@@ -66,8 +70,12 @@ def test_kang_loo_tiny(keep_threads, tmp_path):
     r2 = csv[csv.metric.isin(["r2_pearson", "r2_sklearn"])]
     assert set(r2.space) == {"genes", "top100_de"}
     assert r2.groupby("method").size().eq(4).all()
-    # timings recorded; NFE only for CFM
+    # timings recorded (none for the replicate: nothing trained or generated); NFE only for CFM
     first = csv.drop_duplicates("method").set_index("method")
+    rep = first.loc[kang_loo.REPLICATE]
+    assert np.isnan([rep.train_seconds, rep.generate_seconds, rep.nfe]).all()
+    assert rep.setting.startswith("real half A")
+    first = first.drop(kang_loo.REPLICATE)
     assert (first.train_seconds >= 0).all() and (first.generate_seconds > 0).all()
     assert first.nfe[[m for m in methods if m.startswith("CFM")]].gt(0).all()
     assert first.nfe[["CaLMFlow", "Control"]].isna().all()
@@ -75,6 +83,61 @@ def test_kang_loo_tiny(keep_threads, tmp_path):
     md = (tmp_path / "kang-loo.md").read_text()
     assert "Shared PCA" in md
     assert "Generation speed on 100 cells (B IFN-beta)" in md  # the last split's models
+    # the replicate is scored on halves of the real cells (same seed, same halves per type)
+    n_ifn = tasks.kang_counts(tasks.load_kang(config.get_config("kang-loo", "tiny").n_genes))
+    for ct, setting in first_setting(csv, kang_loo.REPLICATE).items():
+        n = n_ifn.loc[ct, "IFN-beta"]
+        assert setting == f"real half A ({n // 2} cells) vs real half B ({n - n // 2} cells)"
+    # the gap-closed section: a row per method but Additive and the replicate
+    assert "## Fraction of the gap from Additive (0) to the replicate (1) closed" in md
+    gap = md.split("closed\n", 1)[1].split("\n## ", 1)[0]
+    assert "| CaLMFlow |" in gap and "| Additive |" not in gap
+    assert f"| {kang_loo.REPLICATE} |" not in gap
+    assert "of the gap from Additive (0) to the replicate (1) on this R²" in md  # goal line
+    assert "half the sample size" in md  # the setup bullet
+
+
+def first_setting(csv: pd.DataFrame, method: str) -> dict[str, str]:
+    """Held-out type -> the setting of ``method``'s rows."""
+    rows = csv[csv.method == method].drop_duplicates("split")
+    return dict(zip(rows.split, rows.setting))
+
+
+def test_kang_loo_gap_fraction():
+    """(method - Additive) / (replicate - Additive): 0 = Additive, 1 = replicate, NaN for 0/0."""
+    rows = [
+        ("T1", "Additive", "r2_pearson", "top100_de", 0.8),
+        ("T1", kang_loo.REPLICATE, "r2_pearson", "top100_de", 0.95),
+        ("T1", "CaLMFlow", "r2_pearson", "top100_de", 0.9),
+        ("T1", "Additive", "e_distance", "pca", 3.0),
+        ("T1", kang_loo.REPLICATE, "e_distance", "pca", 1.0),
+        ("T1", "CaLMFlow", "e_distance", "pca", 2.0),
+        ("T1", "Additive", "mmd", "pca", 0.5),
+        ("T1", kang_loo.REPLICATE, "mmd", "pca", 0.5),
+        ("T1", "CaLMFlow", "mmd", "pca", 0.2),
+        # a second type: Additive and the replicate equal on the R², so no fraction there
+        ("T2", "Additive", "r2_pearson", "top100_de", 0.7),
+        ("T2", kang_loo.REPLICATE, "r2_pearson", "top100_de", 0.7),
+        ("T2", "CaLMFlow", "r2_pearson", "top100_de", 0.9),
+        ("T2", "Additive", "e_distance", "pca", 4.0),
+        ("T2", kang_loo.REPLICATE, "e_distance", "pca", 2.0),
+        ("T2", "CaLMFlow", "e_distance", "pca", 4.0),
+    ]
+    df = pd.DataFrame(rows, columns=["split", "method", "metric", "space", "value"])
+    frac = kang_loo.gap_fractions(df).set_index(["split", "method"])
+    assert set(frac.index) == {("T1", "CaLMFlow"), ("T2", "CaLMFlow")}  # not the ends
+    r2, ed, mmd = "R² top-100 DE (Pearson²)", "E-distance (PCA)", "MMD (PCA)"
+    assert frac.loc[("T1", "CaLMFlow"), r2] == pytest.approx(2 / 3)
+    assert frac.loc[("T1", "CaLMFlow"), ed] == pytest.approx(0.5)
+    assert np.isnan(frac.loc[("T1", "CaLMFlow"), mmd])  # equal Additive and replicate
+    assert np.isnan(frac.loc[("T2", "CaLMFlow"), r2])
+    assert frac.loc[("T2", "CaLMFlow"), ed] == pytest.approx(0.0)  # as good as Additive
+    assert np.isnan(frac.loc[("T2", "CaLMFlow"), "W2 (PCA)"])  # not measured
+    # mean (median) over types, NaNs left out; "–" where every type's is NaN
+    table = kang_loo.gap_table(kang_loo.gap_fractions(df), ["CaLMFlow"]).iloc[0]
+    assert table[r2] == "0.67 (0.67)" and table[ed] == "0.25 (0.25)" and table[mmd] == "–"
+    section = "\n".join(kang_loo.gap_section(kang_loo.gap_fractions(df), ["CaLMFlow"]))
+    assert "15 per-type fraction(s) are NaN" in section  # 2 types x 9 columns, 3 measured
 
 
 def test_gaussians_tiny(keep_threads, tmp_path):
@@ -84,8 +147,8 @@ def test_gaussians_tiny(keep_threads, tmp_path):
 
 
 def test_moons_tiny(keep_threads, tmp_path):
-    variational = methods.calmflow_defaults()["variational"]
-    ablation = f"CaLMFlow ({'deterministic' if variational else 'variational'} head)"
+    head = methods.calmflow_defaults()["head"]
+    ablations = {f"CaLMFlow ({h} head)" for h in HEADS if h != head}
     suites.run_suite("moons", mode="tiny", out=tmp_path)
     csv = _check_outputs(
         "moons",
@@ -94,14 +157,17 @@ def test_moons_tiny(keep_threads, tmp_path):
             "CaLMFlow (1 traj.)",
             "CaLMFlow (2 traj.)",
             "CaLMFlow (T=4)",
-            ablation,
+            *ablations,
             "CFM-otcfm",
             "Reference (fresh target sample)",
         },
         {"w2", "mmd"},
     )
-    # the temperature sweep runs on a variational-head model
-    sweep = csv[csv.method == ("CaLMFlow (1 traj.)" if variational else ablation) + " τ-sweep"]
+    # the temperature sweep runs on every sampling head, never on the deterministic one
+    swept = {m.removesuffix(" τ-sweep") for m in csv.method if m.endswith(" τ-sweep")}
+    sampling = {f"CaLMFlow ({h} head)" for h in HEADS if h not in (head, "deterministic")}
+    assert sampling <= swept and "CaLMFlow (deterministic head)" not in swept
+    sweep = csv[csv.method == sorted(sampling)[0] + " τ-sweep"]
     assert set(sweep.setting.str.extract(r"τ=([\d.]+)")[0].astype(float)) == {0.0, 1.0}
 
 
