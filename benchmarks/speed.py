@@ -72,7 +72,7 @@ def _generate_child(path: str, n_cells: int, decode: bool) -> None:
         {"cell_type": ["CD14 Mono"], "condition": ["IFN-beta"]},
         n_cells=n_cells,
         seed=0,
-        decode=False,
+        decode=decode,
     )
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -114,15 +114,20 @@ def main(argv: list[str] | None = None) -> None:
     """Print the speed figures (or, with ``--child``, one generation run)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads inside train/predict (default: the package's scf.settings.n_threads)",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.child:
-        torch.set_num_threads(int(args.child[3]))
+        import sccalmflow as scf
+
+        scf.settings.n_threads = int(args.child[3])
         _generate_child(args.child[0], int(args.child[1]), args.child[2] == "genes")
         return
 
@@ -130,7 +135,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import sccalmflow as scf
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.threads:
+        scf.settings.n_threads = args.threads
+    n_threads = scf.settings.n_threads or torch.get_num_threads()
+    torch.set_num_threads(n_threads)  # the FLOP rate and the CFM baseline use the same count
+    print(
+        f"torch {torch.__version__}, {n_threads} threads "
+        f"(scf.settings.n_threads={scf.settings.n_threads})"
+    )
     flops = matmul_flops()
     print(f"matmul rate: {flops / 1e9:.1f} GFLOP/s (float32, 512x512)")
 
@@ -178,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
                     tmp,
                     "100000",
                     space,
-                    str(torch.get_num_threads()),
+                    str(n_threads),
                 ],
                 capture_output=True,
                 text=True,
