@@ -74,7 +74,7 @@ def test_history_deterministic_head_one_panel(model):
     det["kl_local_train"] = model.history["kl_local_train"] * 0
     ax = scf.pl.history(det, show=False)  # one panel: a single Axes
     assert "total = reconstruction loss" in ax.get_title()
-    assert "deterministic head: no KL" in ax.get_title()
+    assert "no KL" in ax.get_title()
     assert [ln.get_label() for ln in ax.get_lines()] == ["train", "validation"]
     # different curves still get their own panels
     axes = scf.pl.history(model, panels=["loss", "reconstruction"], show=False)

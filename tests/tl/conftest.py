@@ -1,4 +1,4 @@
-"""Fixtures of the tl tests: one tiny trained model (variational, so τ matters)."""
+"""Fixtures of the tl tests: one tiny trained model (flow head, so τ matters)."""
 
 import matplotlib
 
@@ -29,7 +29,7 @@ def trained(kang_small_shared, tiny_config, quiet_train):
     held = ((adata.obs.cell_type == HELD[0]) & (adata.obs.condition == HELD[1])).to_numpy()
     train = adata[~held].copy()
     CaLMFlowModel.setup_anndata(train, condition_keys=KEYS, control=CONTROL)
-    model = CaLMFlowModel(train, **{**tiny_config, "variational": True})
+    model = CaLMFlowModel(train, **{**tiny_config, "head": "flow"})
     quiet_train(model, max_epochs=2, batch_size=64)
     model.add_pca(adata)
     return model, adata

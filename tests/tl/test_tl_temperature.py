@@ -67,7 +67,7 @@ def test_temperature_sweep_errors(trained):
 def test_temperature_sweep_refuses_deterministic_head(trained, tiny_config, monkeypatch):
     """The deterministic head ignores τ: a clear ValueError before generating anything."""
     m, adata = trained
-    det = CaLMFlowModel(m.adata, **{**tiny_config, "variational": False})
+    det = CaLMFlowModel(m.adata, **{**tiny_config, "head": "deterministic"})
     det.is_trained_ = True
     assert not any(det.module.samples_latent(t) for t in (0.0, 0.5, 1.0, 2.0))
 

@@ -100,3 +100,61 @@ class StraightPath:
             interior = ((t > 0) & (t < 1)).to(z.dtype).view(*([1] * (x0.dim() - 1)), -1, 1)
             z = z + self.sigma_min * eps * interior
         return PathSample(t, z, finite_difference_velocity(z, t))
+
+
+class BrownianBridgePath:
+    """Straight line plus a Brownian bridge: history that informs without giving the answer.
+
+    ``z_t = (1 - t) x0 + t x1 + sigma * b_t`` where ``b`` is a standard Brownian bridge on the
+    grid (``b_0 = b_1 = 0``, ``Var b_t = t (1 - t)``, correlated in time like a random walk
+    pinned at both ends). On a straight path the first step reveals ``x1 - x0`` and every
+    later state only repeats it; on a bridge each step adds independent noise of variance
+    ``sigma^2 dt``, so the endpoint is known only as the history accumulates, and the next
+    state given the history is a distribution (mean ``z_i + dt (x1 - z_i) / (1 - t_i)``)
+    that a stochastic head can learn to sample.
+
+    Parameters
+    ----------
+    sigma
+        Diffusion coefficient of the bridge (in feature units per unit time); 0 gives the
+        straight path.
+    """
+
+    def __init__(self, sigma: float = 0.2):
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0, got {sigma}.")
+        self.sigma = float(sigma)
+
+    def sample(
+        self,
+        x0: torch.Tensor,
+        x1: torch.Tensor,
+        t: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> PathSample:
+        """States of the path on the grid and their target (see :meth:`StraightPath.sample`)."""
+        straight = StraightPath(0.0).sample(x0, x1, t)
+        if self.sigma == 0:
+            return straight
+        z, t = straight.states, straight.t
+        shape = (*z.shape[:-2], z.shape[-2] - 1, z.shape[-1])
+        eps = torch.randn(shape, generator=generator, dtype=z.dtype, device=z.device)
+        dt = (t[1:] - t[:-1]).view(-1, 1)
+        walk = torch.cumsum(eps * dt.sqrt(), dim=-2)
+        walk = torch.cat([torch.zeros_like(walk[..., :1, :]), walk], dim=-2)  # W_{t_0} = 0
+        bridge = walk - t.view(-1, 1) * walk[..., -1:, :]
+        z = z + self.sigma * bridge
+        return PathSample(t, z, finite_difference_velocity(z, t))
+
+
+#: The conditional paths by name.
+PATHS = ("straight", "bridge")
+
+
+def build_path(name: str, sigma: float) -> StraightPath | BrownianBridgePath:
+    """``"straight"`` (:class:`StraightPath` with ``sigma_min=sigma``) or ``"bridge"``."""
+    if name == "straight":
+        return StraightPath(sigma)
+    if name == "bridge":
+        return BrownianBridgePath(sigma)
+    raise ValueError(f"path must be one of {', '.join(map(repr, PATHS))}; got {name!r}.")

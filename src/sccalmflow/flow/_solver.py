@@ -12,7 +12,7 @@ class NextStateModel(Protocol):
 
     n_time_points: int
     n_space_tokens: int
-    latent_dim: int
+    noise_dim: int
     time_grid: torch.Tensor
 
     def prefill(self, prompt_ids: torch.Tensor) -> torch.Tensor: ...
@@ -74,7 +74,7 @@ class AutoregressiveSolver:
         generator
             Random generator for the head's samples (when ``noise`` is not given).
         noise
-            Standard normal draws of the head, ``(B, N, T - 1, latent_dim)``; fixing them
+            Standard normal draws of the head, ``(B, N, T - 1, noise_dim)``; fixing them
             makes a sequence's result independent of the batch it is generated in.
 
         Returns
@@ -104,7 +104,7 @@ class AutoregressiveSolver:
                     eps = (
                         noise[:, n, i]
                         if noise is not None
-                        else torch.randn(B, model.latent_dim, generator=generator, device=x0.device)
+                        else torch.randn(B, model.noise_dim, generator=generator, device=x0.device)
                     )
                 v, cache = model.step(
                     pending if use_cache else seq,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..data import is_anndata
+from ..flow import PATHS
+from ..nn import HEADS
 from ..utils import check_bool, check_choice, check_int, check_number, check_seed
 
 #: Largest output ``predict`` allocates at once (bytes) before it asks for ``decode=False``.
@@ -26,7 +28,8 @@ def check_init_arguments(args: dict[str, Any]) -> None:
     check_number("kl_free_bits", args["kl_free_bits"], minimum=0)
     check_number("temperature", args["temperature"], minimum=0)
     check_bool("ot_coupling", args["ot_coupling"])
-    check_bool("variational", args["variational"])
+    check_choice("head", args["head"], HEADS)
+    check_choice("path", args["path"], PATHS)
     check_seed("seed", args["seed"])
     _check_given_parts(args["features"], args["prompt_encoder"])
     if args["backbone_config"] is None:

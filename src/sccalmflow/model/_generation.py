@@ -252,7 +252,7 @@ class GenerationMixin:
     ) -> _Draws:  # fmt: skip
         """Generate ``n_seq`` sequences of ``N`` paths for row ``r`` of ``frame``."""
         N, T, D = self.n_trajectories, self.module.n_time_points, self.module.n_features
-        L = self.module.latent_dim
+        L = self.module.noise_dim
         x0, src = self._source_states(frame, r, ctx, sources, n_seq * N, rng, oversample)
         x0 = x0.reshape(n_seq, N, D)
         device = self.device

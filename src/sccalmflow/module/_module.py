@@ -7,14 +7,12 @@ from typing import Any
 import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 
-from ..flow import AutoregressiveSolver, PathSample, StraightPath, time_grid
+from ..flow import AutoregressiveSolver, PathSample, build_path, time_grid
 from ..nn import (
-    HeadOutput,
     StateTokenizer,
-    VariationalHead,
     backbone_width,
     build_backbone,
-    gaussian_kl,
+    build_head,
     run_backbone,
 )
 from ._constants import BATCH_KEYS
@@ -47,12 +45,17 @@ class CaLMFlowModule(BaseModuleClass):
         ``K``.
     n_trajectories
         ``N`` trajectories per sequence.
-    variational
-        Variational (True) or deterministic (False) next-state head.
+    head
+        The next-state head: ``"deterministic"``, ``"variational"`` (the paper's), ``"cvae"``
+        or ``"flow"`` (see :func:`~sccalmflow.nn.build_head`).
     latent_dim, head_hidden, tokenizer_hidden
         Sizes of the head's latent and of the MLPs.
+    path
+        The conditional path: ``"straight"`` or ``"bridge"`` (see
+        :func:`~sccalmflow.flow.build_path`).
     sigma_min
-        Noise of the straight conditional path.
+        The path's noise: σ of the straight path's interior points, or the bridge's
+        diffusion coefficient.
     kl_free_bits
         Free bits per latent dimension (nats): the KL of a dimension below this value is not
         penalised, which keeps the latent from collapsing.
@@ -67,10 +70,11 @@ class CaLMFlowModule(BaseModuleClass):
         n_time_points: int = 16,
         n_space_tokens: int = 1,
         n_trajectories: int = 1,
-        variational: bool = False,
+        head: str = "deterministic",
         latent_dim: int = 32,
         head_hidden: int = 128,
         tokenizer_hidden: int = 128,
+        path: str = "straight",
         sigma_min: float = 0.0,
         kl_free_bits: float = 0.0,
         pca_mean: torch.Tensor | None = None,
@@ -89,10 +93,10 @@ class CaLMFlowModule(BaseModuleClass):
         self.state_tokenizer = StateTokenizer(
             n_features, n_space_tokens, width, n_time_points, tokenizer_hidden
         )
-        self.head = VariationalHead(
-            n_space_tokens * width, n_features, latent_dim, head_hidden, variational
+        self.head = build_head(
+            head, n_space_tokens * width, n_features, latent_dim=latent_dim, hidden=head_hidden
         )
-        self.path = StraightPath(sigma_min)
+        self.path = build_path(path, sigma_min)
         self.register_buffer("time_grid", time_grid(n_time_points))
         n_genes = 0 if pca_components is None else pca_components.shape[1]
         self.register_buffer(
@@ -129,6 +133,7 @@ class CaLMFlowModule(BaseModuleClass):
         return {
             "prompt_ids": tensors[BATCH_KEYS.PROMPT_IDS],
             "states": inference_outputs["path"].states,
+            "target": inference_outputs["path"].target,
         }
 
     @auto_move_data
@@ -142,8 +147,10 @@ class CaLMFlowModule(BaseModuleClass):
         return {"path": self.path.sample(x0, x1, self.time_grid)}
 
     @auto_move_data
-    def generative(self, prompt_ids: torch.Tensor, states: torch.Tensor) -> dict:
-        """Teacher-forced pass: the head's output at every state but the last.
+    def generative(
+        self, prompt_ids: torch.Tensor, states: torch.Tensor, target: torch.Tensor
+    ) -> dict[str, torch.Tensor | None]:
+        """Teacher-forced pass: the head's training terms at every state but the last.
 
         Parameters
         ----------
@@ -151,19 +158,19 @@ class CaLMFlowModule(BaseModuleClass):
             ``(B, L)``.
         states
             ``(B, N, T, D)``.
+        target
+            The path's target ``(B, N, T - 1, D)``.
 
         Returns
         -------
-        dict with ``velocity`` ``(B, N, T - 1, D)`` and ``mu``/``logvar``
-        ``(B, N, T - 1, latent)`` (``logvar`` is ``None`` for the deterministic head).
+        dict with ``reconstruction`` ``(B, N, T - 1)`` and ``kl`` ``(B, N, T - 1, latent)``
+        (``None`` for heads without a latent).
         """
-        out = self.next_state_head(prompt_ids, states, sample=self.training)
-        return {"velocity": out.velocity, "mu": out.mu, "logvar": out.logvar}
+        terms = self.head.loss_terms(self.history_states(prompt_ids, states), target)
+        return {"reconstruction": terms.reconstruction, "kl": terms.kl}
 
-    def next_state_head(
-        self, prompt_ids: torch.Tensor, z: torch.Tensor, *, sample: bool
-    ) -> HeadOutput:
-        """Run the LM over ``[prompt ; tokens(z)]`` and decode every state but the last.
+    def history_states(self, prompt_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Run the LM over ``[prompt ; tokens(z)]``: its output at every state but the last.
 
         Parameters
         ----------
@@ -174,7 +181,7 @@ class CaLMFlowModule(BaseModuleClass):
 
         Returns
         -------
-        :class:`~sccalmflow.nn.HeadOutput` with velocity ``(B, N, T-1, D)``.
+        ``(B, N, T - 1, K * width)``: what the head sees to predict state ``i + 1``.
         """
         B, N, T, _ = z.shape
         tokens = self.embed_states(z, torch.arange(T, device=z.device)).reshape(
@@ -182,8 +189,13 @@ class CaLMFlowModule(BaseModuleClass):
         )
         prompt = self.embed_prompt(prompt_ids)
         hidden, _ = self._hidden(torch.cat([prompt, tokens], dim=1))
-        hidden = hidden[:, prompt.shape[1] :].reshape(B, N, T, -1)[:, :, :-1]
-        return self.head(hidden, sample=sample)
+        return hidden[:, prompt.shape[1] :].reshape(B, N, T, -1)[:, :, :-1]
+
+    def next_state_velocity(
+        self, prompt_ids: torch.Tensor, z: torch.Tensor, *, temperature: float = 0.0
+    ) -> torch.Tensor:
+        """The head's velocity ``(B, N, T - 1, D)`` at every state of teacher-forced paths."""
+        return self.head.sample(self.history_states(prompt_ids, z), temperature=temperature)
 
     def loss(
         self,
@@ -194,16 +206,16 @@ class CaLMFlowModule(BaseModuleClass):
     ) -> LossOutput:
         """Next-state loss on the velocity scale plus ``kl_weight`` times the KL term.
 
-        ``reconstruction = mean_{n,i} sum_d (v_hat - target)^2`` per sequence, with the path's
-        target ``(z_{i+1} - z_i) / dt_i``, and ``kl = mean_{n,i} sum_j max(KL_j, free_bits)``;
-        both are logged per sequence.
+        ``reconstruction`` is the head's loss of the path's target ``(z_{i+1} - z_i) / dt_i``
+        (squared error summed over features; flow matching for the flow head) averaged over
+        positions, and ``kl = mean_{n,i} sum_j KL_j`` (dimensions under the free bits are not
+        penalised); both are logged per sequence.
         """
-        target = inference_outputs["path"].target
-        rec = (generative_outputs["velocity"] - target).pow(2).sum(-1).mean(dim=(1, 2))
-        if generative_outputs["logvar"] is None:
+        rec = generative_outputs["reconstruction"].mean(dim=(1, 2))
+        kl_dims = generative_outputs["kl"]
+        if kl_dims is None:
             kl = torch.zeros_like(rec)
         else:
-            kl_dims = gaussian_kl(generative_outputs["mu"], generative_outputs["logvar"])
             if self.kl_free_bits > 0:
                 # free bits on the batch-averaged KL of each latent dimension
                 mean_kl = kl_dims.mean(dim=(0, 1, 2), keepdim=True)
@@ -218,9 +230,14 @@ class CaLMFlowModule(BaseModuleClass):
         )
 
     # ----------------------------------------------------------------- generation
+    @property
+    def noise_dim(self) -> int:
+        """Size of the head's standard normal draw per generation step."""
+        return self.head.noise_dim
+
     def samples_latent(self, temperature: float) -> bool:
-        """Whether generation at ``temperature`` draws the head's latent (else: its mean)."""
-        return self.head.variational and temperature > 0
+        """Whether generation at ``temperature`` draws noise in the head."""
+        return self.head.stochastic and temperature > 0
 
     def prefill(self, prompt_ids: torch.Tensor) -> torch.Tensor:
         """The embeddings that open a generated sequence: the prompt's, ``(B, L, width)``.
@@ -253,7 +270,7 @@ class CaLMFlowModule(BaseModuleClass):
         temperature
             Sampling temperature of the head.
         noise
-            The head's standard normal draw ``(B, latent_dim)`` when it samples.
+            The head's standard normal draw ``(B, noise_dim)`` when it samples.
 
         Returns
         -------
@@ -261,9 +278,8 @@ class CaLMFlowModule(BaseModuleClass):
         """
         hidden, cache = self._hidden(embeds, cache, use_cache=use_cache)
         h = hidden[:, -self.n_space_tokens :].reshape(hidden.shape[0], -1)
-        sample = self.samples_latent(temperature)
-        v = self.head(h, sample=sample, temperature=temperature, noise=noise).velocity
-        return v, cache
+        temperature = temperature if self.samples_latent(temperature) else 0.0
+        return self.head.sample(h, temperature=temperature, noise=noise), cache
 
     def generate(
         self, prompt_ids: torch.Tensor, x0: torch.Tensor, **kwargs

@@ -58,7 +58,11 @@ def default_backbone_config(
     if family == "gpt_neox":
         cfg.update(attention_dropout=0.0, hidden_dropout=0.0, rotary_pct=0.25)
     else:
-        cfg.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+        # GPT-2's special ids (50256) lie outside our small vocabulary; the backbone never
+        # uses them (it reads embeddings), and transformers warns about them
+        cfg.update(
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None
+        )
     return cfg
 
 

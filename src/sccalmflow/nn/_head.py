@@ -1,4 +1,10 @@
-"""Next-state heads: hidden states of the LM -> the velocity to the next grid point."""
+"""What every next-state head is: hidden state of a state -> a draw of the velocity to the next.
+
+A head sits after the causal LM. In training it scores the path's target (``loss_terms``); in
+generation it draws the velocity (``sample``). The heads themselves live one per file:
+:class:`DeterministicHead` and :class:`VariationalHead` (the paper's),
+:class:`ConditionalVAEHead`, :class:`FlowMatchingHead`; :func:`build_head` picks one by name.
+"""
 
 from __future__ import annotations
 
@@ -8,102 +14,97 @@ import torch
 from torch import nn
 
 
-class HeadOutput(NamedTuple):
-    """What a head returns: the velocity and its latent's posterior.
+class HeadLoss(NamedTuple):
+    """A head's training terms at every position.
 
-    ``logvar`` is ``None`` when the head is deterministic.
-    """
-
-    velocity: torch.Tensor
-    mu: torch.Tensor
-    logvar: torch.Tensor | None
-
-
-class VariationalHead(nn.Module):
-    """Variational decoding head: hidden states of a state's K tokens -> next increment.
-
-    ``q(u | h) = N(mu(h), diag sigma^2(h))`` (2-layer MLPs), a reparameterised sample ``u``,
-    and a 2-layer MLP decoder ``u -> v``. The decoder predicts the velocity
-    ``v = (z_{i+1} - z_i) / (t_{i+1} - t_i)``, so the next state is ``z_i + dt * v``: the
-    head works on a scale that does not depend on the number of time points.
-    At inference the temperature ``tau`` scales the posterior variance: ``u ~ N(mu, tau sigma^2)``.
-    With ``variational=False`` the head is deterministic (``u = mu``, no KL term).
-
-    Parameters
+    Attributes
     ----------
-    in_features
-        ``K * width`` (the K hidden states of one state, concatenated).
-    n_features
-        ``D``.
-    latent_dim
-        Dimension of ``u``.
-    hidden
-        Hidden width of the MLPs.
-    variational
-        Whether ``u`` is sampled.
+    reconstruction
+        ``(...,)``: the head's regression loss of the target at each position (squared error
+        summed over the D features; the flow-matching head's conditional flow-matching loss).
+    kl
+        ``(..., latent_dim)``: KL of the latent per dimension (``None`` for heads without one).
     """
 
-    def __init__(
-        self, in_features: int, n_features: int, latent_dim: int, hidden: int, variational: bool
-    ):
-        super().__init__()
-        self.variational = variational
-        self.encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.GELU())
-        self.mu = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, latent_dim))
-        self.logvar = (
-            nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, latent_dim))
-            if variational
-            else None
-        )
-        self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, hidden), nn.GELU(), nn.Linear(hidden, n_features)
-        )
+    reconstruction: torch.Tensor
+    kl: torch.Tensor | None
 
-    def forward(
+
+class NextStateHead(nn.Module):
+    """Base class of the next-state heads.
+
+    Attributes
+    ----------
+    stochastic
+        Whether :meth:`sample` draws noise (at ``temperature > 0``).
+    noise_dim
+        Size of one standard normal draw of :meth:`sample` (0 for a deterministic head).
+    """
+
+    stochastic: bool = False
+    noise_dim: int = 0
+
+    def loss_terms(self, h: torch.Tensor, target: torch.Tensor) -> HeadLoss:
+        """Training terms of hidden states ``(..., in_features)`` against targets ``(..., D)``."""
+        raise NotImplementedError
+
+    def sample(
         self,
         h: torch.Tensor,
         *,
-        sample: bool = True,
         temperature: float = 1.0,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-    ) -> HeadOutput:
-        """Decode hidden states.
+    ) -> torch.Tensor:
+        """Draw the velocity ``(..., D)`` for hidden states ``(..., in_features)``.
 
         Parameters
         ----------
         h
-            Shape ``(..., in_features)``.
-        sample
-            Draw ``u`` from the posterior (training, generation) or take ``u = mu``.
+            Hidden states.
         temperature
-            Scales the posterior variance when sampling.
+            τ >= 0: scales the variance of the head's noise (0: no noise).
         noise
-            Optional standard normal noise of shape ``(..., latent_dim)`` (for reproducible
-            comparisons); drawn with ``generator`` otherwise.
-
-        Returns
-        -------
-        ``HeadOutput(velocity (..., D), mu (..., latent), logvar (..., latent) or None)``.
+            Standard normal draws ``(..., noise_dim)`` (for reproducible, batch-independent
+            generation); drawn with ``generator`` when not given.
+        generator
+            Random generator for ``noise``.
         """
-        e = self.encoder(h)
-        mu = self.mu(e)
-        if self.logvar is None:
-            return HeadOutput(self.decoder(mu), mu, None)
-        logvar = self.logvar(e).clamp(-12.0, 8.0)
-        u = mu
-        if sample and temperature > 0:
-            if noise is None:
-                noise = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-            u = mu + (temperature**0.5) * torch.exp(0.5 * logvar) * noise
-        return HeadOutput(self.decoder(u), mu, logvar)
+        raise NotImplementedError
 
-    def decode_prior(self, shape: tuple[int, ...], generator=None, device=None) -> torch.Tensor:
-        """Decode ``u ~ N(0, I)`` (what the head emits when the latent carries no information)."""
-        u = torch.randn(*shape, self.mu[-1].out_features, generator=generator, device=device)
-        return self.decoder(u)
+    def standard_normal(
+        self, h: torch.Tensor, noise: torch.Tensor | None, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """``noise`` if given, else a fresh ``(..., noise_dim)`` standard normal draw."""
+        if noise is not None:
+            return noise.to(h.dtype)
+        shape = (*h.shape[:-1], self.noise_dim)
+        return torch.randn(shape, generator=generator, dtype=h.dtype, device=h.device)
+
+    def forward(self, h: torch.Tensor, **kwargs) -> torch.Tensor:
+        """Alias of :meth:`sample`."""
+        return self.sample(h, **kwargs)
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """``KL(N(mu, diag exp(logvar)) || N(0, I))`` per latent dimension (same shape as mu)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """``Linear -> GELU -> ... -> Linear`` through ``sizes`` (no activation at the end)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.GELU())
+    return nn.Sequential(*layers)
+
+
+def gaussian_kl(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    prior_mu: torch.Tensor | None = None,
+    prior_logvar: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``KL(N(mu, exp(logvar)) || prior)`` per dimension; the prior is ``N(0, I)`` by default."""
+    if prior_mu is None or prior_logvar is None:
+        return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+    return 0.5 * (
+        prior_logvar - logvar + (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp() - 1.0
+    )

@@ -24,7 +24,7 @@ PANELS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Title of the one panel drawn when the total loss is the reconstruction loss (no KL).
-SAME_TITLE = "total = reconstruction loss\n(deterministic head: no KL)"
+SAME_TITLE = "total = reconstruction loss\n(head without a latent: no KL)"
 
 TRAIN_COLOR = SET_COLORS["real"]  # blue
 VALID_COLOR = "#D55E00"  # vermillion
@@ -80,10 +80,10 @@ def history(
         Panels to draw, from ``"loss"`` (``train_loss`` / ``validation_loss``),
         ``"reconstruction"`` (``reconstruction_loss_train`` / ``_validation``) and
         ``"kl"`` (``kl_local_train`` / ``_validation``). Panels without data, or with only
-        zeros (the KL of the deterministic head, ``variational=False``), are skipped. When
-        the total loss equals the reconstruction loss (no KL: the deterministic head), one
-        panel titled "total = reconstruction loss (deterministic head: no KL)" replaces the
-        two identical ones.
+        zeros (the KL of a head without a latent: ``"deterministic"``, ``"flow"``), are
+        skipped. When the total loss equals the reconstruction loss (no KL), one panel titled
+        "total = reconstruction loss (head without a latent: no KL)" replaces the two
+        identical ones.
     logy : bool
         Logarithmic y axes.
     ncols : int

@@ -51,9 +51,9 @@ def _check(model, real, temperatures: Sequence[float]) -> list[float]:
     if module is not None and not module.samples_latent(1.0):
         # the deterministic head decodes its mean at every temperature: flat lines
         raise ValueError(
-            "The deterministic head ignores the temperature (variational=False): every "
+            "The deterministic head ignores the temperature (head='deterministic'): every "
             "temperature gives the same cells, so there is nothing to sweep. Use a model "
-            "with variational=True."
+            "with a sampling head (head='flow', 'cvae' or 'variational')."
         )
     temps = [float(t) for t in temperatures]
     if not temps:
@@ -84,10 +84,11 @@ def temperature_sweep(
     For each τ in ``temperatures``, generates ``n_cells`` cells per condition with
     ``model.predict(conditions, n_cells, seed, temperature=τ)`` (same seed, so the sources
     are the same) and scores them against ``real`` with :func:`sccalmflow.metrics.evaluate`.
-    τ = 0 is the deterministic decoder mean; τ = 1 samples the full posterior. Only a model
-    with the variational head (``CaLMFlowModel(..., variational=True)``) depends on τ: a
-    deterministic head (``variational=False``) is refused with a ValueError before anything
-    is generated (it would give the same cells, flat lines, at every τ). Draw the result
+    τ scales the variance of the head's noise: τ = 0 draws no noise; τ = 1 samples the
+    learned distribution. Only a sampling head (``CaLMFlowModel(..., head="flow")``,
+    ``"cvae"`` or ``"variational"``) depends on τ: a deterministic head is refused with a
+    ValueError before anything is generated (it would give the same cells, flat lines, at
+    every τ). Draw the result
     with :func:`sccalmflow.pl.temperature`.
 
     Parameters
