@@ -17,8 +17,8 @@ Suites (each runs all of its methods in one process, on the same splits and seed
 - ``gaussians``: 2 -> 3 and 2 -> 4 Gaussians in 100 dimensions (paper Table 2): W2, MMD,
   CaLMFlow with 1 and 8 trajectories vs CFM.
 - ``moons``: 8 Gaussians -> 2 moons (2-d, torchcfm's samplers): trajectories 1 / 4 / 10
-  (Table 7), a temperature sweep (Fig. 4), a time-point sweep (Fig. 8) and the
-  variational vs deterministic head.
+  (Table 7), a temperature sweep (Fig. 4), a time-point sweep (Fig. 8) and
+  every next-state head.
 
 Each suite writes ``<out>/<suite>.csv`` (one row per method x split x metric, with the
 training and generation seconds), ``<out>/<suite>.md`` (tables, the paper's numbers beside

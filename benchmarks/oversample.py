@@ -1,15 +1,16 @@
-"""Oversampling a small pool of control cells: repeat the sources, or interpolate them?
+"""Many cells from a small pool of control cells: repeat the sources, or interpolate them?
 
 With ``source="control"`` and the deterministic head, each source cell gives one generated
-cell. This benchmark holds out one cell type's IFN-beta cells (Kang), trains the default
-model, and generates 500 cells from random subsets of ``--pool`` control cells of that type
-with ``predict(..., source_cells=subset, oversample="repeat" | "interpolate")``; as a
-reference, 500 cells from all the type's control cells (``all controls``). Every set is
-scored against the real held-out cells (R² on the top-100 DE genes; E-distance, MMD, W2 in
-the model's 50-d PCA space) and counted for distinct cells.
+cell; a sampling head (``head="flow"``, ``"cvae"``) draws a different cell each time a source
+is reused. This benchmark holds out one cell type's IFN-beta cells (Kang), trains one model
+per head in ``--heads``, and generates 500 cells from random subsets of ``--pool`` control
+cells of that type with ``predict(..., source_cells=subset, oversample="repeat" |
+"interpolate")``; as a reference, 500 cells from all the type's control cells (``all
+controls``). Every set is scored against the real held-out cells (R² on the top-100 DE
+genes; E-distance, MMD, W2 in the model's 50-d PCA space) and counted for distinct cells.
 
-    python benchmarks/oversample.py                      # CD14 Mono and B, ~8 min on 1 thread
-    python -m benchmarks.oversample --cell-types B --subsets 2
+    python benchmarks/oversample.py                      # CD14 Mono and B, both heads
+    python -m benchmarks.oversample --cell-types B --subsets 2 --heads flow
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ import torch
 
 
 def run_cell_type(
-    adata, cell_type: str, pool: int, subsets: int, n_cells: int, max_epochs: int | None = None
+    adata,
+    cell_type: str,
+    pool: int,
+    subsets: int,
+    n_cells: int,
+    max_epochs: int | None = None,
+    head: str = "deterministic",
 ) -> pd.DataFrame:
     """Train on all but ``cell_type``'s IFN-beta cells; score repeat vs interpolate."""
     from sccalmflow import CaLMFlowModel, metrics
@@ -35,10 +42,13 @@ def run_cell_type(
 
     train, real, ctrl, genes = held_out_split(adata, cell_type)
     CaLMFlowModel.setup_anndata(train, **kang2018_setup())
-    model = CaLMFlowModel(train, seed=0)
+    model = CaLMFlowModel(train, seed=0, head=head)
     t0 = time.perf_counter()
     model.train(max_epochs=max_epochs, enable_progress_bar=False)
-    print(f"[oversample] {cell_type}: trained in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"[oversample] {cell_type}, {head} head: trained in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
     model.add_pca(real)
     real_pca = real.obsm[PCA_KEY]
     cond = {"cell_type": [cell_type], "condition": ["IFN-beta"]}
@@ -50,6 +60,7 @@ def run_cell_type(
         rows.append(
             {
                 "cell_type": cell_type,
+                "head": head,
                 "mode": mode,
                 "subset": subset,
                 "n_sources": n_sources,
@@ -78,11 +89,12 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace, minutes: float) -> str:
     from benchmarks.report import md_table
 
     cols = ["r2_top100_de", "e_distance", "mmd", "w2", "distinct_cells"]
-    summary = df.groupby(["cell_type", "mode"], sort=False)[cols].mean().reset_index()
+    summary = df.groupby(["cell_type", "head", "mode"], sort=False)[cols].mean().reset_index()
     lines = [
-        "# oversample: repeating vs interpolating a small pool of source control cells",
+        "# oversample: many cells from a small pool of source control cells",
         "",
-        f"Default model, one per held-out type (its IFN-beta cells held out); {args.n_cells} cells "
+        f"Default model with each of the heads {', '.join(args.heads)}, one per held-out type "
+        f"(its IFN-beta cells held out); {args.n_cells} cells "
         f"generated from {args.subsets} random subsets of {args.pool} of the type's control "
         "cells with `oversample='repeat'` or `'interpolate'` (means over subsets), and from all "
         "its control cells. Scored against the real held-out cells: R² (squared Pearson) on the "
@@ -108,6 +120,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--n-cells", type=int, default=500)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--max-epochs", type=int, default=None, help="default: train()'s")
+    parser.add_argument(
+        "--heads", nargs="+", default=["deterministic", "flow"], help="one model per head"
+    )
     args = parser.parse_args(argv)
     import sccalmflow as scf
     from benchmarks.methods import configure_runtime
@@ -117,8 +132,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     t0 = time.perf_counter()
     df = pd.concat(
         [
-            run_cell_type(adata, ct, args.pool, args.subsets, args.n_cells, args.max_epochs)
+            run_cell_type(adata, ct, args.pool, args.subsets, args.n_cells, args.max_epochs, head)
             for ct in args.cell_types
+            for head in args.heads
         ],
         ignore_index=True,
     )

@@ -1,8 +1,8 @@
 """``moons``: 8 Gaussians -> 2 moons (2-d, torchcfm's samplers; paper Table 7, Fig. 4, 8).
 
 CaLMFlow with 1 / 4 / 10 trajectories (Table 7), a temperature sweep (Fig. 4), a
-time-point sweep (Fig. 8) and the variational vs deterministic head; CFM-otcfm as the
-reference and for speed.
+time-point sweep (Fig. 8) and every other next-state head (deterministic, the paper's
+variational, cvae, flow); CFM-otcfm as the reference and for speed.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sccalmflow.nn import HEADS
 
 from .. import figures
 from ..config import PAPER_MOONS, PAPER_SYNTHETIC_ARCH, MoonsConfig
@@ -55,8 +57,8 @@ class MoonsNotes:
     sweeps: pd.DataFrame
     base_T: int  # the model's default number of time points (or the config's)
     default_tau: float
-    head: str  # the default head ("variational" / "deterministic")
-    other_head: str
+    head: str  # the default head (one of sccalmflow.nn.HEADS)
+    other_heads: tuple[str, ...]
 
 
 @dataclass
@@ -129,22 +131,20 @@ def run(cfg: MoonsConfig, out: Path, seed: int) -> SuiteResult:
     rec.add(Measurement(SPLIT, REFERENCE, floor, setting="sampling floor", n_gen=cfg.n_eval))
     arch, defaults = cfg.calmflow, calmflow_defaults()
     base_T = arch.get("n_time_points", defaults["n_time_points"])
-    default_var = bool(arch.get("variational", defaults["variational"]))
-    head, other = (
-        ("variational", "deterministic") if default_var else ("deterministic", "variational")
-    )
+    head = arch.get("head", defaults["head"])
+    others = tuple(h for h in HEADS if h != head)
     notes = MoonsNotes(
         pd.DataFrame(),
         base_T,
         arch.get("temperature", defaults["temperature"]),
         head,
-        other,
+        others,
     )
     runner = MoonsRun(rec, task, cfg, seed, notes.default_tau, {"target (real)": task.ref})
-    # the temperature only acts on a variational head: sweep it on the variational model(s)
+    # the temperature only acts on a sampling head: sweep it on those models
     taus = cfg.temperatures
     for n_traj in cfg.trajectories:
-        swept = default_var and n_traj in (1, max(cfg.trajectories))
+        swept = head != "deterministic" and n_traj in (1, max(cfg.trajectories))
         runner.calmflow(
             f"CaLMFlow ({n_traj} traj.)",
             f"N={n_traj}, T={base_T}, {head} head",
@@ -153,12 +153,13 @@ def run(cfg: MoonsConfig, out: Path, seed: int) -> SuiteResult:
         )
     for T in cfg.time_points:
         runner.calmflow(f"CaLMFlow (T={T})", f"N=1, T={T}, {head} head", {"n_time_points": T})
-    runner.calmflow(
-        f"CaLMFlow ({other} head)",
-        f"N=1, T={base_T}, variational={not default_var}",
-        {"variational": not default_var},
-        taus=() if default_var else taus,
-    )
+    for other in others:
+        runner.calmflow(
+            f"CaLMFlow ({other} head)",
+            f"N=1, T={base_T}, head={other}",
+            {"head": other},
+            taus=() if other == "deterministic" else taus,
+        )
     runner.sweeps += time_point_sweep(rec.frame(), cfg.time_points, base_T)
     runner.cfm("otcfm")
     notes.sweeps = pd.DataFrame([asdict(p) for p in runner.sweeps])
@@ -251,8 +252,8 @@ def markdown(result: SuiteResult, cfg: MoonsConfig, mode: str, runtime: float) -
         "",
         goal_line(main, notes.sweeps, max(cfg.trajectories), notes.default_tau),
         "",
-        "## Temperature sweep (Fig. 4; τ scales the head's posterior variance at generation, "
-        "so it only acts on a variational head)",
+        "## Temperature sweep (Fig. 4; τ scales the variance of the head's noise at "
+        "generation, so it only acts on a sampling head)",
         "",
         md_table(tau),
         "",
@@ -273,7 +274,7 @@ def markdown(result: SuiteResult, cfg: MoonsConfig, mode: str, runtime: float) -
         f"- **CaLMFlow**: source points registered as control cells (`source='control'`, "
         f"`features_key`); the paper's synthetic architecture `{PAPER_SYNTHETIC_ARCH}`, other "
         f"arguments at the model's defaults (so the {notes.head} head, the default; "
-        f"the head ablation trains the {notes.other_head} head); "
+        f"the head ablation trains the {', '.join(notes.other_heads)} heads); "
         f"`train({cfg.train}, validation_size=0)`; {EQUAL_BUDGET}.",
         f"- **CFM-otcfm** (reference and speed): from N(0, I) to the moons (the baseline has no "
         f"source option), {c.mlp('×')} MLP, {c.n_steps} steps, dopri5.",

@@ -8,6 +8,7 @@ finite metrics, and that the markdown and the figures are written. Also: the com
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -200,14 +201,17 @@ def test_oversample_script_tiny(keep_threads, tmp_path):
     """``benchmarks/oversample.py`` end to end with one epoch, one subset, few cells."""
     df = oversample.main(
         ["--cell-types", "B", "--subsets", "1", "--pool", "10", "--n-cells", "30"]
-        + ["--max-epochs", "1", "--out", str(tmp_path)]
+        + ["--max-epochs", "1", "--out", str(tmp_path), "--heads", "deterministic", "flow"]
     )
-    assert list(df["mode"]) == ["all controls", "repeat", "interpolate"]
-    assert df.loc[df["mode"] == "repeat", "distinct_cells"].item() == 10
-    assert df.loc[df["mode"] == "interpolate", "distinct_cells"].item() == 30
+    assert list(df["mode"]) == ["all controls", "repeat", "interpolate"] * 2
+    det, flow = df[df["head"] == "deterministic"], df[df["head"] == "flow"]
+    # the deterministic head repeats its 10 sources; the flow head draws 30 distinct cells
+    assert det.loc[det["mode"] == "repeat", "distinct_cells"].item() == 10
+    assert flow.loc[flow["mode"] == "repeat", "distinct_cells"].item() == 30
+    assert (df.loc[df["mode"] == "interpolate", "distinct_cells"] == 30).all()
     assert np.isfinite(df[["r2_top100_de", "e_distance", "mmd", "w2"]].to_numpy()).all()
     md = (tmp_path / "oversample.md").read_text()
-    assert "| B | interpolate |" in md and (tmp_path / "oversample.csv").exists()
+    assert "| B | flow | repeat |" in md and (tmp_path / "oversample.csv").exists()
 
 
 # ====================================================================== command line
@@ -332,3 +336,41 @@ def test_threads_benchmark_help():
     )
     assert res.returncode == 0, res.stderr
     assert "--epochs" in res.stdout and "--n-cells" in res.stdout
+
+
+# ====================================================================== generator.py
+def test_generator_variants_and_page(tmp_path):
+    """``benchmarks/generator.py``: variant parsing, the long frame and the page (from rows)."""
+    from benchmarks import generator
+
+    assert generator.parse_variant("default") == {}
+    assert generator.parse_variant(
+        "head=flow,sigma_min=0.2,n_trajectories=4,ot_coupling=False"
+    ) == {
+        "head": "flow",
+        "sigma_min": 0.2,
+        "n_trajectories": 4,
+        "ot_coupling": False,
+    }
+    scores = dict(r2_pearson_top_de=0.9, e_distance_pca=1.0, mmd_pca=0.03, w2_pca=8.0)
+    rows = [
+        {"variant": "default", "cell_type": "B", "seed": s, "train_s": 10.0, "epochs": 3,
+         "default_tau": 0.5,
+         **{f"tau={t:g}": {**scores, "e_distance_pca": 1.0 + t + s, "distinct": 500, "gen_s": 1}
+            for t in (0.0, 0.5, 1.0)}}
+        for s in (0, 1)
+    ] + [
+        {"variant": generator.CANDIDATE, "cell_type": "B", "seed": 0, "train_s": 5.0,
+         "epochs": 3, "default_tau": 1.0,
+         "tau=1": {**scores, "distinct": 99, "gen_s": 1}}
+    ]  # fmt: skip
+    df = generator.frame(rows)
+    assert len(df) == 7 and set(df.tau) == {0.0, 0.5, 1.0}
+    (tmp_path / "generator.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    out = generator.main(["--report-only", "--out", str(tmp_path)])
+    assert len(out) == 7
+    md = (tmp_path / "generator.md").read_text()
+    # mean over the two seeds at τ = 0.5: E-distance (1.5 + 2.5) / 2 = 2
+    line = next(ln for ln in md.splitlines() if ln.startswith("| B | default | 0.5 |"))
+    assert "| 2 |" in line and line.rstrip().endswith("| 2 |")
+    assert "Each seed at the variant's default τ" in md
