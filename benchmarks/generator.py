@@ -33,7 +33,13 @@ if __package__ in (None, ""):  # `python benchmarks/generator.py` from the repos
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CANDIDATE = "head=flow,path=bridge,sigma_min=0.2,temperature=0.5"
-METRICS = ("r2_pearson_top_de", "e_distance_pca", "mmd_pca", "w2_pca")
+#: Column name -> ``(metric, space)`` of ``kang_loo.score``.
+METRICS = {
+    "r2_pearson_top_de": ("r2_pearson", "top100_de"),
+    "e_distance_pca": ("e_distance", "pca"),
+    "mmd_pca": ("mmd", "pca"),
+    "w2_pca": ("w2", "pca"),
+}
 
 
 def parse_variant(text: str) -> dict:
@@ -58,8 +64,8 @@ def parse_variant(text: str) -> dict:
 def run_one(adata, cell_type: str, seed: int, variant: str, taus, n_cells: int) -> dict:
     """Train one variant with one seed on the split of ``cell_type``; score each τ."""
     from benchmarks.methods import fit_calmflow, predict_timed
+    from benchmarks.suites.kang_loo import score
     from benchmarks.tasks import kang_held_out, kang_setup
-    from sccalmflow import metrics
     from sccalmflow.data import PCA_KEY
 
     setup, split = kang_setup(), kang_held_out(adata, cell_type)
@@ -67,26 +73,15 @@ def run_one(adata, cell_type: str, seed: int, variant: str, taus, n_cells: int) 
     model, train_s = fit_calmflow(split.train.copy(), setup, kwargs, {}, seed)
     real = split.real.copy()
     model.add_pca(real)
-    cond = {"cell_type": [cell_type], "condition": ["IFN-beta"]}
     row = {"variant": variant, "cell_type": cell_type, "seed": seed, "train_s": train_s}
     row["epochs"] = len(model.history["train_loss"])
     sampling = model.module.samples_latent(1.0)
     for tau in taus if sampling else [model.temperature]:
-        pred, gen_s = predict_timed(model, cond, n_cells, seed, temperature=tau)
-        res = metrics.evaluate(
-            pred,
-            real,
-            control=setup["control"],
-            condition_keys=setup["condition_keys"],
-            space=("pca",),
-            metrics=("mean_expression", "e_distance", "mmd", "w2"),
-            top_de={(cell_type, "IFN-beta"): split.de_genes},
-            seed=seed,
-        )
-        values = {f"{m}_{s}": v for m, s, v in res[["metric", "space", "value"]].values}
+        pred, gen_s = predict_timed(model, split.condition, n_cells, seed, temperature=tau)
+        values = score(pred, real, split, setup, seed)
         z = pred.obsm[PCA_KEY]
         row[f"tau={tau:g}"] = {
-            **{k: float(values[k]) for k in METRICS},
+            **{name: float(values[key]) for name, key in METRICS.items()},
             "distinct": int(len(np.unique(np.round(z, 5), axis=0))),
             "gen_s": gen_s,
         }

@@ -53,24 +53,36 @@ def test_classes_and_unknown_head():
         build_head("gmm", 4, 2, latent_dim=2, hidden=8)
 
 
-def _train_bimodal(head, steps=400):
-    """Fit p(y | h) where y = (x, ±2) with the sign a fair coin independent of h = x."""
+def _fit(head, second_coordinate, steps=400, n_eval=2000):
+    """Fit p(y | h) with h = (x, 0, 0, 0) and y = (x, second_coordinate(x, generator)).
+
+    Returns the evaluation inputs ``(h, x)``.
+    """
     opt = torch.optim.Adam(head.parameters(), 3e-3)
     gen = torch.Generator().manual_seed(0)
     for _ in range(steps):
         x = torch.randn(256, 1, generator=gen)
-        sign = torch.randint(0, 2, (256, 1), generator=gen) * 2.0 - 1.0
-        y = torch.cat([x, 2 * sign + 0.1 * torch.randn(256, 1, generator=gen)], dim=-1)
-        h = torch.cat([x, torch.zeros(256, 3)], dim=-1)
-        terms = head.loss_terms(h, y)
+        y = torch.cat([x, second_coordinate(x, gen)], dim=-1)
+        terms = head.loss_terms(torch.cat([x, torch.zeros(256, 3)], dim=-1), y)
         loss = terms.reconstruction.mean()
         if terms.kl is not None:
             loss = loss + terms.kl.sum(-1).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    x = torch.randn(2000, 1, generator=gen)
-    return torch.cat([x, torch.zeros(2000, 3)], dim=-1), x
+    x = torch.randn(n_eval, 1, generator=gen)
+    return torch.cat([x, torch.zeros(n_eval, 3)], dim=-1), x
+
+
+def _coin(x, gen):
+    """±2 with a fair coin independent of x (plus a little noise): a bimodal next state."""
+    sign = torch.randint(0, 2, x.shape, generator=gen) * 2.0 - 1.0
+    return 2 * sign + 0.1 * torch.randn(x.shape, generator=gen)
+
+
+def _train_bimodal(head, steps=400):
+    """Fit p(y | h) where y = (x, ±2) with the sign a fair coin independent of h = x."""
+    return _fit(head, _coin, steps)
 
 
 @pytest.mark.parametrize("name", ["flow", "cvae"])
@@ -112,20 +124,7 @@ def test_temperature_scales_the_spread(name):
     is about 1 at τ = 1 and shrinks monotonically with τ (about sqrt(τ) for a Gaussian)."""
     torch.manual_seed(0)
     head = build_head(name, 4, 2, latent_dim=2, hidden=64)
-    opt = torch.optim.Adam(head.parameters(), 3e-3)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(400):
-        x = torch.randn(256, 1, generator=gen)
-        y = torch.cat([x, x + torch.randn(256, 1, generator=gen)], dim=-1)
-        terms = head.loss_terms(torch.cat([x, torch.zeros(256, 3)], dim=-1), y)
-        loss = terms.reconstruction.mean()
-        if terms.kl is not None:
-            loss = loss + terms.kl.sum(-1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    x = torch.randn(4000, 1, generator=gen)
-    h = torch.cat([x, torch.zeros(4000, 3)], dim=-1)
+    h, x = _fit(head, lambda x, gen: x + torch.randn(x.shape, generator=gen), n_eval=4000)
     spread = []
     with torch.no_grad():
         for tau in (0.0, 0.25, 1.0):
