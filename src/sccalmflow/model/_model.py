@@ -96,7 +96,7 @@ class CaLMFlowModel(
         ignore ``u``) or ``"cvae"`` (a conditional VAE: the posterior sees the target, the
         prior is learned from the history and sampled at generation). On held-out Kang
         types the flow head on bridge paths kept the top-100-DE R² and lowered E-distance
-        and MMD in most runs, but one of five runs diverged
+        and MMD on three of four runs, but bridge paths failed with either head on one seed
         (``benchmarks/results/generator.md``), so the deterministic head stays the default.
     latent_dim
         Dimension of the head's latent (deterministic, variational and cvae heads).
