@@ -49,6 +49,17 @@ def finite_difference_velocity(states: torch.Tensor, t: torch.Tensor) -> torch.T
     return (states[..., 1:, :] - states[..., :-1, :]) / dt
 
 
+def straight_line(
+    x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(1 - t) x0 + t x1`` on the grid, ``(..., T, D)``, and the grid in ``x0``'s dtype."""
+    if x0.shape != x1.shape:
+        raise ValueError(f"x0 and x1 must have the same shape, got {x0.shape} and {x1.shape}.")
+    t = t.to(x0.dtype).to(x0.device)
+    tt = t.view(*([1] * (x0.dim() - 1)), -1, 1)
+    return (1 - tt) * x0.unsqueeze(-2) + tt * x1.unsqueeze(-2), t
+
+
 class StraightPath:
     """Straight-line (optimal-transport) conditional probability path.
 
@@ -90,11 +101,7 @@ class StraightPath:
         -------
         :class:`PathSample` with ``states`` ``(..., T, D)`` and ``target`` ``(..., T - 1, D)``.
         """
-        if x0.shape != x1.shape:
-            raise ValueError(f"x0 and x1 must have the same shape, got {x0.shape} and {x1.shape}.")
-        t = t.to(x0.dtype).to(x0.device)
-        tt = t.view(*([1] * (x0.dim() - 1)), -1, 1)
-        z = (1 - tt) * x0.unsqueeze(-2) + tt * x1.unsqueeze(-2)
+        z, t = straight_line(x0, x1, t)
         if self.sigma_min > 0:
             eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
             interior = ((t > 0) & (t < 1)).to(z.dtype).view(*([1] * (x0.dim() - 1)), -1, 1)
@@ -133,10 +140,9 @@ class BrownianBridgePath:
         generator: torch.Generator | None = None,
     ) -> PathSample:
         """States of the path on the grid and their target (see :meth:`StraightPath.sample`)."""
-        straight = StraightPath(0.0).sample(x0, x1, t)
+        z, t = straight_line(x0, x1, t)
         if self.sigma == 0:
-            return straight
-        z, t = straight.states, straight.t
+            return PathSample(t, z, finite_difference_velocity(z, t))
         shape = (*z.shape[:-2], z.shape[-2] - 1, z.shape[-1])
         eps = torch.randn(shape, generator=generator, dtype=z.dtype, device=z.device)
         dt = (t[1:] - t[:-1]).view(-1, 1)

@@ -278,7 +278,7 @@ class CaLMFlowModule(BaseModuleClass):
         """
         hidden, cache = self._hidden(embeds, cache, use_cache=use_cache)
         h = hidden[:, -self.n_space_tokens :].reshape(hidden.shape[0], -1)
-        temperature = temperature if self.samples_latent(temperature) else 0.0
+        # every head draws no noise at temperature <= 0 (and the deterministic head never)
         return self.head.sample(h, temperature=temperature, noise=noise), cache
 
     def generate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._head import HeadLoss, NextStateHead, gaussian_kl, mlp
+from ._head import LOGVAR_RANGE, HeadLoss, NextStateHead, gaussian_kl, mlp
 
 
 class ConditionalVAEHead(NextStateHead):
@@ -42,7 +42,7 @@ class ConditionalVAEHead(NextStateHead):
     @staticmethod
     def _split(stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = stats.chunk(2, dim=-1)
-        return mu, logvar.clamp(-12.0, 8.0)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def loss_terms(self, h: torch.Tensor, target: torch.Tensor) -> HeadLoss:
         """Squared error of ``dec(h, u)``, ``u ~ q(u | h, v)``, and ``KL(q || p(u | h))``."""

@@ -13,6 +13,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+#: Range a head's Gaussian log-variances are clamped to (numerical safety).
+LOGVAR_RANGE = (-12.0, 8.0)
+
 
 class HeadLoss(NamedTuple):
     """A head's training terms at every position.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._head import HeadLoss, NextStateHead, gaussian_kl
+from ._head import LOGVAR_RANGE, HeadLoss, NextStateHead, gaussian_kl
 
 
 class DeterministicHead(NextStateHead):
@@ -73,7 +73,7 @@ class VariationalHead(DeterministicHead):
     def posterior(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mu, logvar)`` of ``q(u | h)``."""
         e = self.encoder(h)
-        return self.mu(e), self.logvar(e).clamp(-12.0, 8.0)
+        return self.mu(e), self.logvar(e).clamp(*LOGVAR_RANGE)
 
     def loss_terms(self, h: torch.Tensor, target: torch.Tensor) -> HeadLoss:
         """Squared error of the decoded posterior sample and ``KL(q(u | h) || N(0, I))``.
