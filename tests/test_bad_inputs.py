@@ -448,7 +448,7 @@ INIT_CASES = [
     case(C, "pca_scaling-None", _init(pca_scaling=None),
          Raises(ValueError, r"`pca_scaling` must be one of")),
     case(C, "source-unknown", _init(source="gaussian"),
-         Raises(ValueError, r"`source` must be one of \['control', 'noise'\]")),
+         Raises(ValueError, r"`source` must be one of \['control', 'additive', 'noise'\]")),
     case(C, "source-noise", _init(source="noise"), Ok(lambda m, a, t: m.source == "noise"), "OK"),
     *_int_cases("n_time_points", 1),
     case(C, "n_time_points=0", _init(n_time_points=0),
@@ -517,6 +517,10 @@ INIT_CASES = [
         (lambda s: (CaLMFlowModel.setup_anndata(s, condition_keys=["cell_type"]), s)[1])(
             make_synthetic()), **t),
          Raises(ValueError, r"source='control' needs control cells.*source='noise'")),
+    case(C, "source-additive-without-control", lambda a, t: CaLMFlowModel(
+        (lambda s: (CaLMFlowModel.setup_anndata(s, condition_keys=["cell_type"]), s)[1])(
+            make_synthetic()), **{**t, "source": "additive"}),
+         Raises(ValueError, r"source='additive' needs control cells.*source='noise'")),
     case(C, "one-cell", lambda a, t: CaLMFlowModel(
         (lambda s: (CaLMFlowModel.setup_anndata(s, condition_keys=["cell_type"]), s)[1])(
             _one_control_cell(make_synthetic())), **{**t, "source": "noise", "n_pca": 1}),
@@ -575,6 +579,10 @@ TRAIN_CASES = [
          Raises(ValueError, r"early_stopping needs validation_size > 0")),
     case(T, "early_stopping-string", _train(early_stopping="yes"),
          Raises(TypeError, r"`early_stopping` must be True or False")),
+    case(T, "restore_best-without-validation", _train(validation_size=0.0, restore_best=True),
+         Raises(ValueError, r"restore_best needs validation_size > 0")),
+    case(T, "restore_best-string", _train(restore_best=1),
+         Raises(TypeError, r"`restore_best` must be True or False")),
     case(T, "early_stopping_patience=0", _train(early_stopping_patience=0),
          Raises(ValueError, r"`early_stopping_patience` must be at least 1")),
     case(T, "n_steps_kl_warmup-negative", _train(n_steps_kl_warmup=-1),

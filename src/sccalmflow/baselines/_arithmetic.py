@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import resample_pool
+from ..data import AdditiveShift, resample_pool
 from ._base import BaselineMethod
 
 
@@ -169,29 +169,26 @@ class Additive(_ShiftBaseline):
 
     method_name = "Additive"
 
+    def _fit_features(self, z: np.ndarray, codes: np.ndarray) -> None:
+        super()._fit_features(z, codes)
+        self._additive = AdditiveShift.fit(
+            self.condition_spec, self.condition_spec.from_codes(codes), z
+        )
+
     def _shift(self, ctx: tuple[int, ...], pert: tuple[int, ...]) -> np.ndarray:
-        total = np.zeros(self._z.shape[1])
-        control_pert = self._control_codes
-        for j, code in enumerate(pert):
-            if code == control_pert[j]:
-                continue
-            single = self._single(j, code)
-            deltas = [
-                self._means[self._full(c, single)] - self._means[self._full(c, control_pert)]
-                for c in self._contexts
-                if (c != ctx or not self.context_keys)
-                and self._full(c, single) in self._means
-                and self._full(c, control_pert) in self._means
-            ]
-            if not deltas:
-                key = self.perturbation_keys[j]
-                raise ValueError(
-                    f"Additive: no context other than {self._context_text(ctx)} has both control "
-                    f"cells and cells with {key}={self.categories[key][code]!r} (other "
-                    "perturbation keys at control), so the shift cannot be estimated."
-                )
-            total += np.mean(deltas, axis=0)
-        return total
+        values = self._describe(self._full(ctx, pert), self.condition_keys)
+        context = tuple(values[k] for k in self.context_keys)
+        shift, missing = self._additive.shift(
+            context, tuple(values[k] for k in self.perturbation_keys)
+        )
+        if missing:
+            key = missing[0]
+            raise ValueError(
+                f"Additive: no context other than {self._context_text(ctx)} has both control "
+                f"cells and cells with {key}={values[key]!r} (other "
+                "perturbation keys at control), so the shift cannot be estimated."
+            )
+        return shift
 
 
 class TrainMean(_ShiftBaseline):

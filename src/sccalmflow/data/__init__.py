@@ -9,6 +9,8 @@
   trajectories per sequence.
 - :data:`PCA_KEY`, :func:`write_pca`, :func:`check_same_pca`: the model's PCA coordinates
   in an AnnData, with the projection's fingerprint.
+- :class:`AdditiveShift`: the shift vector arithmetic predicts for a condition (the
+  Additive baseline and ``source="additive"``).
 - :func:`get_matrix`: the one way to read ``X``, a layer or an ``.obsm`` entry.
 """
 
@@ -45,6 +47,7 @@ from ._prompts import (
     template_keys,
 )
 from ._sampling import interpolate_repeats, resample_pool
+from ._shifts import AdditiveShift
 
 __all__ = [
     "PCA_KEY",
@@ -52,6 +55,7 @@ __all__ = [
     "PAD_TOKEN",
     "UNCONDITIONAL_TEMPLATE",
     "UNK_TOKEN",
+    "AdditiveShift",
     "ConditionSpec",
     "PCAFeatures",
     "PromptEncoder",

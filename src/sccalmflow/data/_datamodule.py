@@ -50,6 +50,7 @@ class _EpochSequences(IterableDataset):
         self._epoch = 0
         _, counts = np.unique(dm.groups[dm.usable(cells)], return_counts=True)
         n_seq = int(np.ceil(counts / dm.n_trajectories).sum())
+        self.n_sequences = n_seq
         self._n_batches = math.ceil(n_seq / dm.batch_size) if n_seq else 0
 
     def __len__(self) -> int:
@@ -78,6 +79,9 @@ class SequenceDataModule(pl.LightningDataModule):
     source_pools
         For ``source="control"``: a list (one entry per group) of arrays of cell positions
         whose features are the sources of that group (control cells of the same context).
+    source_shifts
+        For ``source="control"``: an optional ``(n_groups, D)`` vector added to every source
+        of the group (the additive shift of its condition).
     n_trajectories, batch_size
         ``N`` and the number of sequences per batch.
     ot_coupling
@@ -104,6 +108,7 @@ class SequenceDataModule(pl.LightningDataModule):
         val_idx: np.ndarray,
         seed: int,
         ot_batch_size: int = 1024,
+        source_shifts: np.ndarray | None = None,
     ):
         super().__init__()
         self.features = np.ascontiguousarray(features, dtype=np.float32)
@@ -111,6 +116,9 @@ class SequenceDataModule(pl.LightningDataModule):
         self.prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
         self.source = source
         self.source_pools = source_pools
+        self.source_shifts = (
+            None if source_shifts is None else np.asarray(source_shifts, dtype=np.float32)
+        )
         self.n_trajectories = int(n_trajectories)
         self.batch_size = int(batch_size)
         self.ot_coupling = ot_coupling
@@ -132,7 +140,8 @@ class SequenceDataModule(pl.LightningDataModule):
     def batches(self, cells: np.ndarray, epoch: int):
         """Yield the batches of one pass over ``cells``; the draws depend on ``(seed, epoch)``.
 
-        Per condition: shuffled targets, sources (noise or control cells of the context),
+        Per condition: shuffled targets, sources (noise or control cells of the context,
+        plus the condition's shift if given),
         OT pairing within chunks of ``ot_batch_size``, sequences of ``N`` trajectories.
         Batches are dicts of tensors under :data:`~sccalmflow.module.BATCH_KEYS`.
         """
@@ -152,6 +161,8 @@ class SequenceDataModule(pl.LightningDataModule):
                 x0 = rng.standard_normal((len(members), D)).astype(np.float32)
             else:
                 x0 = self.features[rng.choice(self.source_pools[g], len(members))]
+                if self.source_shifts is not None:
+                    x0 += self.source_shifts[g]
             if self.ot_coupling:
                 for s in range(0, len(members), self.ot_batch_size):
                     sl = slice(s, s + self.ot_batch_size)

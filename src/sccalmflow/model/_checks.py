@@ -10,6 +10,9 @@ from ..flow import PATHS
 from ..nn import HEADS
 from ..utils import check_bool, check_choice, check_int, check_number, check_seed
 
+#: The places a path can start from (see :class:`~sccalmflow.CaLMFlowModel`).
+SOURCES = ("control", "additive", "noise")
+
 #: Largest output ``predict`` allocates at once (bytes) before it asks for ``decode=False``.
 MAX_PREDICTION_BYTES = 8 * 2**30
 
@@ -18,7 +21,7 @@ def check_init_arguments(args: dict[str, Any]) -> None:
     """The constructor's hyperparameters (see :class:`~sccalmflow.CaLMFlowModel`)."""
     check_int("n_pca", args["n_pca"], minimum=1)
     check_choice("pca_scaling", args["pca_scaling"], ("global", "component", "none"))
-    check_choice("source", args["source"], ("control", "noise"))
+    check_choice("source", args["source"], SOURCES)
     check_int("n_time_points", args["n_time_points"], minimum=2)
     for name in ("n_space_tokens", "n_trajectories", "latent_dim", "head_hidden"):
         check_int(name, args[name], minimum=1)
@@ -103,7 +106,9 @@ def check_train_arguments(args: dict[str, Any]) -> None:
     check_number(
         "validation_size", args["validation_size"], minimum=0, maximum=1, exclusive_maximum=True
     )
-    check_bool("early_stopping", args["early_stopping"])
+    for name in ("early_stopping", "restore_best"):
+        if args[name] is not None:
+            check_bool(name, args[name])
     check_int("early_stopping_patience", args["early_stopping_patience"], minimum=1)
     if args["n_steps_kl_warmup"] is not None:
         check_int("n_steps_kl_warmup", args["n_steps_kl_warmup"], minimum=0)

@@ -22,11 +22,15 @@ from ._checks import check_predict_arguments, check_prediction_size
 
 @dataclass
 class _Sources:
-    """Where the paths of a prediction start: features, their cell names, pools per context."""
+    """Where the paths of a prediction start: features, their cell names, pools per context.
+
+    ``shifts``: ``(n_rows, D)`` additive shifts of the requested rows (``source="additive"``).
+    """
 
     features: np.ndarray | None
     names: np.ndarray | None
     pools: dict[tuple, np.ndarray]
+    shifts: np.ndarray | None = None
 
 
 @dataclass
@@ -136,7 +140,7 @@ class GenerationMixin:
         PCA, negative values set to 0, same ``var_names``), ``obsm["X_calmflow_pca"]`` (the
         model's unscaled PCA scores; the projection's fingerprint in
         ``uns["calmflow_pca"]``; compare with real cells after :meth:`add_pca`), ``.obs`` with
-        the condition columns, ``prompt`` and (``source="control"``) ``source_cell``, the
+        the condition columns, ``prompt`` and (control or additive source) ``source_cell``, the
         control cell each path started from (with ``oversample="interpolate"``, the cell a
         repeated draw was moved away from).
         """
@@ -209,19 +213,22 @@ class GenerationMixin:
     ) -> _Sources:
         """Source features and, for control sources, the pool of each context."""
         if source_cells is not None:
-            if self.source != "control":
+            if self.source == "noise":
                 raise ValueError(
-                    "source_cells needs a model with source='control'; this one starts from noise."
+                    "source_cells needs a model with source='control' or 'additive'; this one "
+                    "starts from noise."
                 )
             Z = self._features_of(source_cells, source_layer, "source_cells")
             pools = dict.fromkeys(self.conditions.contexts(frame), np.arange(len(Z)))
-            return _Sources(Z, np.asarray(source_cells.obs_names), pools)
-        if self.source != "control":
+            shifts = self._source_shifts(frame, warn=True)
+            return _Sources(Z, np.asarray(source_cells.obs_names), pools, shifts)
+        if self.source == "noise":
             return _Sources(None, None, {})
         return _Sources(
             self._registered_features(),
             np.asarray(self.adata_manager.adata.obs_names),
             self.conditions.control_pools(self._cell_conditions()),
+            self._source_shifts(frame, warn=True),
         )
 
     def _source_states(
@@ -229,7 +236,7 @@ class GenerationMixin:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` start states of row ``r`` and the source cell of each (-1: noise)."""
         D = self.module.n_features
-        if self.source != "control":
+        if self.source == "noise":
             return rng.standard_normal((n, D), dtype=np.float32), np.full(n, -1, np.int64)
         pool = sources.pools.get(ctx)
         if pool is None:
@@ -243,8 +250,12 @@ class GenerationMixin:
         pos = resample_pool(np.arange(len(pool)), n, rng)
         src = pool[pos]
         if oversample == "interpolate":
-            return interpolate_repeats(sources.features[pool], pos, rng), src
-        return sources.features[src], src
+            x0 = interpolate_repeats(sources.features[pool], pos, rng)
+        else:
+            x0 = sources.features[src]
+        if sources.shifts is not None:
+            x0 = x0 + sources.shifts[r]
+        return x0, src
 
     def _generate_condition(
         self, frame, r, ctx, sources, prompt_ids, n_seq, rng, *, temperature, batch_size,
@@ -291,7 +302,7 @@ class GenerationMixin:
         rows = np.repeat(np.arange(len(frame)), n_cells)
         obs = frame.iloc[rows].reset_index(drop=True)
         obs["prompt"] = pd.Categorical(np.asarray(prompts, dtype=object)[rows])
-        if self.source == "control":
+        if self.source != "noise":
             obs["source_cell"] = sources.names[np.concatenate([d.source[:n_cells] for d in draws])]
         obs.index = [f"gen{i}" for i in range(len(obs))]
         X = features.inverse_transform(Zp) if decode else np.empty((len(obs), 0), np.float32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from scvi import REGISTRY_KEYS
 from scvi.model.base import BaseModelClass
 
 from ..data import (
+    AdditiveShift,
     PCAFeatures,
     PromptEncoder,
     Scaling,
@@ -64,8 +66,14 @@ class CaLMFlowModel(
         ``"component"``: each component standardised; ``"none"``.
     source
         ``"control"``: the flow starts at control cells of the same context (same values of
-        the non-control keys, e.g. cell type), as in CellFlow; ``"noise"``: at ``N(0, I)``
-        (the paper's choice).
+        the non-control keys, e.g. cell type), as in CellFlow; ``"additive"``: at those
+        control cells plus the condition's additive shift (:attr:`additive_shift`: the
+        mean response to the same perturbation in the other contexts, summed over
+        perturbation keys, as the :class:`~sccalmflow.baselines.Additive` baseline
+        predicts), so the flow learns only what arithmetic gets wrong (a perturbation key
+        whose shift cannot be estimated, because no other context has it, adds nothing:
+        those paths start at the control cells, with a warning); ``"noise"``: at
+        ``N(0, I)`` (the paper's choice).
     n_time_points
         ``T``, points of the time grid (T - 1 generation steps).
     n_space_tokens
@@ -135,7 +143,7 @@ class CaLMFlowModel(
         adata: ad.AnnData,
         n_pca: int = 50,
         pca_scaling: Scaling = "global",
-        source: Literal["control", "noise"] = "control",
+        source: Literal["control", "additive", "noise"] = "control",
         n_time_points: int = 16,
         n_space_tokens: int = 1,
         n_trajectories: int = 1,
@@ -164,9 +172,9 @@ class CaLMFlowModel(
         super().__init__(adata)
         setup = self.adata_manager.registry["setup_args"]
         self.conditions, templates = registry_conditions(self.adata_manager.registry)
-        if source == "control" and not self.control:
+        if source != "noise" and not self.control:
             raise ValueError(
-                "source='control' needs control cells: call setup_anndata(..., control={key: "
+                f"source={source!r} needs control cells: call setup_anndata(..., control={{key: "
                 "value}) or use source='noise'."
             )
         self.source = source
@@ -267,6 +275,68 @@ class CaLMFlowModel(
                 frame = pd.DataFrame(index=pd.RangeIndex(n))
             self._cache["cell_conditions"] = frame
         return self._cache["cell_conditions"]
+
+    @property
+    def additive_shift(self) -> AdditiveShift:
+        """The additive shift of each condition (``source="additive"`` starts from it).
+
+        Fitted on the registered cells when the model is trained (saved with it); before
+        training, on the cells registered now. See :class:`~sccalmflow.data.AdditiveShift`.
+        """
+        shift = getattr(self, "additive_shift_", None)
+        if shift is None:
+            if not self.control:
+                raise ValueError(
+                    "This needs control values: call setup_anndata(..., control={key: value})."
+                )
+            shift = AdditiveShift.fit(
+                self.conditions, self._cell_conditions(), self._registered_features()
+            )
+        return shift
+
+    def condition_support(self, conditions: pd.DataFrame | Mapping[str, Sequence]) -> pd.DataFrame:
+        """How far each requested condition is from anything seen in training.
+
+        Parameters
+        ----------
+        conditions
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        The validated conditions with the columns of
+        :meth:`~sccalmflow.data.AdditiveShift.support`: ``seen``, ``perturbation_contexts``,
+        ``nearest_context``, ``context_distance`` (in units of the typical distance between
+        two training contexts' control cells) and ``extrapolation`` (``True``: treat the
+        prediction as a guess). Needs control values (``setup_anndata(control=...)``).
+
+        Examples
+        --------
+        >>> model.condition_support({"cell_type": ["B"], "condition": ["IFN-beta"]})
+        """
+        frame = self.conditions.validate(conditions)
+        return pd.concat([frame, self.additive_shift.support(frame)], axis=1)
+
+    def _source_shifts(self, frame: pd.DataFrame, *, warn: bool) -> np.ndarray | None:
+        """``(n_rows, D)`` shifts of the rows of ``frame`` (``source="additive"``), else None."""
+        if self.source != "additive":
+            return None
+        shifts, missing = self.additive_shift.shifts(frame)
+        unknown = [
+            f"{row} (no shift for {'/'.join(miss)})"
+            for row, miss in zip(frame.astype(str).to_dict("records"), missing, strict=True)
+            if miss
+        ]
+        if unknown and warn:
+            warnings.warn(
+                f"source='additive': {len(unknown)} condition(s) have a perturbation that no "
+                "other context has with its control cells, so its additive shift cannot be "
+                "estimated and their paths start at the control cells for it: "
+                f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return shifts
 
     @property
     def training_conditions(self) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..data import PCAFeatures, PromptEncoder, is_anndata
+from ..data import AdditiveShift, PCAFeatures, PromptEncoder, is_anndata
 from ..utils import check_bool
 from ._io import read_json, write_json
 from ._registration import registered_var_names, registry_conditions
@@ -168,7 +168,13 @@ class SaveLoadMixin:
                 "n_features": self.module.n_features,
                 "is_trained": bool(getattr(self, "is_trained_", False)),
                 "observed_values": getattr(self, "observed_values_", None),
+                "additive_shift": (
+                    self.additive_shift_.to_dict()
+                    if getattr(self, "additive_shift_", None) is not None
+                    else None
+                ),
                 "history": _history_to_json(getattr(self, "history_", None)),
+                "training_summary": getattr(self, "training_summary_", None),
                 "checksums": checksums,
             },
         )
@@ -232,8 +238,14 @@ class SaveLoadMixin:
         model.is_trained_ = bool(config.get("is_trained", False))
         if config.get("observed_values") is not None:
             model.observed_values_ = config["observed_values"]
+        if config.get("additive_shift") is not None:
+            model.additive_shift_ = AdditiveShift.from_dict(
+                model.conditions, config["additive_shift"]
+            )
         if config.get("history"):
             model.history_ = _history_from_json(config["history"])
+        if config.get("training_summary") is not None:
+            model.training_summary_ = config["training_summary"]
         _, _, dev = parse_device_args(
             accelerator=accelerator, devices=device, return_device="torch"
         )

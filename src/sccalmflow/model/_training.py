@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import warnings
+from collections.abc import Sequence
 
 import pandas as pd
 import torch
 from scvi.train import TrainRunner
 
 from ..data import SequenceDataModule, stratified_split
-from ..train import CaLMFlowTrainingPlan
-from ..utils import torch_threads
+from ..train import BestWeights, CaLMFlowTrainingPlan, default_max_epochs
+from ..utils import check_int, check_seed, torch_threads
 from ._checks import check_train_arguments, resolve_validation_size
 
 #: Lightning's INFO lines (accelerator availability, a logger advertisement) go to this logger.
@@ -45,6 +45,20 @@ def quiet_lightning():
         logger.setLevel(level)
 
 
+#: Separates the model's description from the last training's line in its summary string.
+TRAINED_SEPARATOR = "; trained "
+
+
+def training_line(summary: dict) -> str:
+    """``"84 of at most 87 epochs (early stopping), weights of epoch 80"``."""
+    line = f"{summary['epochs']} of at most {summary['max_epochs']} epochs"
+    if summary["early_stopping"]:
+        line += " (early stopping)"
+    if summary.get("best_epoch") is not None:
+        line += f", weights of epoch {summary['best_epoch'] + 1}"
+    return line
+
+
 def numeric_history(history: dict[str, pd.DataFrame] | None) -> dict[str, pd.DataFrame]:
     """Training history frames with numeric columns (scvi-tools' logger stores objects)."""
     return {k: v.apply(pd.to_numeric, errors="coerce") for k, v in (history or {}).items()}
@@ -59,8 +73,9 @@ class TrainingMixin:
         batch_size: int = 128,
         lr: float = 1e-3,
         validation_size: float | None = None,
-        early_stopping: bool = False,
+        early_stopping: bool | None = None,
         early_stopping_patience: int = 10,
+        restore_best: bool | None = None,
         n_steps_kl_warmup: int | None = None,
         accelerator: str = "auto",
         devices: int | list[int] | str = "auto",
@@ -78,7 +93,10 @@ class TrainingMixin:
         Parameters
         ----------
         max_epochs
-            Default: enough epochs for about 2,000 optimiser steps (at least 20, at most 400).
+            Default: from the data size (:func:`~sccalmflow.train.default_max_epochs`: a
+            step budget growing with the square root of the number of training cells,
+            about 2,000 steps for 3,000 cells, at most 400 epochs), an upper bound that
+            early stopping usually cuts short.
         batch_size
             Sequences per step.
         lr
@@ -88,9 +106,15 @@ class TrainingMixin:
             (0: none). Default 0.1 (or ``1 - train_size``).
         early_stopping
             Stop when ``reconstruction_loss_validation`` has not improved for
-            ``early_stopping_patience`` epochs.
+            ``early_stopping_patience`` epochs. ``None`` (default): on whenever there is a
+            validation split.
         early_stopping_patience
             Epochs without improvement before stopping.
+        restore_best
+            End with the weights of the epoch with the lowest validation loss
+            (:class:`~sccalmflow.train.BestWeights`). ``None`` (default): whenever there is a
+            validation split. The epochs run, the best one and the budget are in
+            :attr:`training_summary`.
         n_steps_kl_warmup
             Steps over which the KL weight rises linearly to ``kl_weight`` (default: a fifth
             of the training steps).
@@ -113,9 +137,18 @@ class TrainingMixin:
         validation_size = resolve_validation_size(validation_size, train_size)
         check_train_arguments(locals())
         dm = self._data_module(batch_size, validation_size, ot_batch_size)
-        steps_per_epoch = max(len(dm.train_dataloader().dataset), 1)
+        sequences = dm.train_dataloader().dataset
+        steps_per_epoch = max(len(sequences), 1)
         if max_epochs is None:
-            max_epochs = int(min(400, max(20, math.ceil(2000 / steps_per_epoch))))
+            max_epochs = default_max_epochs(sequences.n_sequences, steps_per_epoch)
+        for name, value in (("early_stopping", early_stopping), ("restore_best", restore_best)):
+            if value and not dm.n_val:
+                raise ValueError(f"{name} needs validation_size > 0.")
+        early_stopping = bool(dm.n_val) if early_stopping is None else early_stopping
+        restore_best = bool(dm.n_val) if restore_best is None else restore_best
+        best = BestWeights("reconstruction_loss_validation") if restore_best else None
+        if best is not None:
+            trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), best]
         if n_steps_kl_warmup is None:
             n_steps_kl_warmup = max(1, (max_epochs * steps_per_epoch) // 5)
         plan_kwargs = {
@@ -127,8 +160,6 @@ class TrainingMixin:
         plan = CaLMFlowTrainingPlan(self.module, **plan_kwargs)
         if dm.n_val:
             trainer_kwargs.setdefault("check_val_every_n_epoch", 1)
-        elif early_stopping:
-            raise ValueError("early_stopping needs validation_size > 0.")
         trainer_kwargs.setdefault("log_every_n_steps", max(1, min(50, steps_per_epoch)))
         with quiet_lightning(), torch_threads(n_threads):
             runner = TrainRunner(
@@ -149,8 +180,78 @@ class TrainingMixin:
                 runner()
         self.module.eval()
         self.history_ = numeric_history(getattr(self, "history_", None))
+        self.training_summary_ = {
+            "max_epochs": int(max_epochs),
+            "epochs": int(len(self.history_.get("train_loss", ()))),
+            "steps_per_epoch": int(steps_per_epoch),
+            "early_stopping": bool(early_stopping),
+            "best_epoch": None if best is None else best.best_epoch,
+            "best_validation_loss": None if best is None else best.best_score,
+        }
+        self._model_summary_string = (
+            self._model_summary_string.split(TRAINED_SEPARATOR)[0]
+            + TRAINED_SEPARATOR
+            + training_line(self.training_summary_)
+        )
         cells = self._cell_conditions()
         self.observed_values_ = {k: sorted(set(cells[k].astype(str))) for k in self.condition_keys}
+
+    @classmethod
+    def train_ensemble(
+        cls,
+        adata,
+        n_models: int = 5,
+        seeds: Sequence[int] | None = None,
+        train_kwargs: dict | None = None,
+        **model_kwargs,
+    ) -> list:
+        """Train ``n_models`` models that differ only in their seed, in one PCA space.
+
+        The first model fits the PCA; the others reuse it (``features=``), so their
+        predictions are directly comparable (:func:`sccalmflow.tl.response_interval`).
+
+        Parameters
+        ----------
+        adata
+            Registered AnnData (``setup_anndata`` first).
+        n_models
+            Models to train (at least 2).
+        seeds
+            One seed per model (default ``0 .. n_models - 1``, or ``seed + i`` when
+            ``seed`` is among ``model_kwargs``).
+        train_kwargs
+            Keywords of :meth:`train` (the same for every model).
+        **model_kwargs
+            Constructor keywords (the same for every model).
+
+        Returns
+        -------
+        The trained models, in seed order.
+        """
+        check_int("n_models", n_models, minimum=2)
+        start = int(model_kwargs.pop("seed", 0))
+        seeds = list(range(start, start + n_models)) if seeds is None else list(seeds)
+        if len(seeds) != n_models or len(set(seeds)) != n_models:
+            raise ValueError(f"`seeds` must be {n_models} distinct integers, got {seeds}.")
+        models = []
+        for s in seeds:
+            shared = {"features": models[0].features_} if models else {}
+            model = cls(adata, seed=check_seed("seed", s), **model_kwargs, **shared)
+            model.train(**(train_kwargs or {}))
+            models.append(model)
+        return models
+
+    @property
+    def training_summary(self) -> dict:
+        """How the last :meth:`train` went: epochs run and allowed, the best epoch.
+
+        Keys: ``max_epochs`` (the budget), ``epochs`` (run), ``steps_per_epoch``,
+        ``early_stopping``, ``best_epoch`` (0-based epoch whose weights the model ends with,
+        ``None`` without ``restore_best``) and ``best_validation_loss``.
+        """
+        if getattr(self, "training_summary_", None) is None:
+            raise RuntimeError("The model is not trained; call `train` first.")
+        return dict(self.training_summary_)
 
     def _data_module(
         self, batch_size: int, validation_size: float, ot_batch_size: int
@@ -161,16 +262,21 @@ class TrainingMixin:
         prompt_ids = self.prompt_encoder.encode(self.prompt_encoder.prompts(group_frame))
         pools = (
             self.conditions.source_pools(cells, groups, group_frame)
-            if self.source == "control"
+            if self.source != "noise"
             else None
         )
+        if self.source == "additive":
+            self.additive_shift_ = None  # refitted on the cells registered now
+            self.additive_shift_ = self.additive_shift
+        shifts = self._source_shifts(group_frame, warn=True)
         train_idx, val_idx = stratified_split(groups, validation_size, self.seed)
         return SequenceDataModule(
             self._registered_features(),
             groups,
             prompt_ids,
-            source=self.source,
+            source="noise" if self.source == "noise" else "control",
             source_pools=pools,
+            source_shifts=shifts,
             n_trajectories=self.n_trajectories,
             batch_size=batch_size,
             ot_batch_size=ot_batch_size,

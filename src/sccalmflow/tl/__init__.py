@@ -9,12 +9,15 @@ draws it (scanpy's rule: ``tl`` computes, ``pl`` draws).
   :func:`sccalmflow.pl.trajectories`.
 - :func:`temperature_sweep`: a metric at several sampling temperatures ->
   :func:`sccalmflow.pl.temperature`.
+- :func:`response_interval` (and :func:`mean_interval`): the mean response of each
+  condition per gene with an interval over an ensemble of models trained over seeds.
 - :func:`de_genes`: top DE genes of real perturbed against control cells ->
   :func:`sccalmflow.pl.de_genes` and :func:`sccalmflow.pl.mean_expression`.
 """
 
 from ._de import de_genes
 from ._embedding import EmbeddingOverlay, OverlayPanel, embedding
+from ._ensemble import mean_interval, response_interval
 from ._temperature import temperature_sweep
 from ._trajectories import Trajectories, trajectories
 
@@ -24,6 +27,8 @@ __all__ = [
     "Trajectories",
     "de_genes",
     "embedding",
+    "mean_interval",
+    "response_interval",
     "temperature_sweep",
     "trajectories",
 ]

@@ -1,0 +1,235 @@
+"""Never below Additive? Held-out Kang types with less training data (a benchmark, not a test).
+
+For each held-out cell type (its IFN-beta cells, as in ``kang-loo``), seed and fraction
+of the training cells (a subsample stratified by cell type x condition, drawn with the
+seed), fits Additive and every CaLMFlow variant on the same subsample, generates 500
+cells of the held-out combination from the type's control cells and scores them against
+the real held-out cells with ``kang_loo.score``; the split-half replicate of the real
+cells is scored the same way (the ceiling of the gap-closed fraction: 0 = Additive,
+1 = replicate). One line of ``subsample.jsonl`` per (type, seed, fraction, method); the
+page ``subsample.md`` gives mean ± sd over seeds.
+
+    python benchmarks/subsample.py                                  # defaults vs Additive
+    python benchmarks/subsample.py --variants default source=control --fractions 1
+    python benchmarks/subsample.py --report-only
+
+A variant is ``default`` or comma-separated keywords as in ``benchmarks/generator.py``;
+keywords starting with ``train.`` go to ``train()`` (``train.early_stopping=False``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+if __package__ in (None, ""):  # `python benchmarks/subsample.py` from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TYPES = ["B", "CD14 Mono", "CD4 Naive T", "NK"]
+#: Column -> ``(metric, space)`` of ``kang_loo.score``; the first four are "higher is better".
+METRICS = {
+    "R² top-100 DE": ("r2_pearson", "top100_de"),
+    "Pearson Δ": ("pearson_delta", "genes"),
+    "Pearson Δ top-100 DE": ("pearson_delta", "top100_de"),
+    "R² all genes": ("r2_pearson", "genes"),
+    "E-distance": ("e_distance", "pca"),
+    "MMD": ("mmd", "pca"),
+    "W2": ("w2", "pca"),
+}
+ADDITIVE, REPLICATE = "Additive", "Replicate (half vs half)"
+
+
+def split_variant(text: str) -> tuple[dict, dict]:
+    """``"source=additive,train.max_epochs=5"`` -> model and ``train()`` keywords."""
+    from benchmarks.generator import parse_variant
+
+    kwargs = parse_variant(text)
+    train = {k[6:]: v for k, v in kwargs.items() if k.startswith("train.")}
+    return {k: v for k, v in kwargs.items() if not k.startswith("train.")}, train
+
+
+def stratified_subsample(adata, fraction: float, seed: int):
+    """``fraction`` of each cell type x condition (at least one cell each), seeded."""
+    if fraction >= 1:
+        return adata.copy()
+    rng = np.random.default_rng([seed, int(fraction * 1000)])
+    groups = adata.obs["cell_type"].astype(str) + "|" + adata.obs["condition"].astype(str)
+    keep = []
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups.to_numpy() == g)
+        keep.append(rng.choice(idx, max(1, round(fraction * len(idx))), replace=False))
+    return adata[np.sort(np.concatenate(keep))].copy()
+
+
+def run_split(adata, ct: str, seed: int, fraction: float, variants, n_cells: int) -> list[dict]:
+    """Every method on one (type, seed, fraction); one record per method."""
+    from benchmarks.methods import fit_calmflow, predict_timed, timed
+    from benchmarks.suites.kang_loo import replicate_halves
+    from benchmarks.tasks import kang_held_out, kang_setup
+    from sccalmflow.baselines import Additive
+
+    setup, split = kang_setup(), kang_held_out(adata, ct)
+    train = stratified_subsample(split.train, fraction, seed)
+    base = {"cell_type": ct, "seed": seed, "fraction": fraction, "n_train": int(train.n_obs)}
+    records, real = [], split.real
+    for i, variant in enumerate(variants):
+        model_kw, train_kw = split_variant(variant)
+        model, train_s = fit_calmflow(train.copy(), setup, model_kw, train_kw, seed)
+        if i == 0:
+            model.add_pca(real)  # the shared PCA space (every model fits the same one)
+        pred, gen_s = predict_timed(model, split.condition, n_cells, seed)
+        epochs = int(len(model.history["train_loss"]))
+        extra = {"train_s": train_s, "gen_s": gen_s, "epochs": epochs}
+        records.append({**base, "method": variant, **extra, **_values(pred, real, split, seed)})
+    add, train_s = timed(lambda: Additive().fit(train, seed=seed, **setup))
+    pred, _ = predict_timed(add, split.condition, n_cells, seed)
+    records.append(
+        {**base, "method": ADDITIVE, "train_s": train_s, **_values(pred, real, split, seed)}
+    )
+    half_a, ref = replicate_halves(split, seed)
+    records.append({**base, "method": REPLICATE, **_values(half_a, ref, split, seed)})
+    return records
+
+
+def _values(pred, real, split, seed: int) -> dict[str, float]:
+    from benchmarks.suites.kang_loo import score
+    from benchmarks.tasks import kang_setup
+
+    values = score(pred, real, split, kang_setup(), seed)
+    return {name: float(values[key]) for name, key in METRICS.items()}
+
+
+def gap_closed(df: pd.DataFrame) -> pd.DataFrame:
+    """Per record, ``(score - Additive) / (Replicate - Additive)`` of the same split."""
+    keys = ["cell_type", "seed", "fraction"]
+    cols = list(METRICS)
+    base = df[df.method == ADDITIVE].set_index(keys)[cols]
+    ceil = df[df.method == REPLICATE].set_index(keys)[cols]
+    out = df[~df.method.isin([ADDITIVE, REPLICATE])].set_index(keys)
+    den = (ceil - base).reindex(out.index)
+    frac = (out[cols] - base.reindex(out.index)) / den.where(den.abs() > 1e-12)
+    return frac.assign(method=out.method).reset_index()
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """Mean ± sd over seeds (per fraction, method; then per type) and the gap closed."""
+    from benchmarks.report import md_table
+
+    def mean_sd(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+        g = frame.groupby(by, sort=False)
+        cols = [c for c in METRICS if c in frame]
+        m, s = g[cols].mean(), g[cols].std()
+        out = m.copy().astype(object)
+        for c in cols:
+            out[c] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(m[c], s[c], strict=True)]
+        n = g.seed.nunique().rename("runs") if "seed" in frame else None
+        return out.join(n).reset_index() if n is not None else out.reset_index()
+
+    per_seed = df.groupby(["fraction", "method", "seed"], sort=False)[list(METRICS)].mean()
+    per_seed = per_seed.reset_index()
+    gaps = gap_closed(df)
+    gap_seed = gaps.groupby(["fraction", "method", "seed"], sort=False)[list(METRICS)].mean()
+    wins = _wins(df)
+    lines = [
+        "# subsample: held-out Kang types with 25 / 50 / 100 % of the training cells",
+        "",
+        "Each held-out type's IFN-beta cells are predicted from its control cells by models "
+        "trained on a stratified subsample (cell type x condition) of the other cells; 500 "
+        "generated cells per run. R² (squared Pearson) of the mean on the top-100 DE genes "
+        "and on all genes, Pearson Δ (correlation of predicted and real mean change from "
+        "control) on all genes and on the top-100 DE genes (higher is better); E-distance, "
+        "MMD and W2 in the model's 50-d PCA space (lower is better). Values are means over "
+        f"the held-out types ({', '.join(sorted(df.cell_type.unique()))}), then mean ± sd "
+        "over seeds. Variants: `default` is the constructor's and `train()`'s defaults.",
+        "",
+        "## Mean over types, mean ± sd over seeds",
+        "",
+        md_table(mean_sd(per_seed, ["fraction", "method"])),
+        "",
+        "## Fraction of the Additive → replicate gap closed (0 = Additive, 1 = replicate)",
+        "",
+        md_table(mean_sd(gap_seed.reset_index(), ["fraction", "method"])),
+        "",
+        "## Runs (type x seed) at least as good as Additive",
+        "",
+        md_table(wins),
+        "",
+        "## Per type (mean ± sd over seeds)",
+        "",
+        md_table(mean_sd(df, ["fraction", "cell_type", "method"])),
+        "",
+        "## Cost (mean over runs)",
+        "",
+        md_table(
+            df.groupby(["fraction", "method"], sort=False)[["n_train", "epochs", "train_s"]]
+            .mean()
+            .round(1)
+            .reset_index()
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _wins(df: pd.DataFrame) -> pd.DataFrame:
+    """Per fraction and method, the runs at least as good as Additive's, per metric."""
+    keys = ["cell_type", "seed", "fraction"]
+    base = df[df.method == ADDITIVE].set_index(keys)
+    rows = []
+    for (fraction, method), sel in df[~df.method.isin([ADDITIVE, REPLICATE])].groupby(
+        ["fraction", "method"], sort=False
+    ):
+        sel = sel.set_index(keys)
+        b = base.reindex(sel.index)
+        row = {"fraction": fraction, "method": method}
+        for i, c in enumerate(METRICS):
+            better = sel[c] >= b[c] if i < 4 else sel[c] <= b[c]
+            row[c] = f"{int(better.sum())}/{len(sel)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    """Run (appending to ``subsample.jsonl``) and write ``subsample.md``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cell-types", nargs="+", default=TYPES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--fractions", nargs="+", type=float, default=[0.25, 0.5, 1.0])
+    parser.add_argument("--variants", nargs="+", default=["default"])
+    parser.add_argument("--n-cells", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default="subsample")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    jsonl = args.out / f"{args.name}.jsonl"
+    if not args.report_only:
+        import sccalmflow as scf
+        from benchmarks.methods import configure_runtime
+
+        configure_runtime()
+        adata = scf.datasets.kang2018()
+        t0 = time.perf_counter()
+        for seed in args.seeds:
+            for fraction in args.fractions:
+                for ct in args.cell_types:
+                    rows = run_split(adata, ct, seed, fraction, args.variants, args.n_cells)
+                    with jsonl.open("a") as fh:
+                        for row in rows:
+                            fh.write(json.dumps(row) + "\n")
+                    print(json.dumps(rows[0]), flush=True)
+        print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    df = pd.DataFrame(rows)
+    (args.out / f"{args.name}.md").write_text(markdown(df))
+    return df
+
+
+if __name__ == "__main__":
+    main()

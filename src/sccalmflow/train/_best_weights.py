@@ -1,0 +1,52 @@
+"""Keep the weights of the best validation epoch and put them back when training ends."""
+
+from __future__ import annotations
+
+import math
+
+import lightning.pytorch as pl
+import torch
+
+
+class BestWeights(pl.Callback):
+    """Restore the module's weights from the epoch with the lowest ``monitor`` value.
+
+    A copy of the weights (on the CPU) is taken after every validation that improves on the
+    best value so far; at the end of training they are loaded back, so an early-stopped run
+    (or one that over-fitted in its last epochs) ends at its best validation epoch.
+
+    Parameters
+    ----------
+    monitor
+        The validation metric to minimise (a key of ``trainer.callback_metrics``).
+
+    Attributes
+    ----------
+    best_epoch
+        The (0-based) epoch of the restored weights, ``None`` before any validation.
+    best_score
+        Its ``monitor`` value.
+    """
+
+    def __init__(self, monitor: str = "reconstruction_loss_validation"):
+        super().__init__()
+        self.monitor = monitor
+        self.best_epoch: int | None = None
+        self.best_score = math.inf
+        self._state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        score = float(trainer.callback_metrics[self.monitor])
+        if math.isfinite(score) and score < self.best_score:
+            self.best_score = score
+            self.best_epoch = int(trainer.current_epoch)
+            module = pl_module.module
+            self._state = {
+                k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()
+            }
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._state is not None:
+            pl_module.module.load_state_dict(self._state)

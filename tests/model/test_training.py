@@ -1,0 +1,108 @@
+"""train(): the default budget, early stopping with the best weights, the additive source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sccalmflow import CaLMFlowModel
+from sccalmflow.baselines import Additive
+from sccalmflow.datasets import kang2018_setup
+
+KEYS = kang2018_setup()
+B_STIM = {"cell_type": ["B"], "condition": ["IFN-beta"]}
+
+
+def _held_out(ad, cell_type="B"):
+    mask = (ad.obs["cell_type"] == cell_type) & (ad.obs["condition"] == "IFN-beta")
+    train = ad[~mask.to_numpy()].copy()
+    CaLMFlowModel.setup_anndata(train, **KEYS)
+    return train
+
+
+def test_train_reports_and_restores_the_best_epoch(kang_small, tiny, quiet_train, capsys):
+    model = CaLMFlowModel(_held_out(kang_small), **tiny)
+    quiet_train(model, max_epochs=8, lr=3e-2, early_stopping_patience=2)
+    summary = model.training_summary
+    val = model.history["reconstruction_loss_validation"].to_numpy().ravel()
+    assert summary["early_stopping"] and summary["max_epochs"] == 8
+    assert summary["epochs"] == len(val) <= 8
+    assert summary["best_epoch"] == int(np.nanargmin(val))
+    assert summary["best_validation_loss"] == pytest.approx(float(np.nanmin(val)), rel=1e-5)
+    repr(model)  # scvi-tools prints the summary
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps lines
+    assert f"weights of epoch {summary['best_epoch'] + 1}" in printed
+    off = CaLMFlowModel(_held_out(kang_small), **tiny)
+    quiet_train(off, max_epochs=2, validation_size=0)
+    assert off.training_summary["best_epoch"] is None
+    assert not off.training_summary["early_stopping"]
+    with pytest.raises(RuntimeError, match="not trained"):
+        _ = CaLMFlowModel(_held_out(kang_small), **tiny).training_summary
+
+
+def test_additive_source_starts_from_the_additive_prediction(kang_small, tiny, quiet_train):
+    train = _held_out(kang_small)
+    model = CaLMFlowModel(train, **{**tiny, "source": "additive"})
+    baseline = Additive().fit(train, n_pca=tiny["n_pca"], **KEYS)
+    expected = baseline.shift({"cell_type": "B", "condition": "IFN-beta"})
+    got, missing = model.additive_shift.shift(("B",), ("IFN-beta",))
+    assert missing == []
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    # training sources: control cells of the context plus the group's shift
+    dm = model._data_module(batch_size=512, validation_size=0.0, ot_batch_size=1024)
+    frame = dm_group_frame(model)
+    nk = frame.index[(frame.cell_type == "NK") & (frame.condition == "IFN-beta")][0]
+    x0 = np.concatenate(
+        [
+            b["x0"][b["prompt_ids"].eq(_ids(dm, nk)).all(1)].numpy()
+            for b in dm.batches(dm.train_idx, 0)
+        ]
+    ).reshape(-1, model.module.n_features)
+    pool = dm.source_pools[nk]
+    shift_nk = model.additive_shift.shift(("NK",), ("IFN-beta",))[0]
+    assert len(x0) > 0
+    gaps = np.linalg.norm((x0 - shift_nk)[:, None] - dm.features[pool][None], axis=-1).min(1)
+    assert gaps.max() < 1e-4  # every source is a control cell of NK moved by NK's shift
+    # an untrained model's velocity is not zero, but the sources are what arithmetic predicts
+    quiet_train(model, max_epochs=1)
+    pred = model.predict(B_STIM, n_cells=20, seed=0)
+    assert "source_cell" in pred.obs
+
+
+def dm_group_frame(model):
+    cells = model._cell_conditions()
+    return model.conditions.groups(cells)[1].astype(str)
+
+
+def _ids(dm, group):
+    import torch
+
+    return torch.from_numpy(dm.prompt_ids[group])
+
+
+def test_additive_shift_is_saved_with_the_model(kang_small, tiny, quiet_train, tmp_path):
+    train = _held_out(kang_small)
+    model = CaLMFlowModel(train, **{**tiny, "source": "additive"})
+    quiet_train(model, max_epochs=1)
+    model.save(tmp_path / "m")
+    # load on other cells: the shift stays the one estimated from the training cells
+    other = train[train.obs.cell_type != "NK"].copy()
+    loaded = CaLMFlowModel.load(tmp_path / "m", adata=other)
+    np.testing.assert_array_equal(loaded.additive_shift.means, model.additive_shift.means)
+    np.testing.assert_allclose(
+        loaded.predict(B_STIM, n_cells=5, seed=1).X, model.predict(B_STIM, n_cells=5, seed=1).X
+    )
+    assert loaded.training_summary == model.training_summary
+
+
+def test_additive_source_warns_when_a_shift_cannot_be_estimated(kang_small, tiny, quiet_train):
+    ad = kang_small.copy()
+    ad.obs["condition"] = ad.obs["condition"].astype(str)
+    only_b = (ad.obs.cell_type == "B") & (ad.obs.condition == "IFN-beta")
+    ad.obs.loc[only_b.to_numpy(), "condition"] = "IFN-gamma"  # a perturbation of B alone
+    CaLMFlowModel.setup_anndata(ad, **KEYS)
+    model = CaLMFlowModel(ad, **{**tiny, "source": "additive"})
+    with pytest.warns(UserWarning, match=r"additive shift cannot be estimated.*IFN-gamma"):
+        quiet_train(model, max_epochs=1)
+    with pytest.warns(UserWarning, match="start at the control cells"):
+        model.predict({"cell_type": ["B"], "condition": ["IFN-gamma"]}, n_cells=3)

@@ -1,0 +1,83 @@
+"""Intervals of the mean response over an ensemble; condition support (extrapolation flag)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import sccalmflow as scf
+from sccalmflow import CaLMFlowModel
+from sccalmflow.datasets import kang2018_setup
+
+KEYS = kang2018_setup()
+B_STIM = {"cell_type": ["B"], "condition": ["IFN-beta"]}
+
+
+def test_mean_interval_known_values_and_coverage():
+    means = np.array([[1.0, 0.0], [3.0, 0.0]])
+    res = scf.tl.mean_interval(means, level=0.9)
+    half = stats.t.ppf(0.95, df=1) * np.sqrt(2.0) * np.sqrt(1.5)
+    np.testing.assert_allclose(res["mean"], [2.0, 0.0])
+    np.testing.assert_allclose(res["upper"] - res["mean"], [half, 0.0])
+    # models scattered around the truth: the interval covers it about 90% of the time
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=(4000, 5, 1))
+    truth = rng.normal(size=(4000, 1))
+    inside = [
+        (lambda r: (r["lower"] <= t) & (t <= r["upper"]))(scf.tl.mean_interval(d, 0.9))
+        for d, t in zip(draws, truth, strict=True)
+    ]
+    assert 0.87 < np.mean(inside) < 0.93
+    with pytest.raises(ValueError, match="at least two models"):
+        scf.tl.mean_interval(means[:1])
+    with pytest.raises(ValueError, match="`level` must be less than 1"):
+        scf.tl.mean_interval(means, level=1.0)
+
+
+def _train(kang_small):
+    mask = (kang_small.obs["cell_type"] == "B") & (kang_small.obs["condition"] == "IFN-beta")
+    train = kang_small[~mask.to_numpy()].copy()
+    CaLMFlowModel.setup_anndata(train, **KEYS)
+    return train
+
+
+def test_ensemble_shares_one_pca_and_gives_intervals(kang_small, tiny, quiet_train):
+    train = _train(kang_small)
+    models = CaLMFlowModel.train_ensemble(
+        train, n_models=2, train_kwargs={"max_epochs": 1, "enable_progress_bar": False}, **tiny
+    )
+    assert [m.seed for m in models] == [0, 1]
+    assert models[0].features_.fingerprint() == models[1].features_.fingerprint()
+    table = scf.tl.response_interval(models, B_STIM, n_cells=30, level=0.8)
+    assert len(table) == train.n_vars and (table.n_models == 2).all()
+    assert list(table.columns[:3]) == ["cell_type", "condition", "gene"]
+    assert (table.lower <= table["mean"]).all() and (table["mean"] <= table.upper).all()
+    assert (table.upper - table.lower).max() > 0  # two seeds do not agree exactly
+    with pytest.raises(ValueError, match="at least two models"):
+        scf.tl.response_interval(models[:1], B_STIM)
+    with pytest.raises(ValueError, match="distinct"):
+        CaLMFlowModel.train_ensemble(train, n_models=2, seeds=[3, 3], **tiny)
+    with pytest.raises(ValueError, match="not trained"):
+        scf.tl.response_interval([models[0], CaLMFlowModel(train, **tiny)], B_STIM)
+
+
+def test_condition_support_flags_what_training_does_not_cover(kang_small, tiny):
+    train = _train(kang_small)
+    model = CaLMFlowModel(train, **tiny)
+    support = model.condition_support(
+        {"cell_type": ["B", "NK", "B"], "condition": ["IFN-beta", "IFN-beta", "control"]}
+    )
+    n_types = train.obs.cell_type.nunique()
+    assert support.seen.tolist() == [False, True, True]
+    assert support.perturbation_contexts.tolist()[0] == n_types - 1
+    assert (support.context_distance >= 0).all()
+    assert not support.extrapolation.any()
+    # B's controls moved far away from every other type: a guess, flagged
+    far = train.copy()
+    far.X = far.X.toarray() if hasattr(far.X, "toarray") else far.X.copy()
+    is_b = (far.obs.cell_type == "B").to_numpy()
+    far.X[is_b, :50] += 6.0
+    CaLMFlowModel.setup_anndata(far, **KEYS)
+    flagged = CaLMFlowModel(far, **tiny).condition_support(B_STIM)
+    assert flagged.context_distance.iloc[0] > 1 and flagged.extrapolation.iloc[0]
