@@ -24,8 +24,10 @@ def test_predict_progress_bar_shown_hidden_same_cells(trained, capsys):
         auto.X, m.predict(one, n_cells=6, seed=3, temperature=1.0, progress_bar=True).X
     )
     capsys.readouterr()
-    # automatic: more than one batch in all (two conditions, or batch_size=1) shows the bar
-    m.predict(CONDS, n_cells=6, seed=3, temperature=1.0)
+    # automatic: a few small conditions get no bar, more than 10,000 cells in all do
+    m.predict(CONDS, n_cells=6, seed=3, temperature=1.0, batch_size=1)
+    assert "generating cells" not in capsys.readouterr().err
+    m.predict(CONDS, n_cells=5001, seed=3, decode=False)
     assert "generating cells" in capsys.readouterr().err
     with pytest.raises(TypeError, match="progress_bar"):
         m.predict(CONDS, n_cells=6, progress_bar="yes")

@@ -46,18 +46,18 @@ class _Draws:
 PROGRESS_MIN_CELLS = 10_000
 
 
-def _progress(n_rows: int, n_seq: int, n_paths: int, batch_size: int, show: bool | None):
+def _progress(n_rows: int, n_seq: int, n_paths: int, show: bool | None):
     """A tqdm bar over the ``n_rows * n_seq * n_paths`` generated cells (hidden if not shown).
 
-    ``show=None``: shown when the request takes more than one batch in all or more than
-    :data:`PROGRESS_MIN_CELLS` cells. The bar only counts: it draws no random number.
+    ``show=None``: shown when the request asks for more than :data:`PROGRESS_MIN_CELLS`
+    cells in all (a few conditions of a few hundred cells take seconds: no bar). The bar
+    only counts: it draws no random number.
     """
     from tqdm.auto import tqdm
 
     total = n_rows * n_seq * n_paths
     if show is None:
-        n_batches = n_rows * math.ceil(n_seq / batch_size)
-        show = n_batches > 1 or total > PROGRESS_MIN_CELLS
+        show = total > PROGRESS_MIN_CELLS
     return tqdm(total=total, desc="generating cells", unit="cell", disable=not show)
 
 
@@ -131,8 +131,7 @@ class GenerationMixin:
             1); your own setting is restored afterwards.
         progress_bar
             Show a progress bar over the generated cells (tqdm). ``None`` (default): only
-            for a big request, more than one batch of ``batch_size`` sequences in all or
-            more than 10,000 cells. The bar changes no number: same seed, same cells.
+            for a big request, more than 10,000 cells in all. The bar changes no number: same seed, same cells.
 
         Returns
         -------
@@ -164,7 +163,7 @@ class GenerationMixin:
         # the head's draws in sequence order): its cells do not depend on the other rows, their
         # order or batch_size
         labels = self.conditions.labels(frame, sep="\x1f")
-        bar = _progress(len(frame), n_seq, self.n_trajectories, batch_size, progress_bar)
+        bar = _progress(len(frame), n_seq, self.n_trajectories, progress_bar)
         with torch_threads(n_threads), bar:
             draws = [
                 self._generate_condition(
