@@ -31,6 +31,8 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/generator.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.records import append_jsonl, read_jsonl
+
 RESULTS = Path(__file__).resolve().parent / "results"
 CANDIDATE = "head=flow,path=bridge,sigma_min=0.2,temperature=0.5"
 #: Column name -> ``(metric, space)`` of ``kang_loo.score``.
@@ -175,12 +177,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             for ct in args.cell_types:
                 for variant in args.variants:
                     row = run_one(adata, ct, seed, variant, args.taus, args.n_cells)
-                    with jsonl.open("a") as fh:
-                        fh.write(json.dumps(row) + "\n")
+                    append_jsonl(jsonl, [row])
                     print(json.dumps(row), flush=True)
         print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-    df = frame(rows)
+    df = frame(read_jsonl(jsonl))
     notes = args.out / "generator_notes.md"  # hand-written findings, appended when present
     (args.out / "generator.md").write_text(
         markdown(df, notes.read_text() if notes.exists() else "")

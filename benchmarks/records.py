@@ -7,9 +7,11 @@ are the lines of ``<suite>.csv``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -103,3 +105,15 @@ class SuiteResult:
     def frame(self) -> pd.DataFrame:
         """The recorded rows as a table."""
         return self.recorder.frame()
+
+
+def append_jsonl(path: Path, rows: list[dict]) -> None:
+    """Append ``rows`` to a JSON-lines file (one run's records survive a later crash)."""
+    with Path(path).open("a") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file (blank lines skipped)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -27,6 +27,8 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/screen.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.records import append_jsonl, read_jsonl
+
 RESULTS = Path(__file__).resolve().parent / "results"
 HELD_OUT = [("type0", "pert0"), ("type1", "pert1")]
 METRICS = {
@@ -131,12 +133,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for seed in args.seeds:
             for inter in args.interactions:
                 rows = run_one(inter, seed, args.variants, args.n_cells, args.n_gen)
-                with jsonl.open("a") as fh:
-                    for row in rows:
-                        fh.write(json.dumps(row) + "\n")
+                append_jsonl(jsonl, rows)
                 print(json.dumps(rows[0]), flush=True)
         print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    df = pd.DataFrame([json.loads(x) for x in jsonl.read_text().splitlines() if x.strip()])
+    df = pd.DataFrame(read_jsonl(jsonl))
     (args.out / "screen.md").write_text(markdown(df))
     return df
 

@@ -31,6 +31,8 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/subsample.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.records import append_jsonl, read_jsonl
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TYPES = ["B", "CD14 Mono", "CD4 Naive T", "NK"]
 #: Column -> ``(metric, space)`` of ``kang_loo.score``; the first four are "higher is better".
@@ -86,7 +88,7 @@ def run_split(adata, ct: str, seed: int, fraction: float, variants, n_cells: int
             model.add_pca(real)  # the shared PCA space (every model fits the same one)
         pred, gen_s = predict_timed(model, split.condition, n_cells, seed)
         epochs = int(len(model.history["train_loss"]))
-        extra = {"train_s": train_s, "gen_s": gen_s, "epochs": epochs}
+        extra = {"train_s": train_s, "gen_s": gen_s, "epochs": epochs, **_de_means(pred, split)}
         records.append({**base, "method": variant, **extra, **_values(pred, real, split, seed)})
     add, train_s = timed(lambda: Additive().fit(train, seed=seed, **setup))
     pred, _ = predict_timed(add, split.condition, n_cells, seed)
@@ -96,6 +98,16 @@ def run_split(adata, ct: str, seed: int, fraction: float, variants, n_cells: int
     half_a, ref = replicate_halves(split, seed)
     records.append({**base, "method": REPLICATE, **_values(half_a, ref, split, seed)})
     return records
+
+
+def _de_means(pred, split) -> dict[str, list[float]]:
+    """Mean expression of the split's top-100 DE genes: predicted and real (held-out cells)."""
+    genes = list(split.de_genes)
+    real = split.real[~split.control_mask, genes].X
+    return {
+        "de_pred": np.asarray(pred[:, genes].X.mean(0)).ravel().tolist(),
+        "de_real": np.asarray(real.mean(0)).ravel().tolist(),
+    }
 
 
 def _values(pred, real, split, seed: int) -> dict[str, float]:
@@ -195,6 +207,16 @@ def _wins(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _done(jsonl: Path, variants) -> set[tuple[str, int, float]]:
+    """The (type, seed, fraction) splits ``jsonl`` already has for every variant."""
+    if not jsonl.exists():
+        return set()
+    have: dict[tuple[str, int, float], set[str]] = {}
+    for r in read_jsonl(jsonl):
+        have.setdefault((r["cell_type"], r["seed"], r["fraction"]), set()).add(r["method"])
+    return {k for k, methods in have.items() if set(variants) <= methods}
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run (appending to ``subsample.jsonl``) and write ``subsample.md``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -216,17 +238,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         configure_runtime()
         adata = scf.datasets.kang2018()
         t0 = time.perf_counter()
+        done = _done(jsonl, args.variants)
         for seed in args.seeds:
             for fraction in args.fractions:
                 for ct in args.cell_types:
+                    if (ct, seed, fraction) in done:
+                        continue
                     rows = run_split(adata, ct, seed, fraction, args.variants, args.n_cells)
-                    with jsonl.open("a") as fh:
-                        for row in rows:
-                            fh.write(json.dumps(row) + "\n")
+                    append_jsonl(jsonl, rows)
                     print(json.dumps(rows[0]), flush=True)
         print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(read_jsonl(jsonl))
     (args.out / f"{args.name}.md").write_text(markdown(df))
     return df
 
