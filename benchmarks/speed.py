@@ -7,6 +7,8 @@ measured in the same run, with how far generation is from that FLOP floor.
     python benchmarks/speed.py            # full default training on Kang (minutes)
     python benchmarks/speed.py --quick    # 3 training epochs (throughput only), then the same generation checks
     python -m benchmarks.speed --quick    # the same
+    python benchmarks/speed.py --budget   # only the default training length and time: a
+                                          # 1,500-cell screen and the Kang data
 """
 
 from __future__ import annotations
@@ -110,10 +112,40 @@ def cfm_generation(model, train, cond: dict, *, quick: bool) -> None:
         )
 
 
+def training_budget() -> None:
+    """Default ``train()`` on a 1,500-cell synthetic screen and on Kang: epochs and minutes."""
+    import sccalmflow as scf
+
+    screen = scf.datasets.synthetic_perturbation(
+        n_cells=1500, n_genes=2000, n_cell_types=8, n_perturbations=2, interaction=1.0
+    )
+    held = ((screen.obs.cell_type == "type0") & (screen.obs.perturbation == "pert0")).to_numpy()
+    kang = scf.datasets.kang2018()
+    k_held = ((kang.obs.cell_type == "CD14 Mono") & (kang.obs.condition == "IFN-beta")).to_numpy()
+    for name, data, setup in (
+        ("1,500-cell screen (8 types x 2 perturbations, 2,000 genes)", screen[~held], scf.datasets.synthetic_setup()),
+        ("Kang, CD14 Mono IFN-beta held out", kang[~k_held], kang2018_setup()),
+    ):  # fmt: skip
+        train = data.copy()
+        scf.CaLMFlowModel.setup_anndata(train, **setup)
+        model = scf.CaLMFlowModel(train)
+        t0 = time.perf_counter()
+        model.train(enable_progress_bar=False)
+        dt = time.perf_counter() - t0
+        s = model.training_summary
+        print(
+            f"{name}: {train.n_obs:,} cells, {s['epochs']} of at most {s['max_epochs']} epochs "
+            f"({s['steps_per_epoch']} steps each), weights of epoch {s['best_epoch'] + 1}: "
+            f"{dt:.0f} s ({dt / 60:.2f} min)",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the speed figures (or, with ``--child``, one generation run)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--budget", action="store_true", help="only the default training length")
     parser.add_argument(
         "--threads",
         type=int,
@@ -143,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
         f"torch {torch.__version__}, {n_threads} threads "
         f"(scf.settings.n_threads={scf.settings.n_threads})"
     )
+    if args.budget:
+        training_budget()
+        return
     flops = matmul_flops()
     print(f"matmul rate: {flops / 1e9:.1f} GFLOP/s (float32, 512x512)")
 

@@ -515,7 +515,7 @@ INIT_CASES = [
          Raises(ValueError, r"setup_anndata")),
     case(C, "source-control-without-control", lambda a, t: CaLMFlowModel(
         (lambda s: (CaLMFlowModel.setup_anndata(s, condition_keys=["cell_type"]), s)[1])(
-            make_synthetic()), **t),
+            make_synthetic()), **{**t, "source": "control"}),
          Raises(ValueError, r"source='control' needs control cells.*source='noise'")),
     case(C, "source-additive-without-control", lambda a, t: CaLMFlowModel(
         (lambda s: (CaLMFlowModel.setup_anndata(s, condition_keys=["cell_type"]), s)[1])(

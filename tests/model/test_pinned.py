@@ -36,9 +36,12 @@ KEYS = dict(condition_keys=["cell_type", "condition"], control={"condition": "co
 CONDITIONS = {"cell_type": ["CD14 Mono", "B"], "condition": ["IFN-beta", "IFN-beta"]}
 #: name -> (constructor keywords, predict keywords)
 CASES = {
-    "control_deterministic": (dict(head="deterministic", path="straight", sigma_min=0.0), {}),
+    "control_deterministic": (
+        dict(source="control", head="deterministic", path="straight", sigma_min=0.0),
+        {},
+    ),
     "control_flow_bridge": (
-        dict(head="flow", path="bridge", sigma_min=0.2),
+        dict(source="control", head="flow", path="bridge", sigma_min=0.2),
         dict(temperature=0.5),
     ),
     "noise_variational": (

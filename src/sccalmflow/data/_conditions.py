@@ -349,7 +349,8 @@ class ConditionSpec:
             dropped = int(np.isin(groups, empty).sum())
             message = (
                 f"{dropped} cell(s) in {len(empty)} condition(s) have no control cells in their "
-                "context and are not used for training with source='control': "
+                "context and are not used for training from control cells (source='additive' or "
+                "'control'): "
                 f"{group_frame.iloc[empty].astype(str).to_dict('records')[:10]}"
                 f"{' ...' if len(empty) > 10 else ''}.{self.control_hint(cells)}"
             )

@@ -91,8 +91,8 @@ class GenerationMixin:
             one row per condition. Any combination of registered values may be asked for,
             also one that never occurred in training. ``None`` for an unconditional model.
         n_cells
-            Cells per condition. With ``source="control"`` the paths start from the control
-            cells of the condition's context, each used once before any is used again
+            Cells per condition. With ``source="additive"`` (default) or ``"control"`` the
+            paths start from the control cells of the condition's context, each used once before any is used again
             (:func:`~sccalmflow.data.resample_pool`); with the deterministic head, more cells
             than the context has control cells therefore repeat cells.
         seed
@@ -113,7 +113,8 @@ class GenerationMixin:
             Map to gene space (``X``); ``False`` leaves ``X`` empty (0 genes) and keeps only
             ``obsm["X_calmflow_pca"]``.
         source_cells
-            Cells to start every requested condition from (``source="control"`` models),
+            Cells to start every requested condition from (``source="additive"`` or
+            ``"control"`` models; an additive model adds the condition's shift to them),
             instead of the registered control cells of the condition's context: e.g. the
             control cells of a new donor or sample the model never saw. They need the model's
             genes in the same order (log-normalised like the training data) or, for a model
@@ -241,7 +242,7 @@ class GenerationMixin:
         if pool is None:
             raise ValueError(
                 f"No control cells for context {self.conditions.describe_context(ctx)} "
-                f"(condition {frame.iloc[r].astype(str).to_dict()}): source='control' "
+                f"(condition {frame.iloc[r].astype(str).to_dict()}): source={self.source!r} "
                 "starts from control cells of the same context. Register data with such "
                 "cells, pass `source_cells=`, or use a model with source='noise'."
                 + self.conditions.control_hint(self._cell_conditions())

@@ -65,15 +65,18 @@ class CaLMFlowModel(
         the kept components (average unit variance, Euclidean geometry kept);
         ``"component"``: each component standardised; ``"none"``.
     source
-        ``"control"``: the flow starts at control cells of the same context (same values of
-        the non-control keys, e.g. cell type), as in CellFlow; ``"additive"``: at those
-        control cells plus the condition's additive shift (:attr:`additive_shift`: the
-        mean response to the same perturbation in the other contexts, summed over
-        perturbation keys, as the :class:`~sccalmflow.baselines.Additive` baseline
-        predicts), so the flow learns only what arithmetic gets wrong (a perturbation key
-        whose shift cannot be estimated, because no other context has it, adds nothing:
-        those paths start at the control cells, with a warning); ``"noise"``: at
-        ``N(0, I)`` (the paper's choice).
+        ``"additive"`` (default): the flow starts at control cells of the same context (same
+        values of the non-control keys, e.g. cell type) plus the condition's additive shift
+        (:attr:`additive_shift`: the mean response to the same perturbation in the other
+        contexts, summed over perturbation keys, as the
+        :class:`~sccalmflow.baselines.Additive` baseline predicts), so the flow learns only
+        what arithmetic gets wrong (a perturbation key whose shift cannot be estimated,
+        because no other context has it, adds nothing: those paths start at the control
+        cells, with a warning); ``"control"``: at the control cells themselves, as in
+        CellFlow; ``"noise"``: at ``N(0, I)`` (the paper's choice). On held-out Kang types
+        with a quarter of the training cells, ``"control"`` sometimes fell far below
+        Additive and ``"additive"`` less often and less far; with all cells ``"control"``
+        was somewhat better (``benchmarks/results/subsample.md``).
     n_time_points
         ``T``, points of the time grid (T - 1 generation steps).
     n_space_tokens
@@ -143,7 +146,7 @@ class CaLMFlowModel(
         adata: ad.AnnData,
         n_pca: int = 50,
         pca_scaling: Scaling = "global",
-        source: Literal["control", "additive", "noise"] = "control",
+        source: Literal["additive", "control", "noise"] = "additive",
         n_time_points: int = 16,
         n_space_tokens: int = 1,
         n_trajectories: int = 1,

@@ -144,7 +144,7 @@ class RegistrationMixin:
         control
             ``{key: value}`` marking control cells, e.g. ``{"condition": "control"}``. The
             other keys form a cell's *context* (control cells of the same context are the
-            sources when ``source="control"``).
+            sources when ``source="additive"`` or ``"control"``).
         prompt_template
             A template string with ``{key}`` placeholders, or ``{"perturbed": ..., "control":
             ...}``. Default: the paper's two templates (see
