@@ -31,7 +31,7 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/generator.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.records import append_jsonl, read_jsonl
+from benchmarks.records import add_run_arguments, append_jsonl, read_jsonl
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CANDIDATE = "head=flow,path=bridge,sigma_min=0.2,temperature=0.5"
@@ -157,12 +157,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cell-types", nargs="+", default=["B", "CD14 Mono"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=["default", CANDIDATE])
+    add_run_arguments(parser, ["default", CANDIDATE], RESULTS)
     parser.add_argument("--taus", nargs="+", type=float, default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--n-cells", type=int, default=500)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "generator.jsonl"

@@ -117,3 +117,11 @@ def append_jsonl(path: Path, rows: list[dict]) -> None:
 def read_jsonl(path: Path) -> list[dict]:
     """The records of a JSON-lines file (blank lines skipped)."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def add_run_arguments(parser, variants: list[str], out: Path) -> None:
+    """The options every JSON-lines benchmark shares: seeds, variants, output, report only."""
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=variants)
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--report-only", action="store_true")

@@ -27,7 +27,7 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/screen.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.records import append_jsonl, read_jsonl
+from benchmarks.records import add_run_arguments, append_jsonl, read_jsonl
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HELD_OUT = [("type0", "pert0"), ("type1", "pert1")]
@@ -115,13 +115,10 @@ def markdown(df: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run (appending to ``screen.jsonl``) and write ``screen.md``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_run_arguments(parser, ["default"], RESULTS)
     parser.add_argument("--interactions", nargs="+", type=float, default=[0.0, 1.0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=["default"])
     parser.add_argument("--n-cells", type=int, default=1500)
     parser.add_argument("--n-gen", type=int, default=500)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "screen.jsonl"

@@ -31,7 +31,7 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/subsample.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.records import append_jsonl, read_jsonl
+from benchmarks.records import add_run_arguments, append_jsonl, read_jsonl
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TYPES = ["B", "CD14 Mono", "CD4 Naive T", "NK"]
@@ -220,14 +220,11 @@ def _done(jsonl: Path, variants) -> set[tuple[str, int, float]]:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run (appending to ``subsample.jsonl``) and write ``subsample.md``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_run_arguments(parser, ["default"], RESULTS)
     parser.add_argument("--cell-types", nargs="+", default=TYPES)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.25, 0.5, 1.0])
-    parser.add_argument("--variants", nargs="+", default=["default"])
     parser.add_argument("--n-cells", type=int, default=500)
-    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="subsample")
-    parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / f"{args.name}.jsonl"
