@@ -287,15 +287,17 @@ class CaLMFlowModel(
         training, on the cells registered now. See :class:`~sccalmflow.data.AdditiveShift`.
         """
         shift = getattr(self, "additive_shift_", None)
-        if shift is None:
-            if not self.control:
-                raise ValueError(
-                    "This needs control values: call setup_anndata(..., control={key: value})."
-                )
-            shift = AdditiveShift.fit(
-                self.conditions, self._cell_conditions(), self._registered_features()
+        return self._fit_additive_shift() if shift is None else shift
+
+    def _fit_additive_shift(self) -> AdditiveShift:
+        """The additive shift of the cells registered now."""
+        if not self.control:
+            raise ValueError(
+                "This needs control values: call setup_anndata(..., control={key: value})."
             )
-        return shift
+        return AdditiveShift.fit(
+            self.conditions, self._cell_conditions(), self._registered_features()
+        )
 
     def condition_support(self, conditions: pd.DataFrame | Mapping[str, Sequence]) -> pd.DataFrame:
         """How far each requested condition is from anything seen in training.

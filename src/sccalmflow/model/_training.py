@@ -266,8 +266,7 @@ class TrainingMixin:
             else None
         )
         if self.source == "additive":
-            self.additive_shift_ = None  # refitted on the cells registered now
-            self.additive_shift_ = self.additive_shift
+            self.additive_shift_ = self._fit_additive_shift()
         shifts = self._source_shifts(group_frame, warn=True)
         train_idx, val_idx = stratified_split(groups, validation_size, self.seed)
         return SequenceDataModule(
