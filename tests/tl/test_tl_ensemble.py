@@ -54,6 +54,10 @@ def test_ensemble_shares_one_pca_and_gives_intervals(kang_small, tiny, quiet_tra
     assert list(table.columns[:3]) == ["cell_type", "condition", "gene"]
     assert (table.lower <= table["mean"]).all() and (table["mean"] <= table.upper).all()
     assert (table.upper - table.lower).max() > 0  # two seeds do not agree exactly
+    observed = scf.tl.response_interval(models, B_STIM, n_cells=30, level=0.8, n_observed=20)
+    np.testing.assert_allclose(observed["mean"], table["mean"])
+    assert ((observed.upper - observed.lower) >= (table.upper - table.lower) - 1e-12).all()
+    assert ((observed.upper - observed.lower) > (table.upper - table.lower)).any()
     with pytest.raises(ValueError, match="at least two models"):
         scf.tl.response_interval(models[:1], B_STIM)
     with pytest.raises(ValueError, match="distinct"):
@@ -81,3 +85,32 @@ def test_condition_support_flags_what_training_does_not_cover(kang_small, tiny):
     CaLMFlowModel.setup_anndata(far, **KEYS)
     flagged = CaLMFlowModel(far, **tiny).condition_support(B_STIM)
     assert flagged.context_distance.iloc[0] > 1 and flagged.extrapolation.iloc[0]
+
+
+def test_mean_interval_for_an_observed_mean_adds_its_sampling_error():
+    means = np.array([[1.0, 0.0], [3.0, 0.0]])
+    cell_var = np.array([[4.0, 1.0], [4.0, 3.0]])
+    res = scf.tl.mean_interval(means, 0.9, cell_var=cell_var, n_observed=8)
+    h_models = stats.t.ppf(0.95, df=1) * np.sqrt([2.0 * 1.5, 0.0])
+    h_cells = stats.norm.ppf(0.95) * np.sqrt([4 / 8, 2 / 8])
+    np.testing.assert_allclose(res["upper"] - res["mean"], np.hypot(h_models, h_cells))
+    # models agree exactly but the observed mean of n cells scatters: covered ~90%
+    rng = np.random.default_rng(1)
+    inside = []
+    for _ in range(3000):
+        truth = rng.normal()
+        models = np.full((5, 1), truth) + rng.normal(scale=0.05, size=(5, 1))
+        observed = truth + rng.normal(scale=1.0, size=25).mean()
+        r = scf.tl.mean_interval(models, 0.9, cell_var=np.ones((5, 1)), n_observed=25)
+        inside.append(r["lower"][0] <= observed <= r["upper"][0])
+    assert 0.87 < np.mean(inside) < 0.93
+    without = scf.tl.mean_interval(models, 0.9)
+    assert (without["upper"] - without["lower"])[0] < (r["upper"] - r["lower"])[0] / 2
+    with pytest.raises(ValueError, match="needs `cell_var`"):
+        scf.tl.mean_interval(means, n_observed=8)
+    with pytest.raises(ValueError, match="pass both or neither"):
+        scf.tl.mean_interval(means, cell_var=cell_var)
+    with pytest.raises(ValueError, match="non-negative with the shape"):
+        scf.tl.mean_interval(means, cell_var=cell_var[:, :1], n_observed=8)
+    with pytest.raises(ValueError, match="n_observed"):
+        scf.tl.mean_interval(means, cell_var=cell_var, n_observed=0)
