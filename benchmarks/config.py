@@ -23,7 +23,7 @@ CFM_VARIANTS = ("icfm", "otcfm", "sbcfm")
 #: The paper's synthetic-task CaLMFlow (Appendix A.2): GPT-2, width 32, 4 layers, 1 head;
 #: VAE head with latent 16 and hidden 32. Everything else stays at the model's defaults.
 PAPER_SYNTHETIC_ARCH: dict[str, Any] = dict(
-    backbone="gpt2", width=32, n_layers=4, n_heads=1, ffn=128, latent_dim=16, head_hidden=32
+    architecture="gpt2", width=32, n_layers=4, n_heads=1, ffn=128, latent_dim=16, head_hidden=32
 )
 #: A tiny model for the smoke tests (``mode="tiny"``).
 TINY_ARCH: dict[str, Any] = dict(

@@ -54,7 +54,7 @@ def test_additive_source_starts_from_the_additive_prediction(kang_small, tiny, q
     nk = frame.index[(frame.cell_type == "NK") & (frame.condition == "IFN-beta")][0]
     x0 = np.concatenate(
         [
-            b["x0"][b["prompt_ids"].eq(_ids(dm, nk)).all(1)].numpy()
+            b["x0"][b["prompt"].eq(_ids(dm, nk)).all(1)].numpy()
             for b in dm.batches(dm.train_idx, 0)
         ]
     ).reshape(-1, model.module.n_features)
@@ -77,7 +77,7 @@ def dm_group_frame(model):
 def _ids(dm, group):
     import torch
 
-    return torch.from_numpy(dm.prompt_ids[group])
+    return torch.from_numpy(dm.prompt[group])
 
 
 def test_additive_shift_is_saved_with_the_model(kang_small, tiny, quiet_train, tmp_path):

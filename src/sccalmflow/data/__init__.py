@@ -2,7 +2,8 @@
 
 - :class:`ConditionSpec`: condition keys, control values, categories, contexts, groups and
   control pools (used by the model, the baselines and the metrics).
-- :class:`PromptEncoder`: templates -> prompt text -> fixed-length token ids.
+- :class:`PromptEncoder` (and :class:`LMPromptEncoder`, :class:`SentencePromptEncoder`,
+  :class:`ConditionTokenEncoder`): conditions -> prompt text -> what the LM reads first.
 - :class:`PCAFeatures` and :func:`least_squares_decoder`: the feature space and its way
   back to genes.
 - :class:`SequenceDataModule`: per epoch, sources, OT coupling within a condition and N
@@ -34,13 +35,23 @@ from ._pca_space import (
     pca_uns_key,
     write_pca,
 )
+from ._prompt_encoders import (
+    PROMPT_ENCODERS,
+    ConditionTokenEncoder,
+    LMPromptEncoder,
+    PromptEncoder,
+    SentencePromptEncoder,
+    build_prompt_encoder,
+    load_sentence_model,
+    load_tokenizer,
+)
 from ._prompts import (
     PAD_TOKEN,
     UNCONDITIONAL_TEMPLATE,
     UNK_TOKEN,
-    PromptEncoder,
     build_prompts,
     build_word_tokenizer,
+    check_phrases,
     default_templates,
     normalize_templates,
     strip_placeholders,
@@ -53,27 +64,35 @@ __all__ = [
     "PCA_KEY",
     "LABEL_SEPARATOR",
     "PAD_TOKEN",
+    "PROMPT_ENCODERS",
     "UNCONDITIONAL_TEMPLATE",
     "UNK_TOKEN",
     "AdditiveShift",
     "ConditionSpec",
+    "ConditionTokenEncoder",
+    "LMPromptEncoder",
     "PCAFeatures",
     "PromptEncoder",
     "Scaling",
+    "SentencePromptEncoder",
     "SequenceDataModule",
     "as_condition_frame",
+    "build_prompt_encoder",
     "build_prompts",
     "build_word_tokenizer",
     "check_same_pca",
     "check_condition_keys",
     "check_expression",
     "check_n_pca",
+    "check_phrases",
     "condition_labels",
     "default_templates",
     "get_matrix",
     "interpolate_repeats",
     "is_anndata",
     "is_control",
+    "load_sentence_model",
+    "load_tokenizer",
     "least_squares_decoder",
     "matrix_location",
     "normalize_templates",

@@ -93,6 +93,8 @@ def as_condition_frame(
     conditions: pd.DataFrame | Mapping[str, Sequence] | None,
     keys: Sequence[str],
     categories: Mapping[str, Sequence[str]],
+    *,
+    allow_unknown: bool = False,
 ) -> pd.DataFrame:
     """Validate requested conditions against the registered categories.
 
@@ -106,6 +108,9 @@ def as_condition_frame(
         The registered condition keys, in order.
     categories
         Allowed values per key.
+    allow_unknown
+        Accept values outside ``categories`` (they are appended to the column's categories);
+        for models whose prompts read language.
 
     Returns
     -------
@@ -164,11 +169,11 @@ def as_condition_frame(
         col = frame[k].astype(str).to_numpy()
         allowed = [str(c) for c in categories[k]]
         unknown = sorted(set(col) - set(allowed))
-        if unknown:
+        if unknown and not allow_unknown:
             raise ValueError(
                 f"Unknown value(s) {unknown} for condition key {k!r}. Known values: {allowed}."
             )
-        out[k] = pd.Categorical(col, categories=allowed)
+        out[k] = pd.Categorical(col, categories=allowed + unknown)
     return out
 
 
@@ -264,9 +269,25 @@ class ConditionSpec:
         return [k for k in self.keys if not self.control or k not in self.control]
 
     # ------------------------------------------------------------------ frames
-    def validate(self, conditions: pd.DataFrame | Mapping[str, Sequence] | None) -> pd.DataFrame:
+    def validate(
+        self,
+        conditions: pd.DataFrame | Mapping[str, Sequence] | None,
+        *,
+        allow_unknown: bool = False,
+    ) -> pd.DataFrame:
         """Requested conditions as a validated frame (see :func:`as_condition_frame`)."""
-        return as_condition_frame(conditions, self.keys, self.categories)
+        return as_condition_frame(
+            conditions, self.keys, self.categories, allow_unknown=allow_unknown
+        )
+
+    def unknown_values(self, frame: pd.DataFrame) -> dict[str, list[str]]:
+        """``{key: values}`` of ``frame`` that are not registered categories."""
+        out = {}
+        for k in self.keys:
+            bad = sorted(set(frame[k].astype(str)) - set(self.categories[k]))
+            if bad:
+                out[k] = bad
+        return out
 
     def from_codes(self, codes: np.ndarray) -> pd.DataFrame:
         """A frame of categorical columns from integer codes ``(n, n_keys)``."""

@@ -72,8 +72,9 @@ class SequenceDataModule(pl.LightningDataModule):
     groups
         ``(n_cells,)`` integer id of each cell's condition (all condition keys together);
         the N trajectories of one sequence share it, and OT coupling stays within it.
-    prompt_ids
-        ``(n_groups, L)`` token ids of each condition's prompt.
+    prompt
+        What each condition's sequences open with: ``(n_groups, L)`` token ids, or
+        ``(n_groups, E)`` text embeddings (``prompt_encoder="sentence"``).
     source
         ``"noise"`` (``x0 ~ N(0, I)``) or ``"control"`` (``x0`` drawn from ``source_pools``).
     source_pools
@@ -97,7 +98,7 @@ class SequenceDataModule(pl.LightningDataModule):
         self,
         features: np.ndarray,
         groups: np.ndarray,
-        prompt_ids: np.ndarray,
+        prompt: np.ndarray,
         *,
         source: str,
         source_pools: list[np.ndarray] | None,
@@ -113,7 +114,10 @@ class SequenceDataModule(pl.LightningDataModule):
         super().__init__()
         self.features = np.ascontiguousarray(features, dtype=np.float32)
         self.groups = np.asarray(groups)
-        self.prompt_ids = np.asarray(prompt_ids, dtype=np.int64)
+        prompt = np.asarray(prompt)
+        self.prompt = prompt.astype(
+            np.float32 if np.issubdtype(prompt.dtype, np.floating) else np.int64
+        )
         self.source = source
         self.source_pools = source_pools
         self.source_shifts = (
@@ -179,7 +183,7 @@ class SequenceDataModule(pl.LightningDataModule):
         for s in range(0, len(order), self.batch_size):
             b = order[s : s + self.batch_size]
             yield {
-                BATCH_KEYS.PROMPT_IDS: torch.from_numpy(self.prompt_ids[seq_group[b]]),
+                BATCH_KEYS.PROMPT: torch.from_numpy(self.prompt[seq_group[b]]),
                 BATCH_KEYS.X0: torch.from_numpy(seq_x0[b]),
                 BATCH_KEYS.X1: torch.from_numpy(seq_x1[b]),
             }

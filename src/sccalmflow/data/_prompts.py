@@ -1,4 +1,4 @@
-"""Prompts: text built from conditions with ``{key}`` templates, and their encoder.
+"""Prompts: text built from conditions with ``{key}`` templates (and phrase maps).
 
 :class:`PromptEncoder` turns the text into token ids for the language model.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -92,19 +91,66 @@ def normalize_templates(
 
 
 def build_prompts(
-    frame: pd.DataFrame, templates: Mapping[str, str], control: Mapping[str, str] | None
+    frame: pd.DataFrame,
+    templates: Mapping[str, str],
+    control: Mapping[str, str] | None,
+    phrases: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """One prompt per row of ``frame`` (columns = condition keys).
 
     Rows whose perturbation keys equal the control values use the ``"control"`` template
-    when there is one.
+    when there is one. ``phrases`` (``{key: {value: words}}``) puts words in place of
+    category codes (``"IFN-beta"`` -> ``"interferon beta"``); other values are written as
+    they are.
     """
     ctrl = is_control(frame, control) if "control" in templates else np.zeros(len(frame), bool)
     records = frame.astype(str).to_dict("records") if len(frame.columns) else [{}] * len(frame)
+    phrases = phrases or {}
     return [
-        templates["control" if c else "perturbed"].format_map(rec)
+        templates["control" if c else "perturbed"].format_map(
+            {k: phrases.get(k, {}).get(v, v) for k, v in rec.items()}
+        )
         for rec, c in zip(records, ctrl, strict=True)
     ]
+
+
+def check_phrases(
+    phrases: Mapping[str, Mapping[str, str]] | None,
+    categories: Mapping[str, Sequence[str]],
+) -> dict[str, dict[str, str]] | None:
+    """Validate ``{key: {value: phrase}}``: condition keys, registered values, non-empty text.
+
+    Returns a plain JSON-able copy (``None`` stays ``None``).
+    """
+    if phrases is None:
+        return None
+    if not isinstance(phrases, Mapping) or not all(
+        isinstance(m, Mapping) for m in phrases.values()
+    ):
+        raise TypeError(
+            "`phrases` must be a dict {condition key: {value: words}}, e.g. "
+            "{'condition': {'IFN-beta': 'interferon beta'}}."
+        )
+    out: dict[str, dict[str, str]] = {}
+    for key, mapping in phrases.items():
+        if key not in categories:
+            raise ValueError(
+                f"`phrases` has key {key!r}, which is not a condition key {list(categories)}."
+            )
+        known = [str(v) for v in categories[key]]
+        unknown = sorted(str(v) for v in mapping if str(v) not in known)
+        if unknown:
+            raise ValueError(
+                f"`phrases[{key!r}]` names value(s) {unknown} that .obs[{key!r}] does not have; "
+                f"known values: {known}."
+            )
+        for value, text in mapping.items():
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(
+                    f"`phrases[{key!r}][{value!r}]` must be non-empty text, got {text!r}."
+                )
+        out[str(key)] = {str(v): str(t) for v, t in mapping.items()}
+    return out
 
 
 def strip_placeholders(template: str) -> str:
@@ -139,100 +185,3 @@ def build_word_tokenizer(texts: Iterable[str]):
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
     tok.pre_tokenizer = pre
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD_TOKEN, unk_token=UNK_TOKEN)
-
-
-class PromptEncoder:
-    """Conditions -> prompt text -> token ids of a fixed length.
-
-    Holds the templates, the control values (which template a row uses), a word-level
-    tokenizer whose vocabulary is the templates' words and the registered categories, and
-    the prompt length: the longest prompt any combination of registered values can give.
-    Prompts are left-padded with ``[PAD]`` to that length.
-
-    Parameters
-    ----------
-    templates
-        ``{"perturbed": ..., "control": ...}`` (see :func:`normalize_templates`).
-    control
-        ``{key: control value}`` or ``None``.
-    categories
-        Registered values of each condition key.
-    tokenizer
-        A saved tokenizer to use instead of building one (see :meth:`load`).
-    """
-
-    def __init__(
-        self,
-        templates: Mapping[str, str],
-        control: Mapping[str, str] | None,
-        categories: Mapping[str, Sequence[str]],
-        tokenizer=None,
-    ):
-        self.templates = dict(templates)
-        self.control = dict(control) if control else None
-        self.categories = {k: [str(v) for v in vals] for k, vals in categories.items()}
-        if tokenizer is None:
-            tokenizer = build_word_tokenizer(self._vocabulary_texts())
-        self.tokenizer = tokenizer
-        self.prompt_length = self._max_prompt_length()
-
-    def _vocabulary_texts(self) -> list[str]:
-        texts = [strip_placeholders(t) for t in self.templates.values()]
-        for values in self.categories.values():
-            texts.extend(values)
-        return texts
-
-    def _n_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def _max_prompt_length(self) -> int:
-        per_key = {k: max(self._n_tokens(v) for v in vals) for k, vals in self.categories.items()}
-        return max(
-            self._n_tokens(strip_placeholders(tpl)) + sum(per_key[k] for k in template_keys(tpl))
-            for tpl in self.templates.values()
-        )
-
-    @property
-    def vocab_size(self) -> int:
-        """Number of token ids."""
-        return len(self.tokenizer)
-
-    @property
-    def pad_id(self) -> int:
-        """Id of ``[PAD]``."""
-        return int(self.tokenizer.convert_tokens_to_ids(PAD_TOKEN))
-
-    def prompts(self, frame: pd.DataFrame) -> list[str]:
-        """One prompt per row of a condition frame (:func:`build_prompts`)."""
-        return build_prompts(frame, self.templates, self.control)
-
-    def encode(self, prompts: Sequence[str]) -> np.ndarray:
-        """Token ids ``(n, prompt_length)``, left-padded with ``[PAD]``."""
-        out = np.full((len(prompts), self.prompt_length), self.pad_id, dtype=np.int64)
-        encoded = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-        for i, ids in enumerate(encoded):
-            if len(ids) > self.prompt_length:
-                raise ValueError(
-                    f"Prompt {prompts[i]!r} has {len(ids)} tokens, more than the model's "
-                    f"{self.prompt_length}."
-                )
-            out[i, self.prompt_length - len(ids) :] = ids
-        return out
-
-    def save(self, path: str | Path) -> None:
-        """Write the tokenizer files to the folder ``path`` (``save_pretrained``)."""
-        self.tokenizer.save_pretrained(str(path))
-
-    @classmethod
-    def load(
-        cls,
-        path: str | Path,
-        templates: Mapping[str, str],
-        control: Mapping[str, str] | None,
-        categories: Mapping[str, Sequence[str]],
-    ) -> PromptEncoder:
-        """An encoder with the tokenizer saved in the folder ``path`` (never the network)."""
-        from transformers import PreTrainedTokenizerFast
-
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
-        return cls(templates, control, categories, tokenizer=tokenizer)

@@ -15,7 +15,7 @@ class NextStateModel(Protocol):
     noise_dim: int
     time_grid: torch.Tensor
 
-    def prefill(self, prompt_ids: torch.Tensor) -> torch.Tensor: ...
+    def prefill(self, prompt: torch.Tensor) -> torch.Tensor: ...
 
     def embed_states(self, z: torch.Tensor, time_index: torch.Tensor) -> torch.Tensor: ...
 
@@ -48,7 +48,7 @@ class AutoregressiveSolver:
     @torch.inference_mode()
     def sample(
         self,
-        prompt_ids: torch.Tensor,
+        prompt: torch.Tensor,
         x0: torch.Tensor,
         *,
         temperature: float = 1.0,
@@ -61,8 +61,9 @@ class AutoregressiveSolver:
 
         Parameters
         ----------
-        prompt_ids
-            ``(B, L)`` token ids.
+        prompt
+            ``(B, L)`` token ids or ``(B, E)`` text embeddings (what the model's
+            :meth:`prefill` reads).
         x0
             Sources, ``(B, N, D)``.
         temperature
@@ -89,7 +90,7 @@ class AutoregressiveSolver:
         sample = model.samples_latent(temperature)
         cache = None
         seq = None  # the whole sequence so far (uncached generation only)
-        pending = model.prefill(prompt_ids)  # embeddings the backbone has not seen yet
+        pending = model.prefill(prompt)  # embeddings the backbone has not seen yet
         for n in range(N):
             states[:, n, 0] = x0[:, n]
             for i in range(T - 1):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from os import PathLike
 from typing import Any
 
 from ..data import is_anndata
 from ..flow import PATHS
-from ..nn import HEADS
+from ..nn import FINETUNE_MODES, HEADS
 from ..utils import check_bool, check_choice, check_int, check_number, check_seed
 
 #: The places a path can start from (see :class:`~sccalmflow.CaLMFlowModel`).
@@ -35,8 +36,9 @@ def check_init_arguments(args: dict[str, Any]) -> None:
     check_choice("path", args["path"], PATHS)
     check_seed("seed", args["seed"])
     _check_given_parts(args["features"], args["prompt_encoder"])
+    _check_language(args)
     if args["backbone_config"] is None:
-        check_choice("backbone", args["backbone"], ("gpt_neox", "gpt2"))
+        check_choice("architecture", args["architecture"], ("gpt_neox", "gpt2"))
         for name in ("width", "n_layers", "n_heads", "ffn"):
             check_int(name, args[name], minimum=1)
         if args["width"] % args["n_heads"]:
@@ -53,6 +55,48 @@ def check_init_arguments(args: dict[str, Any]) -> None:
         )
 
 
+def _check_language(args: dict[str, Any]) -> None:
+    """The backbone, its fine-tuning and the prompt encoder fit together."""
+    from ..data import PROMPT_ENCODERS
+
+    backbone, encoder = args["backbone"], args["prompt_encoder"]
+    if backbone is not None:
+        if not isinstance(backbone, str | PathLike) or not str(backbone).strip():
+            raise TypeError(
+                "`backbone` must be a pretrained model's hub name (e.g. "
+                "'EleutherAI/pythia-160m') or a local folder, got "
+                f"{backbone!r}. For a random-weight backbone leave it None and choose "
+                "`architecture`."
+            )
+        if args["backbone_config"] is not None:
+            raise ValueError(
+                "Pass either `backbone` (pretrained) or `backbone_config` (random weights), "
+                "not both."
+            )
+    check_choice("finetune", args["finetune"], FINETUNE_MODES)
+    check_int("lora_rank", args["lora_rank"], minimum=1)
+    check_bool("local_files_only", args["local_files_only"])
+    check_int("prompt_tokens", args["prompt_tokens"], minimum=1)
+    pretrained = backbone is not None or args.get("pretrained_config") is not None
+    if args["finetune"] != "full" and not pretrained:
+        raise ValueError(
+            f"finetune={args['finetune']!r} keeps the backbone's weights (or adapts them): it "
+            "needs a pretrained `backbone`; a random-weight backbone trains in full."
+        )
+    if isinstance(encoder, str):
+        check_choice("prompt_encoder", encoder, PROMPT_ENCODERS)
+        if encoder == "words" and pretrained:
+            raise ValueError(
+                "prompt_encoder='words' builds its own vocabulary, which a pretrained backbone "
+                "does not know: use 'lm' (its own tokenizer, the default), 'sentence' or 'none'."
+            )
+        if encoder == "lm" and not pretrained:
+            raise ValueError(
+                "prompt_encoder='lm' uses a pretrained LM's tokenizer: pass `backbone` (a hub "
+                "name or a local folder), or use 'words', 'sentence' or 'none'."
+            )
+
+
 def _check_given_parts(features, prompt_encoder) -> None:
     from ..data import PCAFeatures, PromptEncoder
 
@@ -64,10 +108,10 @@ def _check_given_parts(features, prompt_encoder) -> None:
             )
         if not features.is_fitted:
             raise ValueError("`features` is not fitted: call its `fit` first (or pass None).")
-    if prompt_encoder is not None and not isinstance(prompt_encoder, PromptEncoder):
+    if prompt_encoder is not None and not isinstance(prompt_encoder, str | PromptEncoder):
         raise TypeError(
-            "`prompt_encoder` must be a sccalmflow.data.PromptEncoder, got "
-            f"{type(prompt_encoder).__name__}."
+            "`prompt_encoder` must be 'words', 'lm', 'sentence', 'none' or a "
+            f"sccalmflow.data.PromptEncoder, got {type(prompt_encoder).__name__}."
         )
 
 

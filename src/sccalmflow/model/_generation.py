@@ -81,6 +81,7 @@ class GenerationMixin:
         oversample: Literal["repeat", "interpolate"] = "repeat",
         n_threads: int | None = None,
         progress_bar: bool | None = None,
+        allow_unseen: bool = False,
     ) -> ad.AnnData:
         """Generate cells for each requested condition.
 
@@ -133,6 +134,13 @@ class GenerationMixin:
         progress_bar
             Show a progress bar over the generated cells (tqdm). ``None`` (default): only
             for a big request, more than 10,000 cells in all. The bar changes no number: same seed, same cells.
+        allow_unseen
+            Accept condition values that were never registered (e.g. a cytokine described in
+            words, ``{"condition": ["interleukin 6"]}``), with a warning that this is
+            extrapolation. Only for models whose prompts read language
+            (``prompt_encoder="lm"`` or ``"sentence"``): the value enters as text. The
+            context still needs control cells (or ``source_cells``), and an unseen
+            perturbation has no additive shift (its paths start at the control cells).
 
         Returns
         -------
@@ -151,11 +159,11 @@ class GenerationMixin:
             warnings.warn("The model is not trained; predictions are random.", stacklevel=2)
         n_cells, seed = int(n_cells), int(seed)
         tau = self.temperature if temperature is None else float(temperature)
-        frame = self._observed(self.conditions.validate(conditions))
+        frame = self._observed(self._requested(conditions, allow_unseen))
         n_values = len(self.var_names) if decode else self.module.n_features
         check_prediction_size(len(frame), n_cells, n_values, "genes" if decode else "features")
         prompts = self.prompt_encoder.prompts(frame)
-        ids = self.prompt_encoder.encode(prompts)
+        ids = self.prompt_encoder.encode_conditions(frame)
         sources = self._sources(frame, source_cells, source_layer)
         n_seq = math.ceil(n_cells / self.n_trajectories)
         was_training = self.module.training
@@ -188,6 +196,28 @@ class GenerationMixin:
         info = {"temperature": tau, "seed": int(seed)}
         return self._prediction_anndata(frame, prompts, draws, sources, n_cells, decode, info)
 
+    def _requested(self, conditions, allow_unseen: bool) -> pd.DataFrame:
+        """The validated request; values never registered only with ``allow_unseen``."""
+        check_bool("allow_unseen", allow_unseen)
+        if allow_unseen and not self.prompt_encoder.reads_language:
+            raise ValueError(
+                "allow_unseen=True needs prompts that read language (prompt_encoder='lm' with a "
+                f"pretrained backbone, or 'sentence'); this model's prompt encoder is "
+                f"{self.prompt_encoder.kind!r}, which knows only the registered values "
+                f"{self.categories}."
+            )
+        frame = self.conditions.validate(conditions, allow_unknown=allow_unseen)
+        unknown = self.conditions.unknown_values(frame)
+        if unknown:
+            warnings.warn(
+                f"Extrapolation: {unknown} never occurred in training; their prompts are read as "
+                "words, and the prediction rests on what the language model makes of them. "
+                "Check it against data before trusting it.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return frame
+
     def _observed(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame``, refused if it asks for a registered value that no training cell had.
 
@@ -200,7 +230,8 @@ class GenerationMixin:
             observed = {k: cells[k].astype(str) for k in self.condition_keys}
         for k in self.condition_keys:
             seen = set(observed[k])
-            never = sorted(set(frame[k].astype(str)) - seen)
+            registered = set(self.categories[k])  # unregistered values: allow_unseen said so
+            never = sorted((set(frame[k].astype(str)) & registered) - seen)
             if never:
                 raise ValueError(
                     f"Value(s) {never} of {k!r} are registered categories but no cell has them, "
@@ -231,6 +262,27 @@ class GenerationMixin:
             self._source_shifts(frame, warn=True),
         )
 
+    def _source_shifts(self, frame: pd.DataFrame, *, warn: bool) -> np.ndarray | None:
+        """``(n_rows, D)`` shifts of the rows of ``frame`` (``source="additive"``), else None."""
+        if self.source != "additive":
+            return None
+        shifts, missing = self.additive_shift.shifts(frame)
+        unknown = [
+            f"{row} (no shift for {'/'.join(miss)})"
+            for row, miss in zip(frame.astype(str).to_dict("records"), missing, strict=True)
+            if miss
+        ]
+        if unknown and warn:
+            warnings.warn(
+                f"source='additive': {len(unknown)} condition(s) have a perturbation that no "
+                "other context has with its control cells, so its additive shift cannot be "
+                "estimated and their paths start at the control cells for it: "
+                f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return shifts
+
     def _source_states(
         self, frame: pd.DataFrame, r: int, ctx: tuple, sources: _Sources, n: int, rng, oversample
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +310,7 @@ class GenerationMixin:
         return x0, src
 
     def _generate_condition(
-        self, frame, r, ctx, sources, prompt_ids, n_seq, rng, *, temperature, batch_size,
+        self, frame, r, ctx, sources, prompt, n_seq, rng, *, temperature, batch_size,
         use_cache, return_trajectories, oversample, bar=None,
     ) -> _Draws:  # fmt: skip
         """Generate ``n_seq`` sequences of ``N`` paths for row ``r`` of ``frame``."""
@@ -270,7 +322,7 @@ class GenerationMixin:
         out = np.empty((n_seq * N, D), dtype=np.float32)
         paths = np.empty((n_seq * N, T, D), dtype=np.float32) if return_trajectories else None
         solver = AutoregressiveSolver(self.module)
-        prompt = torch.from_numpy(prompt_ids).to(device)
+        prompt = torch.from_numpy(prompt).to(device)
         sample = self.module.samples_latent(temperature)
         for s in range(0, n_seq, batch_size):
             b = min(batch_size, n_seq - s)

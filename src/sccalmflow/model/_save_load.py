@@ -13,7 +13,7 @@ from .. import __version__
 from ..data import AdditiveShift, PCAFeatures, PromptEncoder, is_anndata
 from ..utils import check_bool
 from ._io import read_json, write_json
-from ._registration import registered_var_names, registry_conditions
+from ._registration import registered_var_names, registry_conditions, registry_phrases
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -109,7 +109,13 @@ def _saved_prompt_encoder(path: Path, registry: dict) -> PromptEncoder:
             f"{path / PROMPT_ENCODER_DIR} is missing: the saved model folder is incomplete."
         )
     spec, templates = registry_conditions(registry)
-    return PromptEncoder.load(path / PROMPT_ENCODER_DIR, templates, spec.control, spec.categories)
+    return PromptEncoder.load(
+        path / PROMPT_ENCODER_DIR,
+        templates,
+        spec.control,
+        spec.categories,
+        phrases=registry_phrases(registry),
+    )
 
 
 def _saved_features(state: dict, scaling) -> PCAFeatures:
@@ -166,6 +172,7 @@ class SaveLoadMixin:
                 "registry": self.adata_manager.registry,
                 "var_names": np.asarray(self.var_names),
                 "n_features": self.module.n_features,
+                "backbone_config": self.backbone_config_,
                 "is_trained": bool(getattr(self, "is_trained_", False)),
                 "observed_values": getattr(self, "observed_values_", None),
                 "additive_shift": (
@@ -222,6 +229,18 @@ class SaveLoadMixin:
         init = config["init_params"]
         params = {**init.get("non_kwargs", {}), **init.get("kwargs", {}).get("kwargs", {})}
         state = load_file(str(path / WEIGHTS_FILE))
+        params.pop("prompt_encoder", None)  # its kind; the saved encoder is passed below
+        if params.get("backbone") in ("gpt_neox", "gpt2") and "architecture" not in params:
+            # saved before 0.x: `backbone` named the random-weight family
+            params["architecture"] = params.pop("backbone")
+        if params.get("backbone") is not None:
+            # a pretrained backbone: rebuilt from its saved config, never fetched again
+            params["pretrained_config"] = config.get("backbone_config")
+            if not isinstance(params["pretrained_config"], dict):
+                raise ValueError(
+                    f"{path / CONFIG_FILE} lacks the pretrained backbone's config; save the "
+                    "model again with this version of sccalmflow."
+                )
         try:
             model = cls(
                 adata,

@@ -259,7 +259,7 @@ class TrainingMixin:
         """Sequences of the registered cells: groups, prompts, source pools, split."""
         cells = self._cell_conditions()
         groups, group_frame = self.conditions.groups(cells)
-        prompt_ids = self.prompt_encoder.encode(self.prompt_encoder.prompts(group_frame))
+        prompt = self.prompt_encoder.encode_conditions(group_frame)
         pools = (
             self.conditions.source_pools(cells, groups, group_frame)
             if self.source != "noise"
@@ -272,7 +272,7 @@ class TrainingMixin:
         return SequenceDataModule(
             self._registered_features(),
             groups,
-            prompt_ids,
+            prompt,
             source="noise" if self.source == "noise" else "control",
             source_pools=pools,
             source_shifts=shifts,

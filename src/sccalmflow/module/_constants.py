@@ -4,10 +4,10 @@ from typing import NamedTuple
 
 
 class _BatchKeys(NamedTuple):
-    PROMPT_IDS: str = "prompt_ids"
+    PROMPT: str = "prompt"
     X0: str = "x0"
     X1: str = "x1"
 
 
-#: Batch keys: ``PROMPT_IDS`` ``(B, L)``, ``X0`` sources and ``X1`` targets ``(B, N, D)``.
+#: Batch keys: ``PROMPT`` ``(B, L)``, ``X0`` sources and ``X1`` targets ``(B, N, D)``.
 BATCH_KEYS = _BatchKeys()

@@ -10,9 +10,11 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from ..flow import AutoregressiveSolver, PathSample, build_path, time_grid
 from ..nn import (
     StateTokenizer,
+    apply_finetune,
     backbone_width,
     build_backbone,
     build_head,
+    load_pretrained_backbone,
     run_backbone,
 )
 from ._constants import BATCH_KEYS
@@ -61,6 +63,22 @@ class CaLMFlowModule(BaseModuleClass):
         penalised, which keeps the latent from collapsing.
     pca_mean, pca_components, pca_scale
         The feature space ``(G,)``, ``(D, G)``, ``(D,)``; used by :meth:`decode_genes`.
+    pretrained
+        A pretrained LM (hub name or local folder) whose weights the backbone starts from
+        (``backbone_config`` is then ignored); ``None``: random weights from the config.
+    local_files_only
+        Load ``pretrained`` without the network.
+    finetune
+        Which backbone weights train: ``"full"``, ``"frozen"`` or ``"lora"`` (see
+        :func:`~sccalmflow.nn.apply_finetune`).
+    lora_rank
+        Rank of the LoRA adapters.
+    prompt_input
+        How the prompt is embedded (a prompt encoder's ``module_input``):
+        ``{"kind": "tokens"}`` (default): ids into the backbone's token embeddings;
+        ``{"kind": "embedding", "dim": E, "n_tokens": P}``: ``(B, E)`` text embeddings
+        through a learned linear map to ``P`` tokens; ``{"kind": "categories",
+        "vocab_size": V}``: ids into the module's own table of ``V`` learned tokens.
     """
 
     def __init__(
@@ -80,6 +98,11 @@ class CaLMFlowModule(BaseModuleClass):
         pca_mean: torch.Tensor | None = None,
         pca_components: torch.Tensor | None = None,
         pca_scale: torch.Tensor | None = None,
+        pretrained: str | None = None,
+        local_files_only: bool = False,
+        finetune: str = "full",
+        lora_rank: int = 8,
+        prompt_input: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.n_features = n_features
@@ -88,8 +111,25 @@ class CaLMFlowModule(BaseModuleClass):
         self.n_trajectories = n_trajectories
         self.kl_free_bits = kl_free_bits
         self.latent_dim = latent_dim
-        self.backbone = build_backbone(backbone_config)
+        if pretrained is not None:
+            backbone = load_pretrained_backbone(pretrained, local_files_only=local_files_only)
+        else:
+            backbone = build_backbone(backbone_config)
+        self.backbone = apply_finetune(backbone, finetune, lora_rank=lora_rank)
         width = backbone_width(self.backbone)
+        self.prompt_input = dict(prompt_input or {"kind": "tokens"})
+        kind = self.prompt_input["kind"]
+        if kind == "embedding":
+            self.n_prompt_tokens = int(self.prompt_input["n_tokens"])
+            self.prompt_projection = torch.nn.Linear(
+                int(self.prompt_input["dim"]), self.n_prompt_tokens * width
+            )
+        elif kind == "categories":
+            self.condition_embedding = torch.nn.Embedding(
+                int(self.prompt_input["vocab_size"]), width
+            )
+        elif kind != "tokens":
+            raise ValueError(f"Unknown prompt input kind {kind!r}.")
         self.state_tokenizer = StateTokenizer(
             n_features, n_space_tokens, width, n_time_points, tokenizer_hidden
         )
@@ -111,9 +151,20 @@ class CaLMFlowModule(BaseModuleClass):
         )
 
     # ----------------------------------------------------------------- sequence pieces
-    def embed_prompt(self, prompt_ids: torch.Tensor) -> torch.Tensor:
-        """``(B, L)`` token ids -> ``(B, L, width)`` embeddings of the backbone."""
-        return self.backbone.get_input_embeddings()(prompt_ids)
+    def embed_prompt(self, prompt: torch.Tensor) -> torch.Tensor:
+        """The prompt ``(B, L)`` ids or ``(B, E)`` text embeddings -> ``(B, L', width)``.
+
+        Token ids go through the backbone's token embeddings (``prompt_input`` kind
+        ``"tokens"``) or the module's condition tokens (``"categories"``); text embeddings
+        through the learned projection to ``n_tokens`` prefix tokens (``"embedding"``).
+        """
+        kind = self.prompt_input["kind"]
+        if kind == "tokens":
+            return self.backbone.get_input_embeddings()(prompt)
+        if kind == "categories":
+            return self.condition_embedding(prompt)
+        out = self.prompt_projection(prompt.to(self.prompt_projection.weight.dtype))
+        return out.reshape(prompt.shape[0], self.n_prompt_tokens, -1)
 
     def embed_states(self, z: torch.Tensor, time_index: torch.Tensor) -> torch.Tensor:
         """States ``(B, S, D)`` at grid indices ``(S,)`` -> tokens ``(B, S * K, width)``."""
@@ -131,7 +182,7 @@ class CaLMFlowModule(BaseModuleClass):
 
     def _get_generative_input(self, tensors, inference_outputs, **kwargs) -> dict:
         return {
-            "prompt_ids": tensors[BATCH_KEYS.PROMPT_IDS],
+            "prompt": tensors[BATCH_KEYS.PROMPT],
             "states": inference_outputs["path"].states,
             "target": inference_outputs["path"].target,
         }
@@ -148,13 +199,13 @@ class CaLMFlowModule(BaseModuleClass):
 
     @auto_move_data
     def generative(
-        self, prompt_ids: torch.Tensor, states: torch.Tensor, target: torch.Tensor
+        self, prompt: torch.Tensor, states: torch.Tensor, target: torch.Tensor
     ) -> dict[str, torch.Tensor | None]:
         """Teacher-forced pass: the head's training terms at every state but the last.
 
         Parameters
         ----------
-        prompt_ids
+        prompt
             ``(B, L)``.
         states
             ``(B, N, T, D)``.
@@ -166,15 +217,15 @@ class CaLMFlowModule(BaseModuleClass):
         dict with ``reconstruction`` ``(B, N, T - 1)`` and ``kl`` ``(B, N, T - 1, latent)``
         (``None`` for heads without a latent).
         """
-        terms = self.head.loss_terms(self.history_states(prompt_ids, states), target)
+        terms = self.head.loss_terms(self.history_states(prompt, states), target)
         return {"reconstruction": terms.reconstruction, "kl": terms.kl}
 
-    def history_states(self, prompt_ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def history_states(self, prompt: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Run the LM over ``[prompt ; tokens(z)]``: its output at every state but the last.
 
         Parameters
         ----------
-        prompt_ids
+        prompt
             ``(B, L)``.
         z
             States ``(B, N, T, D)``.
@@ -187,15 +238,15 @@ class CaLMFlowModule(BaseModuleClass):
         tokens = self.embed_states(z, torch.arange(T, device=z.device)).reshape(
             B, N * T * self.n_space_tokens, -1
         )
-        prompt = self.embed_prompt(prompt_ids)
+        prompt = self.embed_prompt(prompt)
         hidden, _ = self._hidden(torch.cat([prompt, tokens], dim=1))
         return hidden[:, prompt.shape[1] :].reshape(B, N, T, -1)[:, :, :-1]
 
     def next_state_velocity(
-        self, prompt_ids: torch.Tensor, z: torch.Tensor, *, temperature: float = 0.0
+        self, prompt: torch.Tensor, z: torch.Tensor, *, temperature: float = 0.0
     ) -> torch.Tensor:
         """The head's velocity ``(B, N, T - 1, D)`` at every state of teacher-forced paths."""
-        return self.head.sample(self.history_states(prompt_ids, z), temperature=temperature)
+        return self.head.sample(self.history_states(prompt, z), temperature=temperature)
 
     def loss(
         self,
@@ -239,13 +290,13 @@ class CaLMFlowModule(BaseModuleClass):
         """Whether generation at ``temperature`` draws noise in the head."""
         return self.head.stochastic and temperature > 0
 
-    def prefill(self, prompt_ids: torch.Tensor) -> torch.Tensor:
+    def prefill(self, prompt: torch.Tensor) -> torch.Tensor:
         """The embeddings that open a generated sequence: the prompt's, ``(B, L, width)``.
 
         They enter the backbone (and its KV cache) with the first state's tokens in the first
         :meth:`step`.
         """
-        return self.embed_prompt(prompt_ids)
+        return self.embed_prompt(prompt)
 
     def step(
         self,
@@ -282,7 +333,7 @@ class CaLMFlowModule(BaseModuleClass):
         return self.head.sample(h, temperature=temperature, noise=noise), cache
 
     def generate(
-        self, prompt_ids: torch.Tensor, x0: torch.Tensor, **kwargs
+        self, prompt: torch.Tensor, x0: torch.Tensor, **kwargs
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Generate ``N`` trajectories per sequence from sources ``x0`` ``(B, N, D)``.
 
@@ -293,7 +344,7 @@ class CaLMFlowModule(BaseModuleClass):
         -------
         ``(x1_hat (B, N, D), path (B, N, T, D) or None)``.
         """
-        return AutoregressiveSolver(self).sample(prompt_ids, x0, **kwargs)
+        return AutoregressiveSolver(self).sample(prompt, x0, **kwargs)
 
     def sample(self, *args, **kwargs):
         """Alias of :meth:`generate` (scvi-tools' module interface)."""

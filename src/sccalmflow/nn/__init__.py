@@ -1,6 +1,17 @@
 """Small network parts: the state tokenizer, the next-state heads, the backbone builder."""
 
-from ._backbone import backbone_width, build_backbone, default_backbone_config, run_backbone
+from ._backbone import (
+    FINETUNE_MODES,
+    apply_finetune,
+    backbone_width,
+    build_backbone,
+    check_backbone_family,
+    check_pretrained_source,
+    default_backbone_config,
+    load_pretrained_backbone,
+    lora_target_modules,
+    run_backbone,
+)
 from ._cvae_head import ConditionalVAEHead
 from ._flow_head import FlowMatchingHead
 from ._head import HeadLoss, NextStateHead, gaussian_kl
@@ -9,6 +20,7 @@ from ._state_tokenizer import StateTokenizer
 from ._variational_head import DeterministicHead, VariationalHead
 
 __all__ = [
+    "FINETUNE_MODES",
     "HEADS",
     "ConditionalVAEHead",
     "DeterministicHead",
@@ -17,10 +29,15 @@ __all__ = [
     "NextStateHead",
     "StateTokenizer",
     "VariationalHead",
+    "apply_finetune",
     "backbone_width",
     "build_backbone",
     "build_head",
+    "check_backbone_family",
+    "check_pretrained_source",
     "default_backbone_config",
     "gaussian_kl",
+    "load_pretrained_backbone",
+    "lora_target_modules",
     "run_backbone",
 ]

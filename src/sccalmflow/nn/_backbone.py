@@ -83,6 +83,107 @@ def build_backbone(config: dict[str, Any]) -> nn.Module:
     return AutoModel.from_config(hf_config)
 
 
+#: How a backbone's weights are trained: every weight, none (only the flow layers around
+#: it), or low-rank adapters (LoRA, through ``peft``) on its attention projections.
+FINETUNE_MODES = ("full", "frozen", "lora")
+
+
+def load_pretrained_backbone(name_or_path: str, *, local_files_only: bool = False) -> nn.Module:
+    """A pretrained base transformer (no LM head) from the hub or a local folder.
+
+    Loads with :meth:`transformers.AutoModel.from_pretrained`, ``trust_remote_code=False``
+    (only model classes that ship with transformers) and ``use_safetensors=True`` (weights
+    in ``.bin`` pickles are refused: they can execute code when read).
+
+    Parameters
+    ----------
+    name_or_path
+        A hub name (``"EleutherAI/pythia-160m"``, downloaded once into the Hugging Face
+        cache) or a folder written by ``save_pretrained``.
+    local_files_only
+        Never use the network: a hub name must already be in the local cache.
+    """
+    from transformers import AutoModel
+
+    check_pretrained_source(name_or_path)
+    try:
+        model = AutoModel.from_pretrained(
+            name_or_path,
+            local_files_only=local_files_only,
+            trust_remote_code=False,
+            use_safetensors=True,
+            attn_implementation="sdpa",
+        )
+    except OSError as err:
+        raise OSError(
+            f"Could not load the pretrained backbone {name_or_path!r}: {err}\nPass a hub name "
+            "on a machine with internet (or with it in the Hugging Face cache), or a local "
+            "folder written by `save_pretrained` holding config.json and model.safetensors "
+            "(convert .bin weights with `model.save_pretrained(folder, "
+            "safe_serialization=True)`)."
+        ) from err
+    check_backbone_family(model.config.model_type, name_or_path)
+    return model
+
+
+def check_pretrained_source(name_or_path: str) -> None:
+    """A name that looks like a path (``/``, ``./``, ``~``) must be an existing folder."""
+    from pathlib import Path
+
+    text = str(name_or_path)
+    looks_like_path = text.startswith(("/", ".", "~", "\\")) or text.count("/") > 1
+    if looks_like_path and not Path(text).expanduser().is_dir():
+        raise FileNotFoundError(
+            f"Could not load the pretrained backbone {text!r}: no such folder. Pass a folder "
+            "written by `save_pretrained` (config.json, model.safetensors, tokenizer files) or "
+            "a hub name such as 'EleutherAI/pythia-160m'."
+        )
+
+
+def check_backbone_family(model_type: str, name: str) -> None:
+    """Refuse a model family sccalmflow does not run (GPT-NeoX and GPT-2 are supported)."""
+    if model_type not in _NAMES:
+        raise ValueError(
+            f"The backbone {name!r} is a {model_type!r} model; sccalmflow runs the "
+            f"{sorted(_NAMES)} families (Pythia, GPT-2 and models of the same architecture)."
+        )
+
+
+def lora_target_modules(model_type: str) -> list[str]:
+    """The attention projections LoRA adapts in each family (peft's defaults)."""
+    return {"gpt_neox": ["query_key_value"], "gpt2": ["c_attn"]}[model_type]
+
+
+def apply_finetune(backbone: nn.Module, mode: str, *, lora_rank: int = 8) -> nn.Module:
+    """Set which backbone weights train: ``"full"``, ``"frozen"`` or ``"lora"``.
+
+    ``"lora"`` injects rank-``lora_rank`` adapters (``lora_alpha = 2 * rank``, no dropout)
+    into the attention projections with ``peft`` (``pip install peft``), in place: the module
+    keeps its class, and its state dict gains the ``lora_A``/``lora_B`` weights. Everything
+    but the adapters is frozen.
+    """
+    if mode not in FINETUNE_MODES:
+        raise ValueError(f"`finetune` must be one of {list(FINETUNE_MODES)}, got {mode!r}.")
+    if mode == "lora":
+        try:
+            from peft import LoraConfig, inject_adapter_in_model
+        except ImportError as err:
+            raise ImportError(
+                "finetune='lora' needs peft: `pip install peft` (or sccalmflow[language])."
+            ) from err
+        config = LoraConfig(
+            r=lora_rank,
+            lora_alpha=2 * lora_rank,
+            lora_dropout=0.0,
+            target_modules=lora_target_modules(backbone.config.model_type),
+            fan_in_fan_out=backbone.config.model_type == "gpt2",  # GPT-2's Conv1D layers
+        )
+        backbone = inject_adapter_in_model(config, backbone)
+    for name, param in backbone.named_parameters():
+        param.requires_grad_(mode == "full" or (mode == "lora" and "lora_" in name))
+    return backbone
+
+
 @functools.cache
 def _cache_argument(model_class: type) -> str:
     """The forward keyword (and output field) of the key/value cache of a model class.
