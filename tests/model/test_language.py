@@ -262,3 +262,32 @@ def test_unsupported_families_are_named(tmp_path, train_adata):
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"is a 'bert' model; sccalmflow runs"):
             CaLMFlowModel(train_adata, backbone=str(folder), **SMALL)
+
+
+def test_loading_a_pretrained_model_runs_no_code_from_the_folder(lm_folder, train_adata, tmp_path):
+    import json
+    import pickle  # noqa: TID251  (only to plant payloads that must never be unpickled)
+
+    model = CaLMFlowModel(train_adata, backbone=str(lm_folder), finetune="lora", **SMALL)
+    path = tmp_path / "saved"
+    model.save(path)
+    marker = tmp_path / "pwned"
+
+    class _Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    for planted in ("pytorch_model.bin", "tokenizer/pytorch_model.bin", "tokenizer/vocab.pkl"):
+        (path / planted).write_bytes(pickle.dumps(_Payload()))
+    (path / "tokenizer" / "evil.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    config = json.loads((path / "config.json").read_text())
+    config["backbone_config"]["auto_map"] = {"AutoModel": "evil.EvilModel"}
+    (path / "config.json").write_text(json.dumps(config))
+    tok_config = json.loads((path / "tokenizer" / "tokenizer_config.json").read_text())
+    tok_config["auto_map"] = {"AutoTokenizer": ["evil.EvilTokenizer", None]}
+    (path / "tokenizer" / "tokenizer_config.json").write_text(json.dumps(tok_config))
+    try:
+        CaLMFlowModel.load(path, train_adata)
+    except Exception:  # an error is fine (the tokenizer config's checksum); running code is not
+        pass
+    assert not marker.exists()

@@ -53,10 +53,7 @@ def test_additive_source_starts_from_the_additive_prediction(kang_small, tiny, q
     frame = dm_group_frame(model)
     nk = frame.index[(frame.cell_type == "NK") & (frame.condition == "IFN-beta")][0]
     x0 = np.concatenate(
-        [
-            b["x0"][b["prompt"].eq(_ids(dm, nk)).all(1)].numpy()
-            for b in dm.batches(dm.train_idx, 0)
-        ]
+        [b["x0"][b["prompt"].eq(_ids(dm, nk)).all(1)].numpy() for b in dm.batches(dm.train_idx, 0)]
     ).reshape(-1, model.module.n_features)
     pool = dm.source_pools[nk]
     shift_nk = model.additive_shift.shift(("NK",), ("IFN-beta",))[0]

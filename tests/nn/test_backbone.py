@@ -31,3 +31,39 @@ def test_generation_warns_nothing():
         warnings.simplefilter("error")
         x1, _ = mod.generate(torch.zeros(2, 3, dtype=torch.long), torch.randn(2, 2, 7))
     assert x1.shape == (2, 2, 7)
+
+
+def test_finetune_modes_set_what_trains():
+    from sccalmflow.nn import apply_finetune
+
+    for family, target in (("gpt_neox", "query_key_value"), ("gpt2", "c_attn")):
+        cfg = default_backbone_config(family, width=16, n_layers=1, n_heads=2, ffn=32)
+        frozen = apply_finetune(build_backbone(cfg), "frozen")
+        assert not any(p.requires_grad for p in frozen.parameters())
+        lora = apply_finetune(build_backbone(cfg), "lora", lora_rank=2)
+        names = [n for n, p in lora.named_parameters() if p.requires_grad]
+        assert names and all("lora_" in n and target in n for n in names)
+        x = torch.randn(1, 3, 16)
+        # LoRA's B starts at zero: the adapted model computes what the base model does
+        base = build_backbone(cfg)
+        base.load_state_dict(
+            {
+                k.replace("base_layer.", ""): v
+                for k, v in lora.state_dict().items()
+                if "lora_" not in k
+            }
+        )
+        torch.testing.assert_close(run_backbone(lora.eval(), x)[0], run_backbone(base.eval(), x)[0])
+    with pytest.raises(ValueError, match="`finetune` must be one of"):
+        apply_finetune(build_backbone(cfg), "partial")
+
+
+def test_pretrained_sources_that_cannot_exist_are_named(tmp_path):
+    from sccalmflow.nn import check_pretrained_source, load_pretrained_backbone
+
+    check_pretrained_source("EleutherAI/pythia-160m")  # a hub name: not checked here
+    check_pretrained_source(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        check_pretrained_source(str(tmp_path / "missing"))
+    with pytest.raises(OSError, match="Could not load the pretrained backbone"):
+        load_pretrained_backbone(str(tmp_path), local_files_only=True)  # an empty folder

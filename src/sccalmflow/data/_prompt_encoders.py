@@ -237,7 +237,11 @@ class LMPromptEncoder(PromptEncoder):
 
     @classmethod
     def _from_files(cls, path, config, templates, control, categories, phrases):
-        return cls(templates, control, categories, load_tokenizer(path), phrases=phrases)
+        from transformers import PreTrainedTokenizerFast
+
+        # a saved model's folder: only tokenizer.json and JSON configs are read
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path), local_files_only=True)
+        return cls(templates, control, categories, tokenizer, phrases=phrases)
 
 
 def load_tokenizer(name_or_path: str | Path, *, local_files_only: bool = True):
@@ -246,7 +250,10 @@ def load_tokenizer(name_or_path: str | Path, *, local_files_only: bool = True):
 
     try:
         return AutoTokenizer.from_pretrained(
-            str(name_or_path), local_files_only=local_files_only, trust_remote_code=False
+            str(name_or_path),
+            local_files_only=local_files_only,
+            trust_remote_code=False,
+            use_fast=True,
         )
     except (OSError, ValueError) as err:
         raise OSError(

@@ -70,7 +70,8 @@ def build_backbone(config: dict[str, Any]) -> nn.Module:
     """Build the base transformer (no LM head) with random weights from a config dict.
 
     The returned module takes ``inputs_embeds`` and returns ``last_hidden_state`` and
-    its key/value cache; its input embedding turns prompt token ids into vectors.
+    its key/value cache; its input embedding turns prompt token ids into vectors. Only the
+    supported families are built, never with remote code (an ``auto_map`` entry is dropped).
     """
     from transformers import AutoConfig, AutoModel
 
@@ -78,9 +79,11 @@ def build_backbone(config: dict[str, Any]) -> nn.Module:
     model_type = config.pop("model_type", None)
     if model_type is None:
         raise ValueError("The backbone config needs a 'model_type' (e.g. 'gpt_neox', 'gpt2').")
+    check_backbone_family(model_type, "config")
+    config.pop("auto_map", None)
     hf_config = AutoConfig.for_model(model_type, **config)
     hf_config._attn_implementation = "sdpa"
-    return AutoModel.from_config(hf_config)
+    return AutoModel.from_config(hf_config, trust_remote_code=False)
 
 
 #: How a backbone's weights are trained: every weight, none (only the flow layers around
@@ -114,7 +117,7 @@ def load_pretrained_backbone(name_or_path: str, *, local_files_only: bool = Fals
             use_safetensors=True,
             attn_implementation="sdpa",
         )
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise OSError(
             f"Could not load the pretrained backbone {name_or_path!r}: {err}\nPass a hub name "
             "on a machine with internet (or with it in the Hugging Face cache), or a local "
