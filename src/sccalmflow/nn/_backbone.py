@@ -55,14 +55,13 @@ def default_backbone_config(
         "vocab_size": vocab_size,
         "use_cache": True,
     }
+    # the families' default special ids (GPT-NeoX 0/2, GPT-2 50256) can lie outside a small
+    # vocabulary; the backbone never uses them (it reads embeddings), and transformers warns
+    cfg.update(bos_token_id=None, eos_token_id=None)
     if family == "gpt_neox":
         cfg.update(attention_dropout=0.0, hidden_dropout=0.0, rotary_pct=0.25)
     else:
-        # GPT-2's special ids (50256) lie outside our small vocabulary; the backbone never
-        # uses them (it reads embeddings), and transformers warns about them
-        cfg.update(
-            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None, eos_token_id=None
-        )
+        cfg.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     return cfg
 
 
