@@ -65,3 +65,19 @@ def test_word_tokenizer_shares_words():
     assert g[0] == ids[2]  # "IFN" is one token shared by both values
     assert tok.convert_tokens_to_ids("[PAD]") == 0
     assert tok("unknownword", add_special_tokens=False)["input_ids"] == [1]
+
+
+def test_the_papers_chronicity_templates():
+    control = {"perturbation": "control"}
+    t = default_templates(["cell_type", "perturbation", "chronicity"], control)
+    frame = pd.DataFrame(
+        {
+            "cell_type": ["CD4 T", "B"],
+            "perturbation": ["IL-6", "control"],
+            "chronicity": ["acute", "chronic"],
+        }
+    )
+    assert build_prompts(frame, t, control) == [
+        "Generate a CD4 T cell stimulated with IL-6 and exposure acute:",
+        "Generate a B cell with no stimulation and exposure chronic:",
+    ]

@@ -18,6 +18,15 @@ PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 
 
+#: How the default templates name a key whose word is not its column name (the paper writes
+#: "and exposure acute" for the chronicity key).
+KEY_WORDS = {"chronicity": "exposure"}
+
+
+def _key_word(key: str) -> str:
+    return KEY_WORDS.get(key, key.replace("_", " "))
+
+
 def template_keys(template: str) -> list[str]:
     """The ``{key}`` placeholders of a template, in order."""
     return [f for _, f, _, _ in string.Formatter().parse(template) if f]
@@ -35,6 +44,10 @@ def default_templates(
     - perturbed: ``"Generate a {cell_type} cell stimulated with {condition}:"``
     - control: ``"Generate a {cell_type} cell with no stimulation:"``
 
+    A key named ``chronicity`` is written as the paper writes it (:data:`KEY_WORDS`):
+    ``"Generate a {cell_type} cell stimulated with {perturbation} and exposure
+    {chronicity}:"``.
+
     Without a control key: ``"Generate a cell with <key> {key} and <key2> {key2}:"``;
     without keys: ``"Generate a cell:"``.
     """
@@ -44,11 +57,11 @@ def default_templates(
     pert = [k for k in keys if control and k in control]
     ctx = [k for k in keys if k not in pert]
     if not pert:
-        body = " and ".join(f"{k.replace('_', ' ')} {{{k}}}" for k in keys)
+        body = " and ".join(f"{_key_word(k)} {{{k}}}" for k in keys)
         return {"perturbed": f"Generate a cell with {body}:"}
     subject = f"{{{ctx[0]}}} cell" if ctx else "cell"
-    extra = "".join(f" and {k.replace('_', ' ')} {{{k}}}" for k in ctx[1:])
-    treat = f"{{{pert[0]}}}" + "".join(f" and {k.replace('_', ' ')} {{{k}}}" for k in pert[1:])
+    extra = "".join(f" and {_key_word(k)} {{{k}}}" for k in ctx[1:])
+    treat = f"{{{pert[0]}}}" + "".join(f" and {_key_word(k)} {{{k}}}" for k in pert[1:])
     return {
         "perturbed": f"Generate a {subject} stimulated with {treat}{extra}:",
         "control": f"Generate a {subject} with no stimulation{extra}:",
