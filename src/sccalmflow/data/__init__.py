@@ -25,7 +25,7 @@ from ._conditions import (
     observed_categories,
     rows_of,
 )
-from ._datamodule import SequenceDataModule, stratified_split
+from ._datamodule import SequenceDataModule, distributed_rank, shard, stratified_split
 from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder
 from ._matrix import check_expression, get_matrix, is_anndata, matrix_location
 from ._pca_space import (
@@ -85,6 +85,7 @@ __all__ = [
     "check_expression",
     "check_n_pca",
     "check_phrases",
+    "distributed_rank",
     "condition_labels",
     "default_templates",
     "get_matrix",
@@ -101,6 +102,7 @@ __all__ = [
     "pca_uns_key",
     "resample_pool",
     "rows_of",
+    "shard",
     "strip_placeholders",
     "stratified_split",
     "template_keys",

@@ -35,12 +35,36 @@ def stratified_split(
     )
 
 
+def distributed_rank() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process (``(0, 1)`` outside a distributed run)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def shard(order: np.ndarray, rank: int, world_size: int) -> np.ndarray:
+    """Rank ``rank``'s share of ``order``: every ``world_size``-th item from ``rank``.
+
+    The order is first padded by wrapping around to a multiple of ``world_size``, so every
+    rank gets the same number of items (DDP needs the same number of steps on every rank).
+    """
+    if world_size <= 1:
+        return order
+    n = len(order)
+    total = math.ceil(n / world_size) * world_size
+    padded = np.concatenate([order, order[: total - n]]) if total > n and n else order
+    return padded[rank::world_size]
+
+
 class _EpochSequences(IterableDataset):
     """Yields ready batches; every pass (epoch) draws new sources, couplings and groupings.
 
     The random state of pass ``e`` is ``numpy.random.default_rng([seed, e])``, so training is
-    reproducible under a seed. A fixed ``epoch`` gives the same batches on every pass
-    (validation).
+    reproducible under a seed; ``e`` is the trainer's current epoch when the data module is
+    attached to one (so a run resumed from a checkpoint draws what the uninterrupted run
+    drew), else a count of passes. A fixed ``epoch`` gives the same batches on every pass
+    (validation). In a distributed run each rank yields its own share of the sequences
+    (:func:`shard`), the same number of batches on every rank.
     """
 
     def __init__(self, dm: SequenceDataModule, cells: np.ndarray, fixed_epoch: int | None):
@@ -51,14 +75,19 @@ class _EpochSequences(IterableDataset):
         _, counts = np.unique(dm.groups[dm.usable(cells)], return_counts=True)
         n_seq = int(np.ceil(counts / dm.n_trajectories).sum())
         self.n_sequences = n_seq
-        self._n_batches = math.ceil(n_seq / dm.batch_size) if n_seq else 0
 
     def __len__(self) -> int:
-        return self._n_batches
+        _, world = self.dm.rank_and_world()
+        per_rank = math.ceil(self.n_sequences / world)
+        return math.ceil(per_rank / self.dm.batch_size) if per_rank else 0
 
     def __iter__(self):
-        epoch = self.fixed_epoch if self.fixed_epoch is not None else self._epoch
-        self._epoch += 1
+        if self.fixed_epoch is not None:
+            epoch = self.fixed_epoch
+        else:
+            trainer = self.dm.trainer
+            epoch = trainer.current_epoch if trainer is not None else self._epoch
+            self._epoch += 1
         yield from self.dm.batches(self.cells, epoch)
 
 
@@ -92,6 +121,9 @@ class SequenceDataModule(pl.LightningDataModule):
         Cell positions of the two splits.
     seed
         Seed of every random draw.
+    rank, world_size
+        This process's share of the sequences in a distributed run (``None``: read from
+        ``torch.distributed`` when it is initialised, else one process).
     """
 
     def __init__(
@@ -110,8 +142,11 @@ class SequenceDataModule(pl.LightningDataModule):
         seed: int,
         ot_batch_size: int = 1024,
         source_shifts: np.ndarray | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
     ):
         super().__init__()
+        self.rank, self.world_size = rank, world_size
         self.features = np.ascontiguousarray(features, dtype=np.float32)
         self.groups = np.asarray(groups)
         prompt = np.asarray(prompt)
@@ -134,6 +169,12 @@ class SequenceDataModule(pl.LightningDataModule):
         self.n_train = len(self.train_idx)
         self.n_val = len(self.val_idx)
 
+    def rank_and_world(self) -> tuple[int, int]:
+        """``(rank, world_size)``: as given, or of the running distributed job."""
+        if self.rank is not None and self.world_size is not None:
+            return self.rank, self.world_size
+        return distributed_rank()
+
     def usable(self, cells: np.ndarray) -> np.ndarray:
         """The cells that can be trained on (with control sources: those with a pool)."""
         if self.source != "control":
@@ -147,7 +188,8 @@ class SequenceDataModule(pl.LightningDataModule):
         Per condition: shuffled targets, sources (noise or control cells of the context,
         plus the condition's shift if given),
         OT pairing within chunks of ``ot_batch_size``, sequences of ``N`` trajectories.
-        Batches are dicts of tensors under :data:`~sccalmflow.module.BATCH_KEYS`.
+        Batches are dicts of tensors under :data:`~sccalmflow.module.BATCH_KEYS`. Every rank
+        draws the same sequences (same random state) and keeps its share (:func:`shard`).
         """
         rng = np.random.default_rng([self.seed, epoch])
         cells = self.usable(cells)
@@ -179,7 +221,7 @@ class SequenceDataModule(pl.LightningDataModule):
         seq_group = np.concatenate(seq_group)
         seq_x0 = np.concatenate(seq_x0)
         seq_x1 = np.concatenate(seq_x1)
-        order = rng.permutation(len(seq_group))
+        order = shard(rng.permutation(len(seq_group)), *self.rank_and_world())
         for s in range(0, len(order), self.batch_size):
             b = order[s : s + self.batch_size]
             yield {

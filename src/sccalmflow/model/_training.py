@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -47,6 +48,14 @@ def quiet_lightning():
 
 #: Separates the model's description from the last training's line in its summary string.
 TRAINED_SEPARATOR = "; trained "
+
+
+def _finite_or(value, default: int) -> int:
+    """``value`` if finite (Lightning uses ``inf`` when it does not know), else ``default``."""
+    try:
+        return int(value) if math.isfinite(value) else int(default)
+    except (TypeError, ValueError):
+        return int(default)
 
 
 def training_line(summary: dict) -> str:
@@ -132,7 +141,20 @@ class TrainingMixin:
             1); your own setting is restored afterwards.
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` / Lightning's ``Trainer``
-            (``enable_progress_bar``, ``log_every_n_steps`` ...).
+            (``enable_progress_bar``, ``log_every_n_steps``, ``strategy``, ``num_nodes``,
+            ``precision`` ...).
+
+        Notes
+        -----
+        Several devices: ``train(accelerator="gpu", devices=4, strategy="ddp")`` (or
+        ``devices=2, strategy="ddp"`` on CPU, with the gloo backend) runs Lightning's
+        distributed data parallel. Every rank draws the same epoch (the same random state)
+        and trains on its own share of the sequences (:func:`~sccalmflow.data.shard`), so an
+        epoch takes ``1 / n_devices`` of the steps; gradients are averaged over ranks.
+        scvi-tools turns early stopping off under DDP (:attr:`training_summary` says so).
+        ``strategy="ddp"`` starts the other ranks by running your script again: run it as a
+        script (``python train.py``, or ``srun python train.py`` under SLURM with
+        ``num_nodes``), not from a notebook.
         """
         validation_size = resolve_validation_size(validation_size, train_size)
         check_train_arguments(locals())
@@ -180,11 +202,14 @@ class TrainingMixin:
                 runner()
         self.module.eval()
         self.history_ = numeric_history(getattr(self, "history_", None))
+        trainer = runner.trainer
         self.training_summary_ = {
             "max_epochs": int(max_epochs),
-            "epochs": int(len(self.history_.get("train_loss", ()))),
-            "steps_per_epoch": int(steps_per_epoch),
-            "early_stopping": bool(early_stopping),
+            "epochs": int(trainer.current_epoch),
+            # per process: in a distributed run each rank takes its share of the batches
+            "steps_per_epoch": int(_finite_or(trainer.num_training_batches, steps_per_epoch)),
+            # scvi-tools turns early stopping off under DDP
+            "early_stopping": bool(trainer.early_stopping_callback is not None),
             "best_epoch": None if best is None else best.best_epoch,
             "best_validation_loss": None if best is None else best.best_score,
         }
