@@ -178,7 +178,7 @@ def complete_runs(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return df[counts == n_types], notes
 
 
-def markdown(df: pd.DataFrame) -> str:
+def markdown(df: pd.DataFrame, name: str = "subsample") -> str:
     """Mean ± sd over seeds (per fraction, method; then per type) and the gap closed.
 
     The summary tables use only runs with every held-out type (:func:`complete_runs`);
@@ -207,7 +207,8 @@ def markdown(df: pd.DataFrame) -> str:
     gap_seed = gaps.groupby(["fraction", "method", "seed"], sort=False)[list(METRICS)].mean()
     wins = _wins(df)
     lines = [
-        "# subsample: held-out Kang types with 25 / 50 / 100 % of the training cells",
+        f"# {name}: held-out Kang types, CaLMFlow variants against Additive"
+        + (" with 25 / 50 / 100 % of the training cells" if name == "subsample" else ""),
         "",
         "Each held-out type's IFN-beta cells are predicted from its control cells by models "
         "trained on a stratified subsample (cell type x condition) of the other cells; 500 "
@@ -326,7 +327,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                     print(json.dumps(rows[0]), flush=True)
         print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     df = pd.DataFrame(read_jsonl(jsonl))
-    (args.out / f"{args.name}.md").write_text(markdown(df))
+    (args.out / f"{args.name}.md").write_text(markdown(df, args.name))
     return df
 
 
