@@ -160,6 +160,13 @@ def check_train_arguments(args: dict[str, Any]) -> None:
     check_plan_kwargs(args["plan_kwargs"])
     if args["n_threads"] is not None:
         check_int("n_threads", args["n_threads"], minimum=1)
+    check_bool("resume", args["resume"])
+    if args["checkpoint_dir"] is not None and not isinstance(
+        args["checkpoint_dir"], str | PathLike
+    ):
+        raise TypeError(
+            f"`checkpoint_dir` must be a folder path, got {type(args['checkpoint_dir']).__name__}."
+        )
 
 
 def resolve_validation_size(validation_size: float | None, train_size: float | None) -> float:

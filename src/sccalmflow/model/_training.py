@@ -13,7 +13,15 @@ import torch
 from scvi.train import TrainRunner
 
 from ..data import SequenceDataModule, stratified_split
-from ..train import BestWeights, CaLMFlowTrainingPlan, default_max_epochs
+from ..train import (
+    BestWeights,
+    CaLMFlowTrainingPlan,
+    EpochSeed,
+    checkpoint_callback,
+    default_max_epochs,
+    resume_path,
+    weights_only_loads,
+)
 from ..utils import check_int, check_seed, torch_threads
 from ._checks import check_train_arguments, resolve_validation_size
 
@@ -92,6 +100,8 @@ class TrainingMixin:
         ot_batch_size: int = 1024,
         train_size: float | None = None,
         n_threads: int | None = None,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
         **trainer_kwargs,
     ) -> None:
         """Train with Lightning (scvi-tools' ``TrainRunner`` and ``TrainingPlan``).
@@ -139,6 +149,15 @@ class TrainingMixin:
         n_threads
             Torch CPU threads during training (default: ``sccalmflow.settings.n_threads``,
             1); your own setting is restored afterwards.
+        checkpoint_dir
+            Write a Lightning checkpoint (``last.ckpt``: weights, optimiser, loop and
+            callback state) to this folder after every epoch.
+        resume
+            Continue from ``checkpoint_dir/last.ckpt`` when it exists (else start afresh):
+            a run interrupted and resumed with the same arguments and seed ends with the same
+            model as one that was not interrupted (every epoch's draws depend only on the
+            seed and the epoch). The checkpoint is read with ``torch.load(weights_only=True)``
+            (tensors and plain values only: no code in it runs).
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` / Lightning's ``Trainer``
             (``enable_progress_bar``, ``log_every_n_steps``, ``strategy``, ``num_nodes``,
@@ -169,8 +188,14 @@ class TrainingMixin:
         early_stopping = bool(dm.n_val) if early_stopping is None else early_stopping
         restore_best = bool(dm.n_val) if restore_best is None else restore_best
         best = BestWeights("reconstruction_loss_validation") if restore_best else None
-        if best is not None:
-            trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), best]
+        callbacks = [EpochSeed(self.seed)] + ([best] if best is not None else [])
+        if checkpoint_dir is not None:
+            callbacks.append(checkpoint_callback(checkpoint_dir))
+            if resume and resume_path(checkpoint_dir) is not None:
+                trainer_kwargs["ckpt_path"] = str(resume_path(checkpoint_dir))
+        elif resume:
+            raise ValueError("resume=True needs `checkpoint_dir`, the folder of the checkpoints.")
+        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), *callbacks]
         if n_steps_kl_warmup is None:
             n_steps_kl_warmup = max(1, (max_epochs * steps_per_epoch) // 5)
         plan_kwargs = {
@@ -197,7 +222,10 @@ class TrainingMixin:
                 **trainer_kwargs,
             )
             self.module.train()  # a loaded or already trained model is in eval mode
-            with torch.random.fork_rng():
+            resuming = (
+                weights_only_loads() if "ckpt_path" in trainer_kwargs else contextlib.nullcontext()
+            )
+            with torch.random.fork_rng(), resuming:
                 torch.manual_seed(self.seed)
                 runner()
         self.module.eval()

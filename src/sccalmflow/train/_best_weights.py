@@ -47,6 +47,16 @@ class BestWeights(pl.Callback):
                 k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()
             }
 
+    def state_dict(self) -> dict:
+        """The best epoch, score and weights (kept in a checkpoint, so a resumed run has them)."""
+        return {"best_epoch": self.best_epoch, "best_score": self.best_score, "state": self._state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Take back what :meth:`state_dict` gave (when Lightning resumes from a checkpoint)."""
+        self.best_epoch = state_dict["best_epoch"]
+        self.best_score = float(state_dict["best_score"])
+        self._state = state_dict["state"]
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._state is not None:
             pl_module.module.load_state_dict(self._state)
