@@ -4,7 +4,9 @@
 before the restructure (the restructure kept them bit for bit) and rewritten once since, when
 each condition's random stream became keyed on its values instead of its row ("Trust"), and
 extended (the other cases untouched) with ``control_flow_bridge`` when the flow head and the
-bridge path arrived ("Make CaLMFlow a generator"); a
+bridge path arrived ("Make CaLMFlow a generator"), and rewritten for the two stochastic cases
+when training began to seed torch at every epoch's first step (resumable checkpoints, "A
+million cells"; the deterministic case kept its values); a
 change that moves code without meaning to change behaviour must keep these values (to float
 tolerance). Regenerate only when a change is meant to alter
 predictions, and say so in CHANGELOG.md::
