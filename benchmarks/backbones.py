@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--one", nargs=2, metavar=("SIZE", "MODE"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default="", help="a line on how the run went (load, machine)")
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(measure(*args.one)))
@@ -153,9 +154,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 __doc__.split("\n\n")[1].replace("\n", " "),
                 "",
                 f"{N_CELLS} Kang cells, batch {BATCH} sequences, T = 16, one epoch, 1 CPU "
-                "thread, each row in a fresh process.",
+                "thread, each row in a fresh process. The base model (no LM head) of "
+                "Pythia-160m has 124 M parameters: its '160m' counts the separate output "
+                "embedding (38.6 M), which CaLMFlow does not use.",
                 "",
                 md_table(pd.DataFrame(rows)),
+                "",
+                args.note,
             ]
         )
         args.out.mkdir(parents=True, exist_ok=True)
