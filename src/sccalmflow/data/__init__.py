@@ -27,6 +27,7 @@ from ._conditions import (
 )
 from ._datamodule import SequenceDataModule, distributed_rank, shard, stratified_split
 from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder
+from ._h5ad_writer import ROW_BLOCK, H5adRowWriter, check_h5ad_path
 from ._matrix import check_expression, get_matrix, is_anndata, matrix_location
 from ._pca_space import (
     PCA_KEY,
@@ -65,11 +66,13 @@ __all__ = [
     "LABEL_SEPARATOR",
     "PAD_TOKEN",
     "PROMPT_ENCODERS",
+    "ROW_BLOCK",
     "UNCONDITIONAL_TEMPLATE",
     "UNK_TOKEN",
     "AdditiveShift",
     "ConditionSpec",
     "ConditionTokenEncoder",
+    "H5adRowWriter",
     "LMPromptEncoder",
     "PCAFeatures",
     "PromptEncoder",
@@ -83,6 +86,7 @@ __all__ = [
     "check_same_pca",
     "check_condition_keys",
     "check_expression",
+    "check_h5ad_path",
     "check_n_pca",
     "check_phrases",
     "distributed_rank",

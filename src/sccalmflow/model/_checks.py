@@ -208,7 +208,8 @@ def check_prediction_size(n_rows: int, n_cells: int, n_values: int, what: str) -
     if size > MAX_PREDICTION_BYTES:
         raise ValueError(
             f"{n_rows} condition(s) x {n_cells} cells x {n_values} {what} would take "
-            f"{size / 2**30:.1f} GiB (more than {MAX_PREDICTION_BYTES / 2**30:.0f} GiB): ask for "
-            "fewer cells per call (and concatenate), or pass decode=False to keep only the PCA "
+            f"{size / 2**30:.1f} GiB (more than {MAX_PREDICTION_BYTES / 2**30:.0f} GiB in memory): "
+            "pass out='prediction.h5ad' to write it to disk as it is generated (returned backed), "
+            "ask for fewer cells per call, or pass decode=False to keep only the PCA "
             "coordinates."
         )

@@ -7,6 +7,7 @@ import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import anndata as ad
@@ -14,7 +15,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data import interpolate_repeats, resample_pool, write_pca
+from ..data import (
+    PCA_KEY,
+    ROW_BLOCK,
+    H5adRowWriter,
+    check_h5ad_path,
+    interpolate_repeats,
+    pca_uns_key,
+    resample_pool,
+    write_pca,
+)
 from ..flow import AutoregressiveSolver
 from ..utils import check_bool, torch_threads
 from ._checks import check_predict_arguments, check_prediction_size
@@ -82,6 +92,7 @@ class GenerationMixin:
         n_threads: int | None = None,
         progress_bar: bool | None = None,
         allow_unseen: bool = False,
+        out: str | Path | None = None,
     ) -> ad.AnnData:
         """Generate cells for each requested condition.
 
@@ -134,6 +145,12 @@ class GenerationMixin:
         progress_bar
             Show a progress bar over the generated cells (tqdm). ``None`` (default): only
             for a big request, more than 10,000 cells in all. The bar changes no number: same seed, same cells.
+        out
+            Write the prediction to this new ``.h5ad`` file as it is generated, one condition
+            and at most 8,192 decoded cells at a time, and return it opened in backed mode
+            (``X`` stays on disk): memory then holds one condition's features (``n_cells x
+            n_pca``), not the ``n_conditions x n_cells x n_genes`` output. Not with
+            ``return_trajectories``.
         allow_unseen
             Accept condition values that were never registered (e.g. a cytokine described in
             words, ``{"condition": ["interleukin 6"]}``), with a warning that this is
@@ -161,7 +178,15 @@ class GenerationMixin:
         tau = self.temperature if temperature is None else float(temperature)
         frame = self._observed(self._requested(conditions, allow_unseen))
         n_values = len(self.var_names) if decode else self.module.n_features
-        check_prediction_size(len(frame), n_cells, n_values, "genes" if decode else "features")
+        if out is None:
+            check_prediction_size(len(frame), n_cells, n_values, "genes" if decode else "features")
+        else:
+            out = check_h5ad_path(out)
+            if return_trajectories:
+                raise ValueError(
+                    "return_trajectories=True keeps every state in memory; it cannot be "
+                    "combined with `out` (ask for the trajectories of fewer cells in memory)."
+                )
         prompts = self.prompt_encoder.prompts(frame)
         ids = self.prompt_encoder.encode_conditions(frame)
         sources = self._sources(frame, source_cells, source_layer)
@@ -173,27 +198,37 @@ class GenerationMixin:
         # order or batch_size
         labels = self.conditions.labels(frame, sep="\x1f")
         bar = _progress(len(frame), n_seq, self.n_trajectories, progress_bar)
-        with torch_threads(n_threads), bar:
-            draws = [
-                self._generate_condition(
-                    frame,
-                    r,
-                    ctx,
-                    sources,
-                    ids[r : r + 1],
-                    n_seq,
-                    np.random.default_rng([seed, zlib.crc32(str(labels[r]).encode())]),
-                    temperature=tau,
-                    batch_size=batch_size,
-                    use_cache=use_cache,
-                    return_trajectories=return_trajectories,
-                    oversample=oversample,
-                    bar=bar,
-                )
-                for r, ctx in enumerate(self.conditions.contexts(frame))
-            ]
-        self.module.train(was_training)
+        kwargs = dict(
+            temperature=tau,
+            batch_size=batch_size,
+            use_cache=use_cache,
+            return_trajectories=return_trajectories,
+            oversample=oversample,
+            bar=bar,
+        )
+        draws = (
+            self._generate_condition(
+                frame,
+                r,
+                ctx,
+                sources,
+                ids[r : r + 1],
+                n_seq,
+                np.random.default_rng([seed, zlib.crc32(str(labels[r]).encode())]),
+                **kwargs,
+            )
+            for r, ctx in enumerate(self.conditions.contexts(frame))
+        )
         info = {"temperature": tau, "seed": int(seed)}
+        with torch_threads(n_threads), bar:
+            try:
+                if out is not None:
+                    return self._stream_prediction(
+                        out, frame, prompts, draws, sources, n_cells, decode, info
+                    )
+                draws = list(draws)
+            finally:
+                self.module.train(was_training)
         return self._prediction_anndata(frame, prompts, draws, sources, n_cells, decode, info)
 
     def _requested(self, conditions, allow_unseen: bool) -> pd.DataFrame:
@@ -346,31 +381,65 @@ class GenerationMixin:
                 bar.update(b * N)
         return _Draws(out, src, paths)
 
+    def _prediction_obs(self, frame, prompts, source_rows, sources, n_cells) -> pd.DataFrame:
+        """``.obs`` of a prediction: conditions, prompt and (control sources) source cell."""
+        rows = np.repeat(np.arange(len(frame)), n_cells)
+        obs = frame.iloc[rows].reset_index(drop=True)
+        obs["prompt"] = pd.Categorical(np.asarray(prompts, dtype=object)[rows])
+        if self.source != "noise":
+            obs["source_cell"] = sources.names[np.concatenate(source_rows)]
+        obs.index = [f"gen{i}" for i in range(len(obs))]
+        return obs
+
+    def _prediction_uns(self, info) -> dict[str, Any]:
+        return {**info, "source": self.source, "n_time_points": self.module.n_time_points}
+
     def _prediction_anndata(
         self, frame, prompts, draws: list[_Draws], sources: _Sources, n_cells, decode, info
     ) -> ad.AnnData:
         """The first ``n_cells`` paths of each row as an AnnData (see :meth:`predict`)."""
         features = self.features_
         Zp = np.concatenate([d.x1[:n_cells] for d in draws])
-        rows = np.repeat(np.arange(len(frame)), n_cells)
-        obs = frame.iloc[rows].reset_index(drop=True)
-        obs["prompt"] = pd.Categorical(np.asarray(prompts, dtype=object)[rows])
-        if self.source != "noise":
-            obs["source_cell"] = sources.names[np.concatenate([d.source[:n_cells] for d in draws])]
-        obs.index = [f"gen{i}" for i in range(len(obs))]
+        obs = self._prediction_obs(
+            frame, prompts, [d.source[:n_cells] for d in draws], sources, n_cells
+        )
         X = features.inverse_transform(Zp) if decode else np.empty((len(obs), 0), np.float32)
         pred = ad.AnnData(X=X, obs=obs)
         if decode:
             pred.var_names = self.var_names
         write_pca(pred, features.pca_scores(Zp), features.fingerprint())
-        uns: dict[str, Any] = {
-            **info,
-            "source": self.source,
-            "n_time_points": self.module.n_time_points,
-        }
+        uns = self._prediction_uns(info)
         if draws[0].paths is not None:
             P = np.concatenate([d.paths[:n_cells] for d in draws])
             pred.obsm["X_trajectory"] = P * features.scale_
             uns["time_grid"] = self.module.time_grid.cpu().numpy()
         pred.uns["calmflow"] = uns
         return pred
+
+    def _stream_prediction(
+        self, out: Path, frame, prompts, draws, sources: _Sources, n_cells, decode, info
+    ) -> ad.AnnData:
+        """Write the prediction to ``out`` condition by condition; open it backed."""
+        features = self.features_
+        n_genes = len(self.var_names) if decode else 0
+        writer = H5adRowWriter(out, len(frame) * n_cells, n_genes, {PCA_KEY: features.n_components})
+        source_rows = []
+        try:
+            for r, draw in enumerate(draws):
+                z, start = draw.x1[:n_cells], r * n_cells
+                source_rows.append(draw.source[:n_cells])
+                for s in range(0, n_cells, ROW_BLOCK):
+                    block = z[s : s + ROW_BLOCK]
+                    X = features.inverse_transform(block) if decode else block[:, :0]
+                    writer.write_rows(start + s, X, {PCA_KEY: features.pca_scores(block)})
+            obs = self._prediction_obs(frame, prompts, source_rows, sources, n_cells)
+            var = pd.DataFrame(index=self.var_names if decode else pd.Index([], dtype=str))
+            uns = {
+                "calmflow": self._prediction_uns(info),
+                pca_uns_key(PCA_KEY): {"fingerprint": features.fingerprint()},
+            }
+            writer.finish(obs, var, uns)
+        except BaseException:
+            writer.abort()
+            raise
+        return ad.read_h5ad(out, backed="r")
