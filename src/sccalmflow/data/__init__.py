@@ -28,7 +28,16 @@ from ._conditions import (
 from ._datamodule import SequenceDataModule, distributed_rank, shard, stratified_split
 from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder
 from ._h5ad_writer import ROW_BLOCK, H5adRowWriter, check_h5ad_path
-from ._matrix import check_expression, get_matrix, is_anndata, matrix_location
+from ._matrix import (
+    READ_BLOCK,
+    check_expression,
+    get_matrix,
+    in_memory,
+    is_anndata,
+    matrix_location,
+    read_rows,
+    row_blocks,
+)
 from ._pca_space import (
     PCA_KEY,
     check_same_pca,
@@ -58,7 +67,7 @@ from ._prompts import (
     strip_placeholders,
     template_keys,
 )
-from ._sampling import interpolate_repeats, resample_pool
+from ._sampling import interpolate_repeats, resample_pool, stratified_rows
 from ._shifts import AdditiveShift
 
 __all__ = [
@@ -66,6 +75,7 @@ __all__ = [
     "LABEL_SEPARATOR",
     "PAD_TOKEN",
     "PROMPT_ENCODERS",
+    "READ_BLOCK",
     "ROW_BLOCK",
     "UNCONDITIONAL_TEMPLATE",
     "UNK_TOKEN",
@@ -95,6 +105,7 @@ __all__ = [
     "get_matrix",
     "interpolate_repeats",
     "is_anndata",
+    "in_memory",
     "is_control",
     "load_sentence_model",
     "load_tokenizer",
@@ -104,9 +115,12 @@ __all__ = [
     "observed_categories",
     "pca_fingerprint",
     "pca_uns_key",
+    "read_rows",
     "resample_pool",
+    "row_blocks",
     "rows_of",
     "shard",
+    "stratified_rows",
     "strip_placeholders",
     "stratified_split",
     "template_keys",

@@ -12,6 +12,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from ._matrix import in_memory, row_blocks
+
 Scaling = Literal["global", "component", "none"]
 
 
@@ -89,8 +91,17 @@ class PCAFeatures:
             raise RuntimeError("PCAFeatures is not fitted; call `fit` first.")
 
     def transform(self, X: np.ndarray | sp.spmatrix) -> np.ndarray:
-        """Cells x genes -> cells x n_components (scaled)."""
+        """Cells x genes -> cells x n_components (scaled).
+
+        A matrix that is not in memory (backed ``.h5ad``) is read and projected in row
+        blocks: only the ``n_cells x n_components`` result is held.
+        """
         self._check()
+        if not in_memory(X):
+            blocks = [self.transform(block) for _, block in row_blocks(X)]
+            return (
+                np.concatenate(blocks) if blocks else np.zeros((0, self.n_components), np.float32)
+            )
         if X.shape[1] != self.components_.shape[1]:
             raise ValueError(f"Expected {self.components_.shape[1]} genes, got {X.shape[1]}.")
         if sp.issparse(X):

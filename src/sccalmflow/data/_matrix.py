@@ -65,6 +65,36 @@ def matrix_location(*, layer: str | None = None, obsm: str | None = None, name: 
     return f"{name}.X"
 
 
+#: Rows read at once from a matrix that is not in memory (backed ``.h5ad``, zarr).
+READ_BLOCK = 16_384
+
+
+def in_memory(X) -> bool:
+    """Whether ``X`` is an in-memory array or sparse matrix (not a backed/lazy dataset)."""
+    return isinstance(X, np.ndarray) or sp.issparse(X)
+
+
+def row_blocks(X, block: int = READ_BLOCK):
+    """``(start, rows)`` over ``X``: the matrix itself if in memory, else row blocks.
+
+    A backed ``.h5ad``'s ``X`` (or layer) is read ``block`` rows at a time.
+    """
+    if in_memory(X):
+        yield 0, X
+        return
+    n = X.shape[0]
+    for start in range(0, n, block):
+        yield start, X[start : min(start + block, n)]
+
+
+def read_rows(X, rows: np.ndarray):
+    """The rows ``rows`` (sorted positions) of ``X`` as an in-memory matrix."""
+    rows = np.sort(np.asarray(rows))
+    if in_memory(X):
+        return X[rows]
+    return X[rows] if len(rows) else X[0:0]
+
+
 def _values(X) -> np.ndarray:
     return X.data if sp.issparse(X) else np.asarray(X)
 
@@ -72,45 +102,59 @@ def _values(X) -> np.ndarray:
 def check_expression(X, where: str, *, log_scale: bool = True) -> None:
     """Check for finite, non-negative, log-scale expression (not raw counts, not z-scored).
 
+    A matrix that is not in memory (backed ``.h5ad``) is read in row blocks.
+
     Parameters
     ----------
     X
-        Cells x genes, dense or sparse.
+        Cells x genes, dense or sparse, in memory or backed.
     where
         How error messages name ``X`` (e.g. ``"adata.X"``).
     log_scale
         ``False``: only finiteness is checked (the flow then lives in a given ``.obsm``
         space and ``X`` is only decoded to).
     """
-    if sp.issparse(X) and X.shape[0] * X.shape[1] > 0 and X.nnz == 0:
+    n_stored, n_nan, n_inf, size = 0, 0, 0, 0
+    vmin, vmax, head, dtype = np.inf, -np.inf, None, None
+    for _, block in row_blocks(X):
+        vals = _values(block)
+        dtype = vals.dtype
+        if not np.issubdtype(dtype, np.number):
+            raise TypeError(f"{where} must be numeric, got dtype {dtype}.")
+        size += vals.size
+        n_stored += block.nnz if sp.issparse(block) else int(np.count_nonzero(vals))
+        finite = np.isfinite(vals)
+        if not finite.all():
+            nan = int(np.isnan(vals).sum())
+            n_nan, n_inf = n_nan + nan, n_inf + int((~finite).sum()) - nan
+            continue
+        if vals.size:
+            vmin, vmax = min(vmin, float(vals.min())), max(vmax, float(vals.max()))
+        if head is None and vals.size:
+            head = vals.ravel()[:100_000]
+    if X.shape[0] * X.shape[1] == 0:
+        raise ValueError(f"{where} is empty.")
+    if size == 0:  # a sparse matrix that stores nothing
         raise ValueError(
             f"{where} is all zeros: there is no expression to learn from. Check that the "
             "matrix (or `layer=`) holds the normalised data."
         )
-    vals = _values(X)
-    if vals.size == 0:
-        raise ValueError(f"{where} is empty.")
-    if not np.issubdtype(vals.dtype, np.number):
-        raise TypeError(f"{where} must be numeric, got dtype {vals.dtype}.")
-    finite = np.isfinite(vals)
-    if not finite.all():
-        n_nan = int(np.isnan(vals).sum())
-        n_inf = int((~finite).sum()) - n_nan
+    if n_nan or n_inf:
         raise ValueError(
             f"{where} contains {n_nan} NaN and {n_inf} infinite value(s). Remove or impute them "
             "(e.g. `adata = adata[np.isfinite(adata.X.sum(1))]`) before setup."
         )
-    vmin, vmax = float(vals.min()), float(vals.max())
-    if vmin == vmax == 0:
+    if n_stored == 0 or vmin == vmax == 0:
         raise ValueError(
             f"{where} is all zeros: there is no expression to learn from. Check that the "
             "matrix (or `layer=`) holds the normalised data."
         )
+    vals = head
     if not log_scale:
         return
-    if np.issubdtype(vals.dtype, np.integer) or vals.dtype == bool:
+    if np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_):
         raise ValueError(
-            f"{where} has integer dtype {vals.dtype}: it looks like raw counts, not "
+            f"{where} has integer dtype {dtype}: it looks like raw counts, not "
             "log-normalised expression. Run `sc.pp.normalize_total(adata)` and `sc.pp.log1p(adata)` (keep "
             "counts in a layer), or pass `layer=` naming a log layer."
         )
@@ -120,7 +164,6 @@ def check_expression(X, where: str, *, log_scale: bool = True) -> None:
             "expects log-normalised expression, e.g. `sc.pp.normalize_total(adata); "
             "sc.pp.log1p(adata)`, or pass `layer=` naming such a layer (or `.raw`'s values)."
         )
-    head = vals[: min(vals.size, 100_000)]
     is_integer = np.allclose(head, np.round(head))
     if vmax > 30 or (is_integer and vmax > 10):
         raise ValueError(

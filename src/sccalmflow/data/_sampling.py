@@ -78,3 +78,21 @@ def interpolate_repeats(
     u = rng.random((anchor.size, 1)).astype(z.dtype)
     out[later] = z[anchor] + u * (z[partner] - z[anchor])
     return out
+
+
+def stratified_rows(groups: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """At most ``max_rows`` sorted positions, the same fraction of every group (seeded).
+
+    Every group keeps at least one row; with ``max_rows >= len(groups)`` all rows.
+    """
+    groups = np.asarray(groups)
+    n = len(groups)
+    if max_rows >= n:
+        return np.arange(n)
+    rng = np.random.default_rng([seed, max_rows])
+    fraction = max_rows / n
+    keep = []
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        keep.append(rng.choice(idx, max(1, int(round(fraction * len(idx)))), replace=False))
+    return np.sort(np.concatenate(keep))

@@ -20,7 +20,10 @@ from ..data import (
     PromptEncoder,
     Scaling,
     check_n_pca,
+    in_memory,
     least_squares_decoder,
+    read_rows,
+    stratified_rows,
 )
 from ..module import CaLMFlowModule
 from ._checks import check_init_arguments
@@ -170,6 +173,11 @@ class CaLMFlowModel(
         A fitted :class:`~sccalmflow.data.PCAFeatures` on the registered genes to use
         instead of fitting one (e.g. to share one PCA between models); :meth:`load` passes
         the saved one. Not stored in the init parameters.
+    pca_max_cells
+        PCA is fitted on at most this many cells, a seeded subsample with the same fraction
+        of every condition (all cells below it); every cell is then projected, in row blocks
+        when the AnnData is backed (``anndata.read_h5ad(path, backed="r")``: the matrix is
+        never loaded whole).
     pretrained_config
         Used by :meth:`load`: the saved pretrained backbone's config, built with random
         weights that the saved ones then replace (no download).
@@ -212,9 +220,11 @@ class CaLMFlowModel(
         prompt_tokens: int = 4,
         features: PCAFeatures | None = None,
         pretrained_config: dict[str, Any] | None = None,
+        pca_max_cells: int = 200_000,
     ):
         check_init_arguments(locals())
         super().__init__(adata)
+        self._cache: dict[str, Any] = {}
         setup = self.adata_manager.registry["setup_args"]
         self.conditions, templates = registry_conditions(self.adata_manager.registry)
         if source != "noise" and not self.control:
@@ -231,7 +241,7 @@ class CaLMFlowModel(
         self.pca_scaling = pca_scaling
         self.features_key = setup.get("features_key")
         if features is None:
-            features = self._fit_features(n_pca, pca_scaling, seed)
+            features = self._fit_features(n_pca, pca_scaling, seed, pca_max_cells)
         cfg = self._language_parts(
             templates,
             backbone=backbone,
@@ -280,14 +290,21 @@ class CaLMFlowModel(
         self.init_params_["non_kwargs"].pop("pretrained_config", None)
         if not isinstance(self.init_params_["non_kwargs"].get("prompt_encoder"), str | None):
             self.init_params_["non_kwargs"]["prompt_encoder"] = self.prompt_encoder.kind
-        self._cache: dict[str, Any] = {}
 
-    def _fit_features(self, n_pca: int, scaling: Scaling, seed: int) -> PCAFeatures:
-        """PCA of the registered layer, or the linear decoder of a given ``.obsm`` space."""
+    def _fit_features(self, n_pca: int, scaling: Scaling, seed: int, max_cells: int) -> PCAFeatures:
+        """PCA of the registered layer (at most ``max_cells`` cells), or an ``.obsm`` decoder."""
         X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         if self.features_key is None:
             check_n_pca(n_pca, *X.shape)
-            return PCAFeatures(n_pca, scaling, random_state=seed).fit(X)
+            if X.shape[0] <= max_cells and in_memory(X):
+                return PCAFeatures(n_pca, scaling, random_state=seed).fit(X)
+            groups = (
+                self.conditions.labels(self._cell_conditions()) if self.condition_keys else None
+            )
+            rows = stratified_rows(
+                np.zeros(X.shape[0]) if groups is None else groups, max_cells, seed
+            )
+            return PCAFeatures(n_pca, scaling, random_state=seed).fit(read_rows(X, rows))
         Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY))
         return PCAFeatures.from_state_dict(least_squares_decoder(Z, X), scaling)
 
