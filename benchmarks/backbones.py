@@ -42,19 +42,11 @@ N_CELLS, BATCH = 512, 32
 def write_backbone(folder: Path, size: str, texts: list[str]) -> None:
     """A random-weight GPT-NeoX of ``size`` and a BPE tokenizer trained on ``texts``."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoConfig, AutoModel, PreTrainedTokenizerFast
+    from transformers import AutoConfig, AutoModel
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(texts * 10, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    from sccalmflow.data import build_bpe_tokenizer
+
+    fast = build_bpe_tokenizer(texts * 10)
     config = AutoConfig.for_model(
         "gpt_neox",
         vocab_size=VOCAB[size],

@@ -47,19 +47,11 @@ TEXT = [
 
 
 def _save_tiny_lm(folder, family: str) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import AutoConfig, AutoModel, PreTrainedTokenizerFast
+    from transformers import AutoConfig, AutoModel
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(TEXT * 20, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    from sccalmflow.data import build_bpe_tokenizer
+
+    fast = build_bpe_tokenizer(TEXT * 20, vocab_size=320)
     config = AutoConfig.for_model(family, vocab_size=len(fast), **SIZES[family])
     torch.manual_seed(0)
     AutoModel.from_config(config).save_pretrained(folder)

@@ -262,7 +262,27 @@ def load_tokenizer(name_or_path: str | Path, *, local_files_only: bool = True):
         ) from err
 
 
-class SentencePromptEncoder(PromptEncoder):
+class _OwnInputEncoder(PromptEncoder):
+    """An encoder whose batches the module embeds itself (no backbone token ids)."""
+
+    def __init__(self, templates, control, categories, phrases=None):
+        self.templates = dict(templates)
+        self.control = dict(control) if control else None
+        self.categories = {k: [str(v) for v in vals] for k, vals in categories.items()}
+        self.phrases = {k: dict(v) for k, v in (phrases or {}).items()}
+        self.tokenizer = None
+
+    @property
+    def vocab_size(self) -> int:
+        """One (unused) token: the backbone's own token embeddings are not read."""
+        return 1
+
+    @property
+    def pad_id(self) -> int:
+        return 0
+
+
+class SentencePromptEncoder(_OwnInputEncoder):
     """The prompt text embedded by a frozen sentence encoder (cached per distinct prompt).
 
     The module projects each embedding to ``n_tokens`` prefix tokens (a learned linear map),
@@ -298,11 +318,7 @@ class SentencePromptEncoder(PromptEncoder):
         cache: Mapping[str, np.ndarray] | None = None,
         dim: int | None = None,
     ):
-        self.templates = dict(templates)
-        self.control = dict(control) if control else None
-        self.categories = {k: [str(v) for v in vals] for k, vals in categories.items()}
-        self.phrases = {k: dict(v) for k, v in (phrases or {}).items()}
-        self.tokenizer = None
+        super().__init__(templates, control, categories, phrases)
         self.model_path = None if model is None else str(model)
         self.prompt_length = int(n_tokens)
         self._encoder = None
@@ -319,15 +335,6 @@ class SentencePromptEncoder(PromptEncoder):
     @property
     def module_input(self) -> dict[str, Any]:
         return {"kind": "embedding", "dim": self.dim, "n_tokens": self.prompt_length}
-
-    @property
-    def vocab_size(self) -> int:
-        """One (unused) token: the backbone's own embeddings are not read."""
-        return 1
-
-    @property
-    def pad_id(self) -> int:
-        return 0
 
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
         """``(n, dim)`` float32 embeddings of ``prompts`` (new ones computed and cached)."""
@@ -424,7 +431,7 @@ def load_sentence_model(model: str | Path | None = None):
     return encoder
 
 
-class ConditionTokenEncoder(PromptEncoder):
+class ConditionTokenEncoder(_OwnInputEncoder):
     """No text: one learned token per value of each condition key (``prompt_encoder="none"``).
 
     A batch carries ``(n, n_keys)`` ids into a vocabulary of every (key, value) pair; the
@@ -436,11 +443,7 @@ class ConditionTokenEncoder(PromptEncoder):
     reads_language = False
 
     def __init__(self, templates, control, categories, tokenizer=None, phrases=None):
-        self.templates = dict(templates)
-        self.control = dict(control) if control else None
-        self.categories = {k: [str(v) for v in vals] for k, vals in categories.items()}
-        self.phrases = {k: dict(v) for k, v in (phrases or {}).items()}
-        self.tokenizer = None
+        super().__init__(templates, control, categories, phrases)
         self._offsets = {}
         offset = 0
         for k, vals in self.categories.items():
@@ -452,14 +455,6 @@ class ConditionTokenEncoder(PromptEncoder):
     @property
     def module_input(self) -> dict[str, Any]:
         return {"kind": "categories", "vocab_size": self._vocab}
-
-    @property
-    def vocab_size(self) -> int:
-        return 1
-
-    @property
-    def pad_id(self) -> int:
-        return 0
 
     def encode(self, prompts: Sequence[str]) -> np.ndarray:
         raise TypeError("prompt_encoder='none' reads conditions, not text: use encode_conditions.")

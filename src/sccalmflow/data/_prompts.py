@@ -198,3 +198,28 @@ def build_word_tokenizer(texts: Iterable[str]):
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK_TOKEN))
     tok.pre_tokenizer = pre
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=PAD_TOKEN, unk_token=UNK_TOKEN)
+
+
+def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 400):
+    """A byte-level BPE tokenizer (GPT-2 style) trained on ``texts``, offline.
+
+    For a small language model of your own (tests, benchmarks, a local backbone folder):
+    ``<|endoftext|>`` is its end-of-text token; any text can be encoded.
+
+    Returns
+    -------
+    :class:`transformers.PreTrainedTokenizerFast`.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(list(texts), trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
