@@ -231,9 +231,11 @@ class SequenceDataModule(pl.LightningDataModule):
             }
 
     def train_dataloader(self) -> DataLoader:
+        """One pass over the training cells per epoch, new draws each epoch."""
         return DataLoader(_EpochSequences(self, self.train_idx, None), batch_size=None)
 
     def val_dataloader(self) -> DataLoader | list:
+        """The validation cells, the same draws every epoch (none without a split)."""
         if self.n_val == 0:
             return []
         return DataLoader(
