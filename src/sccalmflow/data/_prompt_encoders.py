@@ -77,14 +77,18 @@ class PromptEncoder:
         tokenizer=None,
         phrases: Mapping[str, Mapping[str, str]] | None = None,
     ):
-        self.templates = dict(templates)
-        self.control = dict(control) if control else None
-        self.categories = {k: [str(v) for v in vals] for k, vals in categories.items()}
-        self.phrases = {k: dict(v) for k, v in (phrases or {}).items()}
+        self._keep_conditions(templates, control, categories, phrases)
         if tokenizer is None:
             tokenizer = build_word_tokenizer(self._vocabulary_texts())
         self.tokenizer = tokenizer
         self.prompt_length = self._max_prompt_length()
+
+    def _keep_conditions(self, templates, control, categories, phrases) -> None:
+        """Own copies of the templates, control values, categories (as text) and phrases."""
+        self.templates = dict(templates)
+        self.control = dict(control) if control else None
+        self.categories = {k: [str(v) for v in vals] for k, vals in categories.items()}
+        self.phrases = {k: dict(v) for k, v in (phrases or {}).items()}
 
     # ---------------------------------------------------------------- text
     def _value_texts(self, key: str) -> list[str]:
@@ -266,10 +270,7 @@ class _OwnInputEncoder(PromptEncoder):
     """An encoder whose batches the module embeds itself (no backbone token ids)."""
 
     def __init__(self, templates, control, categories, phrases=None):
-        self.templates = dict(templates)
-        self.control = dict(control) if control else None
-        self.categories = {k: [str(v) for v in vals] for k, vals in categories.items()}
-        self.phrases = {k: dict(v) for k, v in (phrases or {}).items()}
+        self._keep_conditions(templates, control, categories, phrases)
         self.tokenizer = None
 
     @property
