@@ -51,7 +51,15 @@ def test_several_perturbation_keys_add_and_missing_keys_are_named():
             + mean[("B", "x", "0")] - mean[("B", "none", "0")]) / 2  # fmt: skip
     dose = (mean[("A", "none", "1")] - mean[("A", "none", "0")]
             + mean[("B", "none", "1")] - mean[("B", "none", "0")]) / 2  # fmt: skip
+    # x at dose 1 was measured in B: its own shift there
     got, missing = shift.shift(("C",), ("x", "1"))
+    np.testing.assert_allclose(got, mean[("B", "x", "1")] - mean[("B", "none", "0")])
+    assert missing == []
+    # without that measurement the per-key shifts add
+    keep = [i for i, r in enumerate(rows) if r != ("B", "x", "1")]
+    cells2 = cells.iloc[keep].reset_index(drop=True)
+    shift2 = AdditiveShift.fit(_spec(cells2, {"drug": "none", "dose": "0"}), cells2, z[keep])
+    got, missing = shift2.shift(("C",), ("x", "1"))
     np.testing.assert_allclose(got, drug + dose)
     assert missing == []
     # y only occurs in C: from C's own point of view no other context has it

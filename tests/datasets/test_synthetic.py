@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sccalmflow as scf
@@ -50,3 +51,63 @@ def test_additive_is_right_without_interaction_and_wrong_with_it():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         scf.datasets.synthetic_perturbation(**kwargs)
+
+
+@pytest.mark.parametrize("suffix", [".h5ad", ".zarr"])
+def test_written_to_disk_in_chunks(tmp_path, suffix):
+    kwargs = dict(n_cells=600, n_genes=40, n_cell_types=2, seed=5)
+    disk = scf.datasets.synthetic_perturbation(
+        **kwargs, path=tmp_path / f"screen{suffix}", chunk_size=150
+    )
+    assert not scf.data.in_memory(disk.X)  # returned with X on disk
+    memory = scf.datasets.synthetic_perturbation(**kwargs)
+    pd.testing.assert_frame_equal(disk.obs, memory.obs)
+    X, counts = disk.X[:], disk.layers["counts"][:]
+    assert X.shape == (600, 40) and counts.dtype == np.int32
+    expected = np.log1p(counts.toarray() / counts.toarray().sum(1, keepdims=True) * 1e4)
+    np.testing.assert_allclose(X.toarray(), expected, rtol=1e-5)
+    # other draws of the same screen: the same condition means, not the same cells
+    assert not np.allclose(X.toarray(), memory.X.toarray())
+    for (_, a), (_, b) in zip(
+        pd.DataFrame(X.toarray()).groupby(disk.obs.perturbation.to_numpy()),
+        pd.DataFrame(memory.X.toarray()).groupby(memory.obs.perturbation.to_numpy()),
+        strict=True,
+    ):
+        assert np.corrcoef(a.mean(), b.mean())[0, 1] > 0.95
+    again = scf.datasets.synthetic_perturbation(
+        **kwargs, path=tmp_path / f"again{suffix}", chunk_size=150
+    )
+    np.testing.assert_array_equal(again.X[:].toarray(), X.toarray())  # seeded
+    with pytest.raises(FileExistsError, match="exists"):
+        scf.datasets.synthetic_perturbation(**kwargs, path=tmp_path / f"screen{suffix}")
+
+
+def test_doses_scale_the_effect_and_register():
+    a = scf.datasets.synthetic_perturbation(
+        n_cells=1400, n_genes=100, n_cell_types=2, n_perturbations=1, doses=[0.1, 1.0], seed=2
+    )
+    pairs = a.obs.groupby(["perturbation", "dose"], observed=True).size()
+    assert pairs.index.tolist() == [("control", "0"), ("pert0", "0.1"), ("pert0", "1")]
+    assert pairs.min() >= 1400 // 6
+    X = a.X.toarray()
+    ctrl = X[(a.obs.dose == "0").to_numpy()].mean(0)
+    low = np.linalg.norm(X[(a.obs.dose == "0.1").to_numpy()].mean(0) - ctrl)
+    high = np.linalg.norm(X[(a.obs.dose == "1").to_numpy()].mean(0) - ctrl)
+    assert high > 2 * low
+    scf.CaLMFlowModel.setup_anndata(a, **scf.datasets.synthetic_setup(doses=True))
+    assert a.uns["synthetic"]["doses"].tolist() == [0.1, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"doses": [0.0, 1.0]}, ValueError, "positive"),
+        ({"doses": []}, ValueError, "non-empty"),
+        ({"doses": [1, 1.0]}, ValueError, "distinct"),
+        ({"path": "screen.csv"}, ValueError, "must end in .h5ad or .zarr"),
+        ({"library_size": 0}, ValueError, "library_size"),
+    ],
+)
+def test_bad_disk_and_dose_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        scf.datasets.synthetic_perturbation(n_cells=100, n_genes=10, **kwargs)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
+import pytest
 
 from sccalmflow import CaLMFlowModel
+from sccalmflow.data import in_memory, read_backed
 from sccalmflow.datasets import kang2018_setup
 
 REQUEST = {"cell_type": ["B", "NK"], "condition": ["IFN-beta", "IFN-beta"]}
@@ -39,3 +41,28 @@ def test_pca_on_a_stratified_subsample(kang_small, tiny):
     cos = np.abs(np.sum(model.features_.components_[:3] * full.features_.components_[:3], 1))
     assert (cos > 0.9).all() and not np.allclose(cos, 1.0, atol=1e-6)
     assert model.get_pca().shape == (kang_small.n_obs, tiny["n_pca"])
+
+
+@pytest.mark.filterwarnings("ignore:Writing zarr v2")
+@pytest.mark.parametrize("dense", [False, True])
+def test_zarr_opened_lazily_gives_the_same_model(kang_small, tiny, tmp_path, dense):
+    cells = kang_small.copy()
+    if dense:
+        cells.X = cells.X.toarray()
+    cells.write_zarr(tmp_path / "cells.zarr")
+    lazy = read_backed(tmp_path / "cells.zarr")
+    assert not in_memory(lazy.X)
+    memory = _trained(kang_small, tiny, pca_max_cells=300)
+    disk = _trained(lazy, tiny, pca_max_cells=300)  # the subsample is read row by row
+    np.testing.assert_allclose(disk.get_pca(), memory.get_pca(), atol=1e-4)
+    a = memory.predict(REQUEST, n_cells=20, seed=1)
+    b = disk.predict(REQUEST, n_cells=20, seed=1)
+    np.testing.assert_allclose(b.X, a.X, atol=1e-4)
+    assert not in_memory(lazy.X)
+
+
+def test_read_backed_refuses_what_it_cannot_open(tmp_path):
+    with pytest.raises(ValueError, match=".h5ad or .zarr"):
+        read_backed(tmp_path / "cells.csv")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_backed(tmp_path / "cells.zarr")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from sccalmflow import CaLMFlowModel
 from sccalmflow.baselines import Additive
@@ -103,3 +104,19 @@ def test_additive_source_warns_when_a_shift_cannot_be_estimated(kang_small, tiny
         quiet_train(model, max_epochs=1)
     with pytest.warns(UserWarning, match="start at the control cells"):
         model.predict({"cell_type": ["B"], "condition": ["IFN-gamma"]}, n_cells=3)
+
+
+def test_bf16_mixed_precision_trains_under_autocast(kang_small, tiny, quiet_train):
+    model = CaLMFlowModel(_held_out(kang_small), **tiny)
+    linear = next(m for m in model.module.modules() if isinstance(m, torch.nn.Linear))
+    seen = set()
+    handle = linear.register_forward_hook(lambda m, i, out: seen.add(out.dtype))
+    quiet_train(model, max_epochs=2, precision="bf16-mixed")
+    handle.remove()
+    assert torch.bfloat16 in seen  # the layers ran in bfloat16
+    assert model.training_summary["precision"] == "bf16-mixed"
+    assert all(p.dtype == torch.float32 for p in model.module.parameters())
+    loss = model.history["reconstruction_loss_train"].to_numpy().ravel()
+    assert np.isfinite(loss).all() and loss[-1] < loss[0]
+    pred = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=10)
+    assert pred.X.dtype == np.float32 and np.isfinite(pred.X).all()

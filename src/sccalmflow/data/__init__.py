@@ -13,6 +13,8 @@
 - :class:`AdditiveShift`: the shift vector arithmetic predicts for a condition (the
   Additive baseline and ``source="additive"``).
 - :func:`get_matrix`: the one way to read ``X``, a layer or an ``.obsm`` entry.
+- :func:`read_backed`, :class:`SparseRowWriter`, :class:`H5adRowWriter`: AnnData with the
+  matrix on disk (``.h5ad`` or ``.zarr``), read and written a block of rows at a time.
 """
 
 from ._conditions import (
@@ -26,8 +28,16 @@ from ._conditions import (
     rows_of,
 )
 from ._datamodule import SequenceDataModule, distributed_rank, shard, stratified_split
+from ._disk import (
+    ROW_BLOCK,
+    STORE_SUFFIXES,
+    H5adRowWriter,
+    SparseRowWriter,
+    check_h5ad_path,
+    check_store_path,
+    read_backed,
+)
 from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder
-from ._h5ad_writer import ROW_BLOCK, H5adRowWriter, check_h5ad_path
 from ._matrix import (
     READ_BLOCK,
     check_expression,
@@ -78,6 +88,7 @@ __all__ = [
     "PROMPT_ENCODERS",
     "READ_BLOCK",
     "ROW_BLOCK",
+    "STORE_SUFFIXES",
     "UNCONDITIONAL_TEMPLATE",
     "UNK_TOKEN",
     "AdditiveShift",
@@ -90,6 +101,7 @@ __all__ = [
     "Scaling",
     "SentencePromptEncoder",
     "SequenceDataModule",
+    "SparseRowWriter",
     "as_condition_frame",
     "build_bpe_tokenizer",
     "build_prompt_encoder",
@@ -99,6 +111,7 @@ __all__ = [
     "check_condition_keys",
     "check_expression",
     "check_h5ad_path",
+    "check_store_path",
     "check_n_pca",
     "check_phrases",
     "distributed_rank",
@@ -117,6 +130,7 @@ __all__ = [
     "observed_categories",
     "pca_fingerprint",
     "pca_uns_key",
+    "read_backed",
     "read_rows",
     "resample_pool",
     "row_blocks",

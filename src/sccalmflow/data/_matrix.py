@@ -77,7 +77,8 @@ def in_memory(X) -> bool:
 def row_blocks(X, block: int = READ_BLOCK):
     """``(start, rows)`` over ``X``: the matrix itself if in memory, else row blocks.
 
-    A backed ``.h5ad``'s ``X`` (or layer) is read ``block`` rows at a time.
+    A backed ``.h5ad``'s or a lazily opened ``.zarr``'s ``X`` (or layer) is read ``block``
+    rows at a time (:func:`~sccalmflow.data.read_backed`).
     """
     if in_memory(X):
         yield 0, X
@@ -92,7 +93,11 @@ def read_rows(X, rows: np.ndarray):
     rows = np.sort(np.asarray(rows))
     if in_memory(X):
         return X[rows]
-    return X[rows] if len(rows) else X[0:0]
+    if not len(rows):
+        return X[0:0]
+    if hasattr(X, "oindex"):  # a zarr array: integer indexing is orthogonal indexing
+        return X.oindex[rows]
+    return X[rows]
 
 
 def _values(X) -> np.ndarray:

@@ -23,7 +23,9 @@ class AdditiveShift:
 
     over the contexts ``c'`` that have both groups (other perturbation keys at control),
     each with equal weight whatever its number of cells. With several perturbation keys away
-    from control, the per-key shifts are summed; a key at its control value adds nothing.
+    from control (a drug at a dose, a combination of two genes), the combination's own shift
+    is used when other contexts have it; otherwise the per-key shifts are summed (a key at
+    its control value adds nothing).
     Without context keys, the one context is used (its own cells).
 
     Parameters
@@ -93,24 +95,30 @@ class AdditiveShift:
         from control for which no other context has both groups; they add nothing.
         """
         control = tuple(self.spec.control[k] for k in self.spec.perturbation_keys)
+        joint = self._deltas(context, tuple(perturbation), control)
+        if joint and len(perturbation) > 1:  # the combination itself, measured elsewhere
+            return np.mean(joint, axis=0), []
         total = np.zeros(self.n_features)
         missing = []
         for j, value in enumerate(perturbation):
             if value == control[j]:
                 continue
-            single = control[:j] + (value,) + control[j + 1 :]
-            deltas = [
-                self._mean[self._full(c, single)] - self._mean[self._full(c, control)]
-                for c in self.contexts
-                if (c != tuple(context) or not self._ctx_pos)
-                and self._full(c, single) in self._mean
-                and self._full(c, control) in self._mean
-            ]
+            deltas = self._deltas(context, control[:j] + (value,) + control[j + 1 :], control)
             if deltas:
                 total += np.mean(deltas, axis=0)
             else:
                 missing.append(self.spec.perturbation_keys[j])
         return total, missing
+
+    def _deltas(self, context, perturbation, control) -> list[np.ndarray]:
+        """``mean(c', perturbation) - mean(c', control)`` over the other contexts with both."""
+        return [
+            self._mean[self._full(c, perturbation)] - self._mean[self._full(c, control)]
+            for c in self.contexts
+            if (c != tuple(context) or not self._ctx_pos)
+            and self._full(c, perturbation) in self._mean
+            and self._full(c, control) in self._mean
+        ]
 
     def shifts(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[list[str]]]:
         """The shift of every row of ``frame`` (``(n, D)`` float32) and each row's missing keys."""

@@ -161,7 +161,9 @@ class TrainingMixin:
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` / Lightning's ``Trainer``
             (``enable_progress_bar``, ``log_every_n_steps``, ``strategy``, ``num_nodes``,
-            ``precision`` ...).
+            ``precision`` ...). ``precision="bf16-mixed"`` trains under bfloat16 autocast
+            (GPUs since Ampere, and CPUs); the weights stay float32 and :meth:`predict`
+            generates in float32. :attr:`training_summary` records the precision.
 
         Notes
         -----
@@ -240,6 +242,7 @@ class TrainingMixin:
             "early_stopping": bool(trainer.early_stopping_callback is not None),
             "best_epoch": None if best is None else best.best_epoch,
             "best_validation_loss": None if best is None else best.best_score,
+            "precision": str(trainer.precision),
         }
         self._model_summary_string = (
             self._model_summary_string.split(TRAINED_SEPARATOR)[0]
