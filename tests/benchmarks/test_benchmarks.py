@@ -374,3 +374,39 @@ def test_generator_variants_and_page(tmp_path):
     line = next(ln for ln in md.splitlines() if ln.startswith("| B | default | 0.5 |"))
     assert "| 2 |" in line and line.rstrip().endswith("| 2 |")
     assert "Each seed at the variant's default τ" in md
+
+
+# ====================================================================== scale
+def test_scale_table_and_screen(tmp_path):
+    from benchmarks import scale
+
+    written = scale.write_screen(tmp_path / "s.h5ad", 300)
+    assert written["nnz"] > 0 and written["file_gib"] > 0
+    row = dict(
+        n_cells=10_000, nnz=5, write_s=1.0, setup_s=1.0, pca_s=2.0, train_cells_per_s=1000.0,
+        epoch_cells_per_s=800.0, first_epoch_s=10.0, predict_cells_per_s=500.0,
+        rss_setup_mib=1.0, rss_pca_mib=2.0, rss_train_mib=3.0, rss_predict_mib=4.0,
+    )  # fmt: skip
+    big = {**row, "n_cells": 1_000_000, "train_cells_per_s": 900.0, "predict_cells_per_s": 550.0}
+    text = scale.table([row, big])
+    assert "| 1,000,000 |" in text
+    assert "training (timed steps) throughput at 1,000,000 / at 10,000 cells: 0.90" in text
+    assert "generation throughput at 1,000,000 / at 10,000 cells: 1.10" in text
+
+
+@pytest.mark.slow
+def test_scale_script_tiny(tmp_path):
+    """``benchmarks/scale.py`` end to end on two tiny screens (child processes)."""
+    res = subprocess.run(
+        [sys.executable, "benchmarks/scale.py", "--sizes", "400", "800", "--data-dir",
+         str(tmp_path), "--warmup", "2", "--steps", "3", "--predict", "100", "--out",
+         str(tmp_path / "scale.md")],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "scale.jsonl").read_text().splitlines()]
+    assert [r["n_cells"] for r in rows] == [400, 800]
+    for r in rows:
+        assert r["steps"] >= 5 and r["predict_cells"] >= 100 and r["pred_finite"]
+        assert 0 < r["rss_setup_mib"] <= r["peak_rss_mib"]
+    assert "| 800 |" in (tmp_path / "scale.md").read_text()

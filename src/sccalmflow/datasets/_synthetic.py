@@ -15,8 +15,8 @@ import scipy.sparse as sp
 from ..data import SparseRowWriter, check_store_path, read_backed
 from ..utils import check_int, check_number, check_seed
 
-#: Cells simulated (and written) at once when the screen goes to disk.
-SIMULATION_CHUNK = 50_000
+#: Values (cells x genes) simulated at once when the screen goes to disk (~80 MB per array).
+SIMULATION_VALUES = 10_000_000
 
 
 def synthetic_setup(doses: bool = False) -> dict:
@@ -95,7 +95,7 @@ def synthetic_perturbation(
     library_size: float = 2000.0,
     path: str | PathLike | None = None,
     keep_counts: bool = True,
-    chunk_size: int = SIMULATION_CHUNK,
+    chunk_size: int | None = None,
 ) -> ad.AnnData:
     """A perturbation screen of cell types x perturbations with negative-binomial counts.
 
@@ -146,7 +146,8 @@ def synthetic_perturbation(
     keep_counts
         Store the counts in ``layers["counts"]`` (``False`` halves the file).
     chunk_size
-        Cells simulated at once when writing to ``path``.
+        Cells simulated at once when writing to ``path`` (default: 10 million values,
+        ``10_000_000 // n_genes`` cells).
 
     Returns
     -------
@@ -168,6 +169,8 @@ def synthetic_perturbation(
     check_int("n_genes", n_genes, minimum=2)
     check_int("n_cell_types", n_cell_types, minimum=1)
     check_int("n_perturbations", n_perturbations, minimum=1)
+    if chunk_size is None:
+        chunk_size = max(1, SIMULATION_VALUES // n_genes)
     check_int("chunk_size", chunk_size, minimum=1)
     check_number("interaction", interaction, minimum=0)
     check_number("effect_size", effect_size, minimum=0)
