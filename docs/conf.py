@@ -18,7 +18,11 @@ extensions = [
     "sphinx_autodoc_typehints",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "sphinxcontrib.bibtex",
 ]
+bibtex_bibfiles = ["references.bib"]
+bibtex_default_style = "plain"
+bibtex_reference_style = "author_year"
 # cross-links to other projects' docs need the network: only where it is available
 if os.environ.get("READTHEDOCS"):
     extensions.append("sphinx.ext.intersphinx")
@@ -48,11 +52,17 @@ nb_merge_streams = True
 # ---- API reference
 autosummary_generate = True
 autodoc_member_order = "bysource"
-autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": False}
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    "show-inheritance": False,
+    "exclude-members": "__init__",  # the class signature and Parameters already say it
+}
 autodoc_typehints = "description"
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = True
+napoleon_use_ivar = True  # "Attributes" as fields: no second description of each attribute
 napoleon_use_param = True
 typehints_defaults = "comma"
 always_document_param_types = False
@@ -68,4 +78,5 @@ html_theme_options = {
     "path_to_docs": "docs",
     "show_toc_level": 2,
 }
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]

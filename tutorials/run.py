@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 QUICK_ENV = "SCCALMFLOW_TUTORIAL_QUICK"
 #: Stored in the order the docs list them.
 TUTORIALS = (
+    "how_it_works.ipynb",
     "kang_ifnb.ipynb",
     "generation.ipynb",
     "conditions_and_prompts.ipynb",

@@ -176,8 +176,8 @@ class CaLMFlowModel(
     pca_max_cells
         PCA is fitted on at most this many cells, a seeded subsample with the same fraction
         of every condition (all cells below it); every cell is then projected, in row blocks
-        when the AnnData is backed (``anndata.read_h5ad(path, backed="r")``: the matrix is
-        never loaded whole).
+        when the matrix is on disk (:func:`~sccalmflow.data.read_backed`). The fit holds the
+        subsample in memory: about 3 GB for 200,000 cells x 2,000 genes at 27 % non-zeros.
     pretrained_config
         Used by :meth:`load`: the saved pretrained backbone's config, built with random
         weights that the saved ones then replace (no download).
@@ -220,7 +220,7 @@ class CaLMFlowModel(
         prompt_tokens: int = 4,
         features: PCAFeatures | None = None,
         pretrained_config: dict[str, Any] | None = None,
-        pca_max_cells: int = 200_000,
+        pca_max_cells: int = 100_000,
     ):
         check_init_arguments(locals())
         super().__init__(adata)

@@ -236,8 +236,12 @@ class RegistrationMixin:
 
         Examples
         --------
+        Conditions in the RNA modality's ``obs``:
+
+        >>> mdata = mudata.MuData({"rna": adata})
         >>> CaLMFlowModel.setup_mudata(mdata, condition_keys=["cell_type", "condition"],
-        ...     control={"condition": "control"}, modalities={"rna_layer": "rna"})
+        ...     control={"condition": "control"},
+        ...     modalities={"rna_layer": "rna", "condition_keys": "rna"})
         """
         if not hasattr(mdata, "mod") or not hasattr(mdata, "obs"):
             raise TypeError(

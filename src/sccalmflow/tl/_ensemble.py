@@ -125,7 +125,9 @@ def response_interval(
 
     Examples
     --------
-    >>> models = scf.CaLMFlowModel.train_ensemble(adata, n_models=5)
+    >>> models = scf.CaLMFlowModel.train_ensemble(
+    ...     adata, n_models=3, train_kwargs={"max_epochs": 20}
+    ... )
     >>> scf.tl.response_interval(models, {"cell_type": ["B"], "condition": ["IFN-beta"]})
     """
     models = list(models)
