@@ -96,3 +96,28 @@ def test_cfm_bad_arguments():
         CFM("ddpm")
     with pytest.raises(ValueError, match="activation"):
         CFM(activation="relu")
+
+
+def test_cfm_trains_and_generates_with_the_package_threads(tiny_cfm, monkeypatch):
+    """``sccalmflow.settings.n_threads`` (1) during fit and predict; the caller's restored."""
+    from sccalmflow.utils import keep_torch_threads
+
+    seen = []
+    fit, generate = CFM._fit_features, CFM._generate
+
+    def fit_spy(self, z, codes):
+        seen.append(("fit", torch.get_num_threads()))
+        return fit(self, z, codes)
+
+    def generate_spy(self, codes, counts, seed):
+        seen.append(("predict", torch.get_num_threads()))
+        return generate(self, codes, counts, seed)
+
+    monkeypatch.setattr(CFM, "_fit_features", fit_spy)
+    monkeypatch.setattr(CFM, "_generate", generate_spy)
+    with keep_torch_threads():
+        torch.set_num_threads(2)
+        method = tiny_cfm().fit(_cfm_toy(), condition_keys=KEYS, control=CONTROL, n_pca=2)
+        method.predict({"cell_type": ["A"], "condition": ["stim"]}, n_cells=5)
+        assert torch.get_num_threads() == 2
+    assert seen == [("fit", 1), ("predict", 1)]

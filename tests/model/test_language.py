@@ -282,3 +282,28 @@ def test_loading_a_pretrained_model_runs_no_code_from_the_folder(lm_folder, trai
     except Exception:  # an error is fine (the tokenizer config's checksum); running code is not
         pass
     assert not marker.exists()
+
+
+def test_conditions_sharing_a_prompt_are_named(kang_small, tiny):
+    import sccalmflow as scf
+
+    a = scf.datasets.synthetic_perturbation(
+        n_cells=300, n_genes=30, n_cell_types=2, n_perturbations=1, doses=[0.1, 1.0]
+    )
+    setup = scf.datasets.synthetic_setup(doses=True)
+    CaLMFlowModel.setup_anndata(
+        a, **setup, prompt_template="Generate a {cell_type} cell treated with {perturbation}:"
+    )
+    with pytest.warns(UserWarning, match="shared by different registered conditions") as rec:
+        CaLMFlowModel(a, **tiny)
+    assert "'dose': '0.1'" in str(rec[0].message) and "'dose': '1'" in str(rec[0].message)
+    CaLMFlowModel.setup_anndata(a, **setup)  # the default templates name every key
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        CaLMFlowModel(a, **tiny)
+    CaLMFlowModel.setup_anndata(
+        a, **setup, prompt_template="Generate a {cell_type} cell treated with {perturbation}:"
+    )
+    with warnings.catch_warnings():  # one token per value: no text to share
+        warnings.simplefilter("error", UserWarning)
+        CaLMFlowModel(a, **tiny, prompt_encoder="none")

@@ -22,7 +22,7 @@ from ..data import (
     matrix_location,
     write_pca,
 )
-from ..utils import check_bool, check_int, check_seed
+from ..utils import check_bool, check_int, check_seed, torch_threads
 
 
 def _baseline_spec(
@@ -191,7 +191,8 @@ class BaselineMethod:
         z = self.pca.transform(X)
         codes = spec.codes(adata.obs)
         self.training_summary = {}
-        self._fit_features(z, codes)
+        with torch_threads(None):  # sccalmflow.settings.n_threads, as the model's train
+            self._fit_features(z, codes)
         self.training_summary = {
             "seconds": time.perf_counter() - start,
             "n_cells": int(adata.n_obs),
@@ -238,7 +239,8 @@ class BaselineMethod:
         counts = _cell_counts(n_cells, n_rows)
         seed = check_seed("seed", seed)
         codes = self.condition_spec.codes(frame)
-        z = self._generate(codes, counts, seed)
+        with torch_threads(None):
+            z = self._generate(codes, counts, seed)
         X = self.pca.inverse_transform(z).astype(np.float32, copy=False)
         obs = frame.iloc[np.repeat(np.arange(n_rows), counts)].reset_index(drop=True)
         obs.index = [f"gen{i}" for i in range(len(obs))]  # as the main model names them

@@ -27,6 +27,7 @@ from ..data import (
 )
 from ..flow import AutoregressiveSolver
 from ..utils import check_bool, torch_threads
+from ..utils import progress_bar as tqdm_bar
 from ._checks import check_predict_arguments, check_prediction_size
 
 
@@ -63,12 +64,10 @@ def _progress(n_rows: int, n_seq: int, n_paths: int, show: bool | None):
     cells in all (a few conditions of a few hundred cells take seconds: no bar). The bar
     only counts: it draws no random number.
     """
-    from tqdm.auto import tqdm
-
     total = n_rows * n_seq * n_paths
     if show is None:
         show = total > PROGRESS_MIN_CELLS
-    return tqdm(total=total, desc="generating cells", unit="cell", disable=not show)
+    return tqdm_bar(total=total, desc="generating cells", unit="cell", disable=not show)
 
 
 class GenerationMixin:

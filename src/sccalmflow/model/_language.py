@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,11 +51,33 @@ class LanguageMixin:
                 n_tokens=prompt_tokens,
             )
         self.prompt_encoder = prompt_encoder
+        self._warn_shared_prompts()
         if pretrained_config is not None:
             return dict(pretrained_config)
         if pretrained:
             return None
         return self._backbone_config(*random_backbone, *sequence)
+
+    def _warn_shared_prompts(self) -> None:
+        """Warn when registered conditions share one prompt text: the LM cannot tell them apart."""
+        if self.prompt_encoder.kind == "none" or not self.condition_keys:
+            return
+        frame = self._cell_conditions().drop_duplicates().reset_index(drop=True)
+        text = pd.Series(self.prompt_encoder.prompts(frame))
+        shared = text[text.duplicated(keep=False)]
+        if shared.empty:
+            return
+        examples = [
+            f"{prompt!r} <- {frame.loc[idx].astype(str).to_dict('records')}"
+            for prompt, idx in list(shared.groupby(shared).groups.items())[:3]
+        ]
+        warnings.warn(
+            f"{shared.nunique()} prompt(s) are shared by different registered conditions, so "
+            f"the model cannot tell those conditions apart: {'; '.join(examples)}. Name every "
+            "condition key in the templates (`prompt_template=`) and give distinct `phrases=`.",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _finish_backbone(
         self, cfg: dict[str, Any] | None, n_time_points: int, n_space_tokens: int

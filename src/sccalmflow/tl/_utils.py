@@ -80,11 +80,10 @@ def progress(items: Sequence | int, progress_bar: bool | None, *, auto: bool, de
     ``progress_bar=None`` shows it when ``auto`` is True; a given ``progress_bar`` must be
     True or False. The bar only counts: it draws no random number.
     """
-    from tqdm.auto import tqdm
-
     from ..utils import check_bool
+    from ..utils import progress_bar as bar
 
     show = auto if progress_bar is None else check_bool("progress_bar", progress_bar)
     if isinstance(items, int):
-        return tqdm(total=items, desc=desc, disable=not show)
-    return tqdm(items, desc=desc, disable=not show)
+        return bar(total=items, desc=desc, disable=not show)
+    return bar(items, desc=desc, disable=not show)

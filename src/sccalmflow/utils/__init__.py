@@ -1,5 +1,6 @@
-"""Small utilities shared by several packages: thread handling and argument checks."""
+"""Small utilities shared by several packages: threads, argument checks, progress bars."""
 
+from ._progress import progress_bar
 from ._threads import keep_torch_threads, settings, torch_threads
 from ._validation import check_bool, check_choice, check_int, check_number, check_seed
 
@@ -10,6 +11,7 @@ __all__ = [
     "check_number",
     "check_seed",
     "keep_torch_threads",
+    "progress_bar",
     "settings",
     "torch_threads",
 ]
