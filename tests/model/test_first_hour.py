@@ -117,3 +117,13 @@ def test_thread_count_is_chosen_inside_calls_and_restored(trained, monkeypatch):
         trained.predict(COND, n_cells=3, n_threads=0)
     with pytest.raises(TypeError, match="n_threads"):
         scf.settings.n_threads = 1.5
+
+
+def test_warnings_point_at_the_callers_line(kang_small, tiny):
+    """Warnings from predict name the user's file, not torch's decorator or our internals."""
+    CaLMFlowModel.setup_anndata(kang_small, **KEYS)
+    model = CaLMFlowModel(kang_small, **tiny)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=5)
+    assert [w.filename for w in caught if "not trained" in str(w.message)] == [__file__]

@@ -220,6 +220,7 @@ def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 400):
         vocab_size=vocab_size,
         special_tokens=["<|endoftext|>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,  # its progress bar writes blank lines to stdout
     )
     tok.train_from_iterator(list(texts), trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from ..data import (
     write_pca,
 )
 from ..flow import AutoregressiveSolver
-from ..utils import check_bool, torch_threads
+from ..utils import check_bool, torch_threads, warn_user
 from ..utils import progress_bar as tqdm_bar
 from ._checks import check_predict_arguments, check_prediction_size
 
@@ -172,7 +171,7 @@ class GenerationMixin:
         if progress_bar is not None:
             check_bool("progress_bar", progress_bar)
         if not getattr(self, "is_trained_", False):
-            warnings.warn("The model is not trained; predictions are random.", stacklevel=2)
+            warn_user("The model is not trained; predictions are random.")
         n_cells, seed = int(n_cells), int(seed)
         tau = self.temperature if temperature is None else float(temperature)
         frame = self._observed(self._requested(conditions, allow_unseen))
@@ -243,12 +242,10 @@ class GenerationMixin:
         frame = self.conditions.validate(conditions, allow_unknown=allow_unseen)
         unknown = self.conditions.unknown_values(frame)
         if unknown:
-            warnings.warn(
+            warn_user(
                 f"Extrapolation: {unknown} never occurred in training; their prompts are read as "
                 "words, and the prediction rests on what the language model makes of them. "
-                "Check it against data before trusting it.",
-                UserWarning,
-                stacklevel=3,
+                "Check it against data before trusting it."
             )
         return frame
 
@@ -307,14 +304,12 @@ class GenerationMixin:
             if miss
         ]
         if unknown and warn:
-            warnings.warn(
+            warn_user(
                 f"source='additive': {len(unknown)} condition(s) have a perturbation that no "
                 "other context has with its control cells (or that never occurred in "
                 "training), so its additive shift cannot be estimated and their paths start at "
                 "the control cells for it: "
-                f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}.",
-                UserWarning,
-                stacklevel=3,
+                f"{unknown[:5]}{' ...' if len(unknown) > 5 else ''}."
             )
         return shifts
 

@@ -3,6 +3,7 @@
 from ._progress import progress_bar
 from ._threads import keep_torch_threads, settings, torch_threads
 from ._validation import check_bool, check_choice, check_int, check_number, check_seed
+from ._warnings import warn_user
 
 __all__ = [
     "check_bool",
@@ -14,4 +15,5 @@ __all__ = [
     "progress_bar",
     "settings",
     "torch_threads",
+    "warn_user",
 ]
