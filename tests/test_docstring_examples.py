@@ -97,8 +97,12 @@ def test_docstring_example_runs(test, namespace):
     import anndata as ad
     import matplotlib.pyplot as plt
 
-    # every example gets its own copy of the data (some write into it)
-    ns = {k: v.copy() if isinstance(v, ad.AnnData) else v for k, v in namespace.items()}
+    # every example gets its own copy of the data (some write into it); not of `adata`, which
+    # is registered with scvi-tools (a copy would no longer match the model's registration)
+    ns = {
+        k: v.copy() if isinstance(v, ad.AnnData) and k != "adata" else v
+        for k, v in namespace.items()
+    }
     checker = doctest.OutputChecker()
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     for example in test.examples:
