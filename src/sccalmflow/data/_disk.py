@@ -94,14 +94,8 @@ class H5adRowWriter:
 
     def finish(self, obs: pd.DataFrame, var: pd.DataFrame, uns: dict) -> None:
         """Write ``obs``, ``var`` and ``uns`` (and the empty groups) and close the file."""
-        from anndata.io import write_elem
-
         try:
-            write_elem(self._file, "obs", obs)
-            write_elem(self._file, "var", var)
-            write_elem(self._file, "uns", uns)
-            for name in ("layers", "obsp", "varm", "varp"):
-                write_elem(self._file, name, {})
+            write_annotations(self._file, obs, var, uns, empty=("layers", "obsp", "varm", "varp"))
         finally:
             self._file.close()
 
@@ -109,6 +103,14 @@ class H5adRowWriter:
         """Close and delete the incomplete file."""
         self._file.close()
         self.path.unlink(missing_ok=True)
+
+
+def write_annotations(store, obs, var, uns, *, empty: tuple[str, ...], **kwargs) -> None:
+    """Write ``obs``, ``var``, ``uns`` and the ``empty`` groups of an AnnData store."""
+    from anndata.io import write_elem
+
+    for key, value in {"obs": obs, "var": var, "uns": uns, **dict.fromkeys(empty, {})}.items():
+        write_elem(store, key, value, **kwargs)
 
 
 class SparseRowWriter:
@@ -181,17 +183,14 @@ class SparseRowWriter:
 
     def finish(self, obs: pd.DataFrame, var: pd.DataFrame, uns: dict) -> None:
         """Write ``obs``, ``var``, ``uns`` and the empty groups, and close the store."""
-        from anndata.io import write_elem
-
         if len(obs) != self.n_obs or len(var) != self.n_vars:
             raise ValueError(
                 f"obs/var have {len(obs)} x {len(var)} rows; the rows written are "
                 f"{self.n_obs} x {self.n_vars}."
             )
-        elements = {"obs": obs, "var": var, "uns": uns, "obsm": {}, "obsp": {}, "varm": {}}
-        elements["varp"] = {}
-        for key, value in elements.items():
-            write_elem(self._store, key, value, **self._kwargs)
+        write_annotations(
+            self._store, obs, var, uns, empty=("obsm", "obsp", "varm", "varp"), **self._kwargs
+        )
         self._store.attrs["encoding-type"] = "anndata"
         self._store.attrs["encoding-version"] = "0.1.0"
         self._close()
