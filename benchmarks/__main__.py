@@ -27,6 +27,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small budgets (< 5 min per suite)")
     p.add_argument("--out", default=str(RESULTS), help="default: benchmarks/results")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--calmflow",
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="CaLMFlow constructor keywords on top of the suite's, e.g. head=flow",
+    )
     return p
 
 
@@ -34,12 +40,19 @@ def main(argv: list[str] | None = None) -> None:
     """Run the suites the command line asks for."""
     args = parser().parse_args(argv)
     # the heavy imports (torch, scanpy) come after the command line is read
+    from benchmarks.config import get_config
+    from benchmarks.generator import parse_variant
     from benchmarks.methods import configure_runtime
     from benchmarks.suites import run_suite
 
     configure_runtime()
+    mode = "quick" if args.quick else "full"
     for suite in SUITES if args.suite == "all" else [args.suite]:
-        run_suite(suite, "quick" if args.quick else "full", args.out, args.seed)
+        overrides = None
+        if args.calmflow:
+            calmflow = {**get_config(suite, mode).calmflow, **parse_variant(args.calmflow)}
+            overrides = {"calmflow": calmflow}
+        run_suite(suite, mode, args.out, args.seed, overrides)
 
 
 if __name__ == "__main__":

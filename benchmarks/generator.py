@@ -63,7 +63,9 @@ def parse_variant(text: str) -> dict:
     return kwargs
 
 
-def run_one(adata, cell_type: str, seed: int, variant: str, taus, n_cells: int) -> dict:
+def run_one(
+    adata, cell_type: str, seed: int, variant: str, taus, n_cells: int, max_epochs=None
+) -> dict:
     """Train one variant with one seed on the split of ``cell_type``; score each τ."""
     from benchmarks.methods import fit_calmflow, predict_timed
     from benchmarks.suites.kang_loo import score
@@ -72,9 +74,10 @@ def run_one(adata, cell_type: str, seed: int, variant: str, taus, n_cells: int) 
 
     setup, split = kang_setup(), kang_held_out(adata, cell_type)
     kwargs = parse_variant(variant)
-    model, train_s = fit_calmflow(split.train.copy(), setup, kwargs, {}, seed)
-    real = split.real.copy()
-    model.add_pca(real)
+    train_kwargs = {} if max_epochs is None else {"max_epochs": max_epochs}
+    model, train_s = fit_calmflow(split.train.copy(), setup, kwargs, train_kwargs, seed)
+    model.add_pca(split.real)  # the split is this run's own: every score reads its PCA
+    real = split.real
     row = {"variant": variant, "cell_type": cell_type, "seed": seed, "train_s": train_s}
     row["epochs"] = len(model.history["train_loss"])
     sampling = model.module.samples_latent(1.0)
@@ -88,7 +91,63 @@ def run_one(adata, cell_type: str, seed: int, variant: str, taus, n_cells: int) 
             "gen_s": gen_s,
         }
     row["default_tau"] = model.temperature
+    row["pool"] = score_pool(model, split, setup, seed, n_cells)
+    if variant == "default":
+        row["references"] = score_references(model, split, setup, seed, n_cells)
     return row
+
+
+def score_pool(model, split, setup: dict, seed: int, n_cells: int, pool: int = 40, subsets=4):
+    """``n_cells`` cells from ``subsets`` random sets of ``pool`` of the type's control cells.
+
+    A sampling head reuses each source with new noise (``oversample="repeat"``); the
+    deterministic head is scored with ``"repeat"`` and ``"interpolate"``. Means over subsets.
+    """
+    from benchmarks.methods import predict_timed
+    from benchmarks.suites.kang_loo import score
+    from sccalmflow.data import PCA_KEY
+
+    ct = split.cell_type
+    obs = split.train.obs
+    ctrl = split.train[((obs["cell_type"] == ct) & (obs["condition"] == "control")).to_numpy()]
+    modes = ["repeat"] if model.module.samples_latent(1.0) else ["repeat", "interpolate"]
+    out: dict = {}
+    for mode in modes:
+        values = []
+        for s in range(subsets):
+            rng = np.random.default_rng(100 + s)
+            subset = ctrl[np.sort(rng.choice(ctrl.n_obs, min(pool, ctrl.n_obs), replace=False))]
+            pred, _ = predict_timed(
+                model, split.condition, n_cells, seed + s, source_cells=subset, oversample=mode
+            )
+            v = {
+                name: float(score(pred, split.real, split, setup, seed)[key])
+                for name, key in METRICS.items()
+            }
+            v["distinct"] = int(len(np.unique(np.round(pred.obsm[PCA_KEY], 5), axis=0)))
+            values.append(v)
+        out[mode] = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+    return out
+
+
+def score_references(model, split, setup: dict, seed: int, n_cells: int) -> dict:
+    """Additive (fitted on the split's training cells) and the split-half replicate.
+
+    Scored like every variant, so the fraction of the Additive -> replicate gap a variant
+    closes can be read off (``gap closed``: 0 = Additive, 1 = the replicate).
+    """
+    from benchmarks.methods import predict_timed
+    from benchmarks.suites.kang_loo import replicate_halves, score
+    from sccalmflow.baselines import Additive
+
+    add = Additive().fit(split.train, n_pca=model.module.n_features, seed=seed, **setup)
+    pred, _ = predict_timed(add, split.condition, n_cells, seed)
+    half_a, ref = replicate_halves(split, seed)
+    out = {}
+    for name, (p, r) in {"Additive": (pred, split.real), "replicate": (half_a, ref)}.items():
+        values = score(p, r, split, setup, seed)
+        out[name] = {n: float(values[key]) for n, key in METRICS.items()}
+    return out
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
@@ -160,6 +219,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     add_run_arguments(parser, ["default", CANDIDATE], RESULTS)
     parser.add_argument("--taus", nargs="+", type=float, default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--n-cells", type=int, default=500)
+    parser.add_argument("--max-epochs", type=int, default=None, help="default: train()'s")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "generator.jsonl"
@@ -173,7 +233,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for seed in args.seeds:
             for ct in args.cell_types:
                 for variant in args.variants:
-                    row = run_one(adata, ct, seed, variant, args.taus, args.n_cells)
+                    row = run_one(
+                        adata, ct, seed, variant, args.taus, args.n_cells, args.max_epochs
+                    )
                     append_jsonl(jsonl, [row])
                     print(json.dumps(row), flush=True)
         print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)

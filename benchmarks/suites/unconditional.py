@@ -115,7 +115,8 @@ def generate_calmflow(
             per_trajectory_batch=True,
         )
         pred, g = predict_timed(model, None, n_eval, seed)
-        setting = f"source=noise, N={n_traj}, {budget(model)}"
+        head = cfg.calmflow.get("head", calmflow_defaults()["head"])
+        setting = f"source=noise, N={n_traj}, {head} head, {budget(model)}"
         if first is None:
             first = model
         check_space(pred, first)

@@ -10,7 +10,7 @@ from sccalmflow.datasets import kang2018_setup
 COND = {"cell_type": ["CD14 Mono"], "condition": ["IFN-beta"]}
 
 
-@pytest.fixture(scope="module", params=["flow", "cvae"])
+@pytest.fixture(scope="module", params=["flow", "cvae", "gmm"])
 def sampler(request, kang_small_shared, tiny_config, quiet_train):
     """A tiny model with a sampling head on bridge paths, trained 2 epochs (do not modify)."""
     ad = kang_small_shared.copy()

@@ -97,7 +97,7 @@ def test_loss_parts_and_gradients(head):
     inf = mod.inference(torch.randn(4, 3, 7), torch.randn(4, 3, 7))
     gen = mod.generative(p, inf["path"].states, inf["path"].target)
     assert gen["reconstruction"].shape == (4, 3, 4)
-    assert (gen["kl"] is None) == (head in ("deterministic", "flow"))
+    assert (gen["kl"] is None) == (head in ("deterministic", "flow", "gmm"))
     out = mod.loss({}, inf, gen, kl_weight=0.5)
     assert out.reconstruction_loss["reconstruction_loss"].shape == (4,)
     assert torch.allclose(

@@ -197,7 +197,7 @@ class CaLMFlowModel(
         path: Literal["straight", "bridge"] = "straight",
         sigma_min: float = 0.0,
         ot_coupling: bool = True,
-        head: Literal["deterministic", "variational", "cvae", "flow"] = "deterministic",
+        head: Literal["deterministic", "variational", "cvae", "flow", "gmm"] = "deterministic",
         latent_dim: int = 32,
         kl_weight: float = 0.01,
         kl_free_bits: float = 0.0,

@@ -48,8 +48,8 @@ class CaLMFlowModule(BaseModuleClass):
     n_trajectories
         ``N`` trajectories per sequence.
     head
-        The next-state head: ``"deterministic"``, ``"variational"`` (the paper's), ``"cvae"``
-        or ``"flow"`` (see :func:`~sccalmflow.nn.build_head`).
+        The next-state head: ``"deterministic"``, ``"variational"`` (the paper's), ``"cvae"``,
+        ``"flow"`` or ``"gmm"`` (see :func:`~sccalmflow.nn.build_head`).
     latent_dim, head_hidden, tokenizer_hidden
         Sizes of the head's latent and of the MLPs.
     path

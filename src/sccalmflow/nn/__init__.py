@@ -16,6 +16,7 @@ from ._cvae_head import ConditionalVAEHead
 from ._flow_head import FlowMatchingHead
 from ._head import HeadLoss, NextStateHead, gaussian_kl
 from ._head_choice import HEADS, build_head
+from ._mixture_head import MixtureHead
 from ._state_tokenizer import StateTokenizer
 from ._variational_head import DeterministicHead, VariationalHead
 
@@ -26,6 +27,7 @@ __all__ = [
     "DeterministicHead",
     "FlowMatchingHead",
     "HeadLoss",
+    "MixtureHead",
     "NextStateHead",
     "StateTokenizer",
     "VariationalHead",

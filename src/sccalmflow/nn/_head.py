@@ -3,7 +3,8 @@
 A head sits after the causal LM. In training it scores the path's target (``loss_terms``); in
 generation it draws the velocity (``sample``). The heads themselves live one per file:
 :class:`DeterministicHead` and :class:`VariationalHead` (the paper's),
-:class:`ConditionalVAEHead`, :class:`FlowMatchingHead`; :func:`build_head` picks one by name.
+:class:`ConditionalVAEHead`, :class:`FlowMatchingHead`, :class:`MixtureHead`; :func:`build_head`
+picks one by name.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def _check(model, real, temperatures: Sequence[float]) -> list[float]:
         raise ValueError(
             "The deterministic head ignores the temperature (head='deterministic'): every "
             "temperature gives the same cells, so there is nothing to sweep. Use a model "
-            "with a sampling head (head='flow', 'cvae' or 'variational')."
+            "with a sampling head (head='flow', 'gmm', 'cvae' or 'variational')."
         )
     temps = [float(t) for t in temperatures]
     if not temps:

@@ -1,0 +1,228 @@
+"""Does a sampling head make CaLMFlow a generator on the synthetic tasks? (a benchmark)
+
+The paper's two synthetic tasks, each with several seeds, in one run with the CFM baselines:
+``moons`` (8 Gaussians -> 2 moons, 2-d; paper Table 7) and ``gaussians`` (2 -> 3 and 2 -> 4
+Gaussians in 100-d; paper Table 2). For every head in ``--heads`` CaLMFlow is trained with one
+trajectory per sequence and with the suite's most trajectories (10 on moons, 8 on gaussians),
+with the suites' full budgets (``benchmarks/config.py``); the sampling heads are also scored
+at every temperature of ``--taus`` (one trajectory). OT-CFM and I-CFM (from noise) are trained
+on the same task and seed. Metrics: W2 and MMD of the generated points against a fresh target
+sample, and the sampling floor (a second fresh sample). Each (task, seed, method) is one line
+of ``generator_toys.jsonl``; the page ``generator_toys.md`` gives mean ± sd over seeds.
+
+    python benchmarks/generator_toys.py                               # both tasks, seeds 0-2
+    python benchmarks/generator_toys.py --tasks moons --seeds 0 --heads flow
+    python benchmarks/generator_toys.py --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+if __package__ in (None, ""):  # `python benchmarks/generator_toys.py` from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.records import append_jsonl, read_jsonl
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: task name -> (suite config, split name, the number of modes for gaussians)
+TASKS = {
+    "moons": ("moons", None),
+    "gaussians 2->3": ("gaussians", 3),
+    "gaussians 2->4": ("gaussians", 4),
+}
+CFMS = ("otcfm", "icfm")
+
+
+def sample_task(task: str, seed: int):
+    """The task's points (``benchmarks.tasks.ToySample``) and its full-mode config."""
+    from benchmarks.config import get_config
+    from benchmarks.tasks import gaussians_sample, moons_sample
+
+    suite, k = TASKS[task]
+    cfg = get_config(suite, "full")
+    if suite == "moons":
+        return moons_sample(cfg.n_train, cfg.n_eval, seed), cfg
+    return gaussians_sample(cfg.dim, k, cfg.n_train, cfg.n_eval, seed), cfg
+
+
+def run_task(task: str, seed: int, heads, taus, quick: bool = False) -> list[dict]:
+    """Every method on one task and seed; one row each (metrics at each τ for sampling heads)."""
+    from benchmarks.methods import (
+        fit_toy_calmflow,
+        fit_toy_cfm,
+        predict_toy_calmflow,
+        predict_toy_cfm,
+    )
+    from benchmarks.tasks import toy_metrics
+
+    points, cfg = sample_task(task, seed)
+    n = cfg.n_eval
+    train = {"validation_size": 0.0, **cfg.train}
+    cfm_budget = cfg.cfm
+    if quick:
+        train["max_epochs"] = 1
+        cfm_budget = type(cfg.cfm)(32, 20)
+    base = {"task": task, "seed": seed}
+    floor = toy_metrics(points.fresh, points.ref, seed)
+    rows = [
+        {**base, "method": "Reference", "w2": floor[("w2", "data")], "mmd": floor[("mmd", "data")]}
+    ]
+    for head in heads:
+        for n_traj in (1, max(cfg.trajectories)):
+            name = f"CaLMFlow {head} ({n_traj} traj.)"
+            print(f"[{task} s{seed}] {name}", flush=True)
+            kwargs = {**cfg.calmflow, "head": head, "n_trajectories": n_traj}
+            model, t = fit_toy_calmflow(points.source, points.target, kwargs, train, seed)
+            row = {**base, "method": name, "head": head, "n_traj": n_traj, "train_s": t}
+            sweep = taus if model.module.samples_latent(1.0) and n_traj == 1 else []
+            for tau in dict.fromkeys([model.temperature, *sweep]):
+                g, _ = predict_toy_calmflow(model, n, seed, temperature=tau)
+                m = toy_metrics(g, points.ref, seed)
+                values = {"w2": m[("w2", "data")], "mmd": m[("mmd", "data")], "spread": spread(g)}
+                if tau == model.temperature and "w2" not in row:
+                    row |= {**values, "tau": tau}
+                row[f"tau={tau:g}"] = values
+            rows.append(row)
+    for variant in CFMS:
+        print(f"[{task} s{seed}] CFM-{variant}", flush=True)
+        cfm, t = fit_toy_cfm(points.target, variant, cfm_budget, seed)
+        g, _, nfe = predict_toy_cfm(cfm, n, seed)
+        m = toy_metrics(g, points.ref, seed)
+        rows.append(
+            {
+                **base,
+                "method": f"CFM-{variant}",
+                "w2": m[("w2", "data")],
+                "mmd": m[("mmd", "data")],
+                "train_s": t,
+                "nfe": nfe,
+            }
+        )
+    return rows
+
+
+def spread(points: np.ndarray) -> float:
+    """Root mean squared distance of the points to their mean (how spread out they are)."""
+    return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
+
+
+def mean_sd(df: pd.DataFrame, by: list[str], cols: list[str]) -> pd.DataFrame:
+    """``mean ± sd (n seeds)`` of ``cols`` per group."""
+    g = df.groupby(by, sort=False)[cols]
+    mean, sd, n = g.mean(), g.std(), g.size()
+    out = mean.copy().astype(object)
+    for c in cols:
+        out[c] = [
+            f"{m:.4g} ± {s:.2g}" if np.isfinite(s) else f"{m:.4g}" for m, s in zip(mean[c], sd[c])
+        ]
+    out["seeds"] = n
+    return out.reset_index()
+
+
+def markdown(rows: list[dict]) -> str:
+    """Mean ± sd over seeds per task and method; the τ sweep; the goals, met or not."""
+    from benchmarks.report import md_table
+
+    df = pd.DataFrame(rows)
+    main = mean_sd(df, ["task", "method"], ["w2", "mmd"])
+    sweep = []
+    for r in rows:
+        for key, val in r.items():
+            if key.startswith("tau="):
+                sweep.append(
+                    {
+                        "task": r["task"],
+                        "method": r["method"],
+                        "seed": r["seed"],
+                        "tau": float(key[4:]),
+                        **val,
+                    }
+                )
+    lines = [
+        "# generator_toys: heads against CFM on the synthetic tasks, several seeds",
+        "",
+        __doc__.split("\n\n")[1].replace("\n", " "),
+        "",
+        "## W2 and MMD (mean ± sd over seeds; lower is better)",
+        "",
+        md_table(main),
+        "",
+        *goals(df),
+    ]
+    if sweep:
+        sw = pd.DataFrame(sweep)
+        sw = sw[sw.method.str.contains("1 traj")]
+        lines += [
+            "",
+            "## Temperature (one trajectory; spread = RMS distance of the generated points to "
+            "their mean)",
+            "",
+            md_table(mean_sd(sw, ["task", "method", "tau"], ["w2", "mmd", "spread"])),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def goals(df: pd.DataFrame) -> list[str]:
+    """Per task: the best CaLMFlow against the best CFM (means over seeds), and N vs 1."""
+    out = ["## Goals", ""]
+    for task in dict.fromkeys(df.task):
+        d = df[df.task == task].groupby("method", sort=False)[["w2", "mmd"]].mean()
+        cfm = d[d.index.str.startswith("CFM")]
+        calm = d[d.index.str.startswith("CaLMFlow")]
+        if cfm.empty or calm.empty:
+            continue
+        best = calm.w2.idxmin()
+        ok = calm.w2[best] <= cfm.w2.min() and calm.mmd[best] <= cfm.mmd.min()
+        out.append(
+            f"- {task}: best {best}: W2 {calm.w2[best]:.3f}, MMD {calm.mmd[best]:.4f}; "
+            f"best CFM W2 {cfm.w2.min():.3f}, MMD {cfm.mmd.min():.4f} -> "
+            f"{'met' if ok else 'not met'} (both at most the best CFM's)."
+        )
+        for head in dict.fromkeys(df["head"].dropna()):
+            sub = calm[calm.index.str.startswith(f"CaLMFlow {head} (")]
+            if len(sub) == 2:
+                one, many = sub.w2.iloc[0], sub.w2.iloc[1]
+                out.append(
+                    f"  - {head} head: {sub.index[1]} W2 {many:.3f} vs 1 traj. {one:.3f} -> "
+                    f"more trajectories {'help' if many < one else 'do not help'}."
+                )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the tasks (appending to ``generator_toys.jsonl``) and write the page."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--heads", nargs="+", default=["deterministic", "flow"])
+    parser.add_argument("--taus", nargs="+", type=float, default=[0.0, 0.25, 0.5, 1.0, 1.5])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--quick", action="store_true", help="one epoch, tiny CFM (a smoke test)")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    jsonl = args.out / "generator_toys.jsonl"
+    if not args.report_only:
+        from benchmarks.methods import configure_runtime
+
+        configure_runtime()
+        t0 = time.perf_counter()
+        for seed in args.seeds:
+            for task in args.tasks:
+                rows = run_task(task, seed, args.heads, args.taus, args.quick)
+                append_jsonl(jsonl, rows)
+                print(json.dumps(rows), flush=True)
+        print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    (args.out / "generator_toys.md").write_text(markdown(read_jsonl(jsonl)))
+
+
+if __name__ == "__main__":
+    main()
