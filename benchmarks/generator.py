@@ -84,10 +84,11 @@ def run_one(
     for tau in taus if sampling else [model.temperature]:
         pred, gen_s = predict_timed(model, split.condition, n_cells, seed, temperature=tau)
         values = score(pred, real, split, setup, seed)
-        z = pred.obsm[PCA_KEY]
+        z = np.asarray(pred.obsm[PCA_KEY], dtype=np.float64)
         row[f"tau={tau:g}"] = {
             **{name: float(values[key]) for name, key in METRICS.items()},
             "distinct": int(len(np.unique(np.round(z, 5), axis=0))),
+            "spread": float(np.sqrt(((z - z.mean(0)) ** 2).sum(1).mean())),
             "gen_s": gen_s,
         }
     row["default_tau"] = model.temperature
@@ -170,39 +171,129 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def markdown(df: pd.DataFrame, note: str = "") -> str:
-    """Means over seeds per (cell type, variant, τ), then each seed at its default τ.
+def pool_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per (variant, cell type, seed, oversample mode) of the 40-control pools."""
+    return pd.DataFrame(
+        [
+            {
+                "variant": r["variant"],
+                "cell_type": r["cell_type"],
+                "seed": r["seed"],
+                "mode": m,
+                **v,
+            }
+            for r in rows
+            for m, v in r.get("pool", {}).items()
+        ]
+    )
+
+
+def reference_frame(rows: list[dict]) -> pd.DataFrame:
+    """Additive and the replicate per (cell type, seed)."""
+    return pd.DataFrame(
+        [
+            {"cell_type": r["cell_type"], "seed": r["seed"], "method": m, **v}
+            for r in rows
+            for m, v in r.get("references", {}).items()
+        ]
+    )
+
+
+def gap_closed(df: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
+    """Per run, the fraction of the Additive (0) -> replicate (1) gap closed, per metric."""
+    add = refs[refs.method == "Additive"].set_index(["cell_type", "seed"])[list(METRICS)]
+    rep = refs[refs.method == "replicate"].set_index(["cell_type", "seed"])[list(METRICS)]
+    runs = df.set_index(["cell_type", "seed"])
+    out = runs[["variant", "tau"]].copy()
+    for m in METRICS:
+        base, ceil = add[m].reindex(runs.index), rep[m].reindex(runs.index)
+        out[m] = ((runs[m] - base) / (ceil - base)).to_numpy()
+    return out.reset_index()
+
+
+def mean_sd(df: pd.DataFrame, by: list[str], cols: list[str]) -> pd.DataFrame:
+    """``mean ± sd`` over the rows of each group, and the number of rows."""
+    g = df.groupby(by, sort=False)[cols]
+    mean, sd = g.mean(), g.std()
+    out = mean.astype(object)
+    for c in cols:
+        out[c] = [
+            f"{a:.4g}" if not np.isfinite(b) else f"{a:.4g} ± {b:.2g}"
+            for a, b in zip(mean[c], sd[c], strict=True)
+        ]
+    out["runs"] = g.size()
+    return out.reset_index()
+
+
+def markdown(rows: list[dict], note: str = "") -> str:
+    """Means over runs (type x seed) per variant and τ, the pools, the gap closed, per type.
 
     ``note`` (markdown) ends the page.
     """
     from benchmarks.report import md_table
 
-    cols = [*METRICS, "distinct", "train_s"]
-    mean = df.groupby(["cell_type", "variant", "tau"], sort=False)[cols].mean()
-    n = df.groupby(["cell_type", "variant", "tau"], sort=False).seed.nunique().rename("seeds")
-    mean = mean.join(n).reset_index().sort_values(["cell_type", "variant", "tau"])
-    at_default = df[np.isclose(df.tau, df.default_tau) | df.default_tau.isna()]
-    per_seed = at_default.pivot_table(
-        index=["cell_type", "variant"], columns="seed", values=list(METRICS)
-    )
-    per_seed.columns = [f"{m} s{s}" for m, s in per_seed.columns]
+    df = frame(rows)
+    has_spread = "spread" in df
+    cols = [*METRICS, "distinct"] + (["spread"] if has_spread else [])
+    types = ", ".join(dict.fromkeys(df.cell_type))
+    seeds = ", ".join(str(s) for s in sorted(df.seed.unique()))
     lines = [
         "# generator: heads, paths and temperature on held-out Kang cell types",
         "",
-        "One model per (held-out type, variant, seed), trained with `train()`'s defaults on "
-        "all cells but the type's IFN-beta cells; 500 cells generated from the type's control "
-        "cells and scored against the real held-out cells: R² (squared Pearson) on the "
-        "top-100 DE genes (higher is better); E-distance, MMD and W2 in the model's 50-d PCA "
-        "space (lower is better); distinct = distinct generated cells. `default` is the "
-        f"deterministic head on straight paths; `{CANDIDATE}` the sampling candidate.",
+        f"Held-out types: {types}; seeds {seeds}. One model per (held-out type, variant, "
+        "seed), trained with `train()`'s defaults on all cells but the type's IFN-beta cells; "
+        "500 cells generated from the type's control cells and scored against the real "
+        "held-out cells: R² (squared Pearson) on the top-100 DE genes (higher is better); "
+        "E-distance, MMD and W2 in the model's 50-d PCA space (lower is better); distinct = "
+        "distinct generated cells"
+        + (
+            "; spread = RMS distance of the generated cells to their mean in PCA"
+            if has_spread
+            else ""
+        )
+        + ". `default` is the constructor's defaults; other variants name the keywords they "
+        "change. Sampling heads are scored at every τ.",
         "",
-        "## Means over seeds",
+        "## Mean ± sd over runs (held-out type x seed), per variant and τ",
         "",
-        md_table(mean),
+        md_table(mean_sd(df.sort_values(["variant", "tau"]), ["variant", "tau"], cols)),
+    ]
+    refs = reference_frame(rows)
+    if not refs.empty:
+        gaps = gap_closed(df, refs)
+        lines += [
+            "",
+            "## Fraction of the gap from Additive (0) to the split-half replicate (1) closed",
+            "",
+            "Per run, (method − Additive) / (replicate − Additive) for each metric, then "
+            "mean ± sd over runs. Additive and the replicate, scored the same way:",
+            "",
+            md_table(mean_sd(refs, ["method"], list(METRICS))),
+            "",
+            md_table(
+                mean_sd(gaps.sort_values(["variant", "tau"]), ["variant", "tau"], list(METRICS))
+            ),
+        ]
+    pools = pool_frame(rows)
+    if not pools.empty:
+        lines += [
+            "",
+            "## 500 cells from 40 control cells",
+            "",
+            "Four random sets of 40 of the held-out type's control cells (`source_cells=`), "
+            "500 cells each at the variant's default τ: the deterministic head repeats its 40 "
+            "cells (`oversample='repeat'`) or interpolates between controls "
+            "(`'interpolate'`); a sampling head draws a new cell each time a control is "
+            "reused. Means over the four sets, then mean ± sd over runs.",
+            "",
+            md_table(mean_sd(pools, ["variant", "mode"], [*METRICS, "distinct"])),
+        ]
+    at_default = df[np.isclose(df.tau, df.default_tau) | df.default_tau.isna()]
+    lines += [
         "",
-        "## Each seed at the variant's default τ",
+        "## Per held-out type at the variant's default τ (mean ± sd over seeds)",
         "",
-        md_table(per_seed.reset_index()),
+        md_table(mean_sd(at_default, ["cell_type", "variant"], [*METRICS, "train_s"])),
         "",
         note,
     ]
@@ -239,12 +330,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                     append_jsonl(jsonl, [row])
                     print(json.dumps(row), flush=True)
         print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    df = frame(read_jsonl(jsonl))
+    rows = read_jsonl(jsonl)
     notes = args.out / "generator_notes.md"  # hand-written findings, appended when present
     (args.out / "generator.md").write_text(
-        markdown(df, notes.read_text() if notes.exists() else "")
+        markdown(rows, notes.read_text() if notes.exists() else "")
     )
-    return df
+    return frame(rows)
 
 
 if __name__ == "__main__":

@@ -353,16 +353,22 @@ def test_generator_variants_and_page(tmp_path):
         "ot_coupling": False,
     }
     scores = dict(r2_pearson_top_de=0.9, e_distance_pca=1.0, mmd_pca=0.03, w2_pca=8.0)
+    refs = {
+        "Additive": dict(r2_pearson_top_de=0.8, e_distance_pca=3.0, mmd_pca=0.05, w2_pca=10.0),
+        "replicate": dict(r2_pearson_top_de=1.0, e_distance_pca=0.0, mmd_pca=0.01, w2_pca=7.0),
+    }
+    pool = {"repeat": {**scores, "distinct": 40}, "interpolate": {**scores, "distinct": 500}}
     rows = [
         {"variant": "default", "cell_type": "B", "seed": s, "train_s": 10.0, "epochs": 3,
-         "default_tau": 0.5,
+         "default_tau": 0.5, "pool": pool, "references": refs,
          **{f"tau={t:g}": {**scores, "e_distance_pca": 1.0 + t + s, "distinct": 500, "gen_s": 1}
             for t in (0.0, 0.5, 1.0)}}
         for s in (0, 1)
     ] + [
         {"variant": generator.CANDIDATE, "cell_type": "B", "seed": 0, "train_s": 5.0,
          "epochs": 3, "default_tau": 1.0,
-         "tau=1": {**scores, "distinct": 99, "gen_s": 1}}
+         "pool": {"repeat": {**scores, "distinct": 500}},
+         "tau=1": {**scores, "distinct": 99, "gen_s": 1, "spread": 3.0}}
     ]  # fmt: skip
     df = generator.frame(rows)
     assert len(df) == 7 and set(df.tau) == {0.0, 0.5, 1.0}
@@ -370,10 +376,48 @@ def test_generator_variants_and_page(tmp_path):
     out = generator.main(["--report-only", "--out", str(tmp_path)])
     assert len(out) == 7
     md = (tmp_path / "generator.md").read_text()
-    # mean over the two seeds at τ = 0.5: E-distance (1.5 + 2.5) / 2 = 2
-    line = next(ln for ln in md.splitlines() if ln.startswith("| B | default | 0.5 |"))
-    assert "| 2 |" in line and line.rstrip().endswith("| 2 |")
-    assert "Each seed at the variant's default τ" in md
+    # mean over the two seeds at τ = 0.5: E-distance (1.5 + 2.5) / 2 = 2, sd 0.71
+    line = next(ln for ln in md.splitlines() if ln.startswith("| default | 0.5 |"))
+    assert "| 2 ± 0.71 |" in line and line.rstrip().endswith("| 2 |")
+    # gap closed: R² (0.9 - 0.8) / (1 - 0.8) = 0.5; E-distance at τ = 0 (seed 0: 1) (1 - 3) / -3
+    gaps = md.split("Fraction of the gap")[1].split("## 500 cells")[0]
+    line = next(ln for ln in gaps.splitlines() if ln.startswith("| default | 0 |"))
+    assert line.split("|")[3].strip() == "0.5 ± 0"
+    assert line.split("|")[4].strip().startswith("0.5 ± ")  # seeds 0, 1: 2/3 and 1/3
+    pools = md.split("## 500 cells from 40 control cells")[1]
+    assert "| default | interpolate |" in pools and f"| {generator.CANDIDATE} | repeat |" in pools
+    assert "Per held-out type" in md
+
+
+def test_generator_toys_page(tmp_path):
+    """``benchmarks/generator_toys.py``: mean ± sd over seeds, the goals and the τ table."""
+    from benchmarks import generator_toys
+
+    def calm(seed, head, n, w2):
+        row = {"task": "moons", "seed": seed, "method": f"CaLMFlow {head} ({n} traj.)",
+               "head": head, "n_traj": n, "w2": w2, "mmd": 0.003}
+        if head == "flow" and n == 1:
+            row |= {f"tau={t:g}": {"w2": w2 + t, "mmd": 0.003, "spread": 1 + t}
+                    for t in (0.0, 1.0)}
+        return row
+
+    rows = [
+        r
+        for s in (0, 1)
+        for r in [
+            {"task": "moons", "seed": s, "method": "Reference", "w2": 0.2, "mmd": 0.0002},
+            calm(s, "flow", 1, 0.5), calm(s, "flow", 10, 0.3 + 0.1 * s),
+            {"task": "moons", "seed": s, "method": "CFM-otcfm", "w2": 0.4, "mmd": 0.003},
+        ]
+    ]  # fmt: skip
+    (tmp_path / "generator_toys.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    generator_toys.main(["--report-only", "--out", str(tmp_path)])
+    md = (tmp_path / "generator_toys.md").read_text()
+    assert "| moons | CaLMFlow flow (10 traj.) | 0.35 ± 0.071 | 0.003 ± 0 | 2 |" in md
+    # best CaLMFlow (0.35) below the best CFM (0.4), MMD equal: met; 10 traj. beat 1
+    assert "best CaLMFlow flow (10 traj.): W2 0.350" in md and "-> met" in md
+    assert "more trajectories help" in md
+    assert "| moons | CaLMFlow flow (1 traj.) | 1 | 1.5 ± 0 | 0.003 ± 0 | 2 ± 0 | 2 |" in md
 
 
 # ====================================================================== scale
