@@ -394,11 +394,17 @@ def test_generator_toys_page(tmp_path):
     from benchmarks import generator_toys
 
     def calm(seed, head, n, w2):
-        row = {"task": "moons", "seed": seed, "method": f"CaLMFlow {head} ({n} traj.)",
-               "head": head, "n_traj": n, "w2": w2, "mmd": 0.003}
+        row = {
+            "task": "moons",
+            "seed": seed,
+            "method": f"CaLMFlow {head} ({n} traj.)",
+            "head": head,
+            "n_traj": n,
+            "w2": w2,
+            "mmd": 0.003,
+        }
         if head == "flow" and n == 1:
-            row |= {f"tau={t:g}": {"w2": w2 + t, "mmd": 0.003, "spread": 1 + t}
-                    for t in (0.0, 1.0)}
+            row |= {f"tau={t:g}": {"w2": w2 + t, "mmd": 0.003, "spread": 1 + t} for t in (0.0, 1.0)}
         return row
 
     rows = [
