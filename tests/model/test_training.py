@@ -41,6 +41,27 @@ def test_train_reports_and_restores_the_best_epoch(kang_small, tiny, quiet_train
         _ = CaLMFlowModel(_held_out(kang_small), **tiny).training_summary
 
 
+@pytest.mark.parametrize("head", ["deterministic", "gmm"])
+def test_every_head_is_selected_by_the_error_of_its_mean(kang_small, tiny, quiet_train, head):
+    """Early stopping and the best epoch read ``mean_error_validation``: the reconstruction
+    itself for the deterministic head; only the mean's squared error for a head whose loss
+    also scores a distribution (a mixture's likelihood can over-fit while the mean improves)."""
+    model = CaLMFlowModel(_held_out(kang_small), **{**tiny, "head": head})
+    quiet_train(model, max_epochs=4)
+    hist = model.history
+    mean_err = hist["mean_error_validation"].to_numpy().ravel()
+    rec = hist["reconstruction_loss_validation"].to_numpy().ravel()
+    assert len(mean_err) == 4 and np.all(np.isfinite(mean_err))
+    summary = model.training_summary
+    assert summary["best_epoch"] == int(np.nanargmin(mean_err))
+    assert summary["best_validation_loss"] == pytest.approx(float(np.nanmin(mean_err)), rel=1e-5)
+    if head == "deterministic":
+        np.testing.assert_allclose(mean_err, rec, rtol=1e-5)
+    else:  # the mixture's negative log-likelihood is part of the loss, not of the monitor
+        assert not np.allclose(mean_err, rec, rtol=1e-3)
+    assert "mean_error_train" in hist
+
+
 def test_additive_source_starts_from_the_additive_prediction(kang_small, tiny, quiet_train):
     train = _held_out(kang_small)
     model = CaLMFlowModel(train, **{**tiny, "source": "additive"})

@@ -13,6 +13,7 @@ import torch
 from scvi.train import TrainRunner
 
 from ..data import SequenceDataModule, stratified_split
+from ..module import MEAN_ERROR
 from ..train import (
     BestWeights,
     CaLMFlowTrainingPlan,
@@ -124,13 +125,14 @@ class TrainingMixin:
             Fraction of each condition's cells held out to compute ``*_validation`` losses
             (0: none). Default 0.1 (or ``1 - train_size``).
         early_stopping
-            Stop when ``reconstruction_loss_validation`` has not improved for
-            ``early_stopping_patience`` epochs. ``None`` (default): on whenever there is a
+            Stop when ``mean_error_validation`` (the squared error of the head's mean
+            velocity on the validation cells; the reconstruction loss itself for the
+            deterministic head) has not improved for ``early_stopping_patience`` epochs. ``None`` (default): on whenever there is a
             validation split.
         early_stopping_patience
             Epochs without improvement before stopping.
         restore_best
-            End with the weights of the epoch with the lowest validation loss
+            End with the weights of the epoch with the lowest ``mean_error_validation``
             (:class:`~sccalmflow.train.BestWeights`). ``None`` (default): whenever there is a
             validation split. The epochs run, the best one and the budget are in
             :attr:`training_summary`.
@@ -189,7 +191,8 @@ class TrainingMixin:
                 raise ValueError(f"{name} needs validation_size > 0.")
         early_stopping = bool(dm.n_val) if early_stopping is None else early_stopping
         restore_best = bool(dm.n_val) if restore_best is None else restore_best
-        best = BestWeights("reconstruction_loss_validation") if restore_best else None
+        monitor = f"{MEAN_ERROR}_validation"  # the same criterion for every head
+        best = BestWeights(monitor) if restore_best else None
         callbacks = [EpochSeed(self.seed)] + ([best] if best is not None else [])
         if checkpoint_dir is not None:
             callbacks.append(checkpoint_callback(checkpoint_dir))
@@ -219,7 +222,7 @@ class TrainingMixin:
                 accelerator=accelerator,
                 devices=devices,
                 early_stopping=early_stopping,
-                early_stopping_monitor="reconstruction_loss_validation",
+                early_stopping_monitor=monitor,
                 early_stopping_patience=early_stopping_patience,
                 **trainer_kwargs,
             )

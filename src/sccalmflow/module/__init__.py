@@ -1,6 +1,6 @@
 """The torch module: path -> state tokens -> causal LM -> next-state head; loss; steps."""
 
-from ._constants import BATCH_KEYS
+from ._constants import BATCH_KEYS, MEAN_ERROR
 from ._module import CaLMFlowModule
 
-__all__ = ["BATCH_KEYS", "CaLMFlowModule"]
+__all__ = ["BATCH_KEYS", "MEAN_ERROR", "CaLMFlowModule"]

@@ -11,3 +11,7 @@ class _BatchKeys(NamedTuple):
 
 #: Batch keys: ``PROMPT`` ``(B, L)``, ``X0`` sources and ``X1`` targets ``(B, N, D)``.
 BATCH_KEYS = _BatchKeys()
+
+#: Name of the logged squared error of the head's mean velocity (``mean_error_train``,
+#: ``mean_error_validation`` in ``model.history``); early stopping and the best epoch use it.
+MEAN_ERROR = "mean_error"

@@ -17,7 +17,7 @@ from ..nn import (
     load_pretrained_backbone,
     run_backbone,
 )
-from ._constants import BATCH_KEYS
+from ._constants import BATCH_KEYS, MEAN_ERROR
 
 
 class CaLMFlowModule(BaseModuleClass):
@@ -214,11 +214,13 @@ class CaLMFlowModule(BaseModuleClass):
 
         Returns
         -------
-        dict with ``reconstruction`` ``(B, N, T - 1)`` and ``kl`` ``(B, N, T - 1, latent)``
-        (``None`` for heads without a latent).
+        dict with ``reconstruction`` ``(B, N, T - 1)``, ``kl`` ``(B, N, T - 1, latent)``
+        (``None`` for heads without a latent) and ``mean_error`` ``(B, N, T - 1)``, the squared
+        error of the head's mean velocity (see :class:`~sccalmflow.nn.HeadLoss`).
         """
         terms = self.head.loss_terms(self.history_states(prompt, states), target)
-        return {"reconstruction": terms.reconstruction, "kl": terms.kl}
+        mean_error = terms.reconstruction if terms.mean_error is None else terms.mean_error
+        return {"reconstruction": terms.reconstruction, "kl": terms.kl, "mean_error": mean_error}
 
     def history_states(self, prompt: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Run the LM over ``[prompt ; tokens(z)]``: its output at every state but the last.
@@ -260,7 +262,9 @@ class CaLMFlowModule(BaseModuleClass):
         ``reconstruction`` is the head's loss of the path's target ``(z_{i+1} - z_i) / dt_i``
         (squared error summed over features; flow matching for the flow head) averaged over
         positions, and ``kl = mean_{n,i} sum_j KL_j`` (dimensions under the free bits are not
-        penalised); both are logged per sequence.
+        penalised); both are logged per sequence. The squared error of the head's mean
+        velocity is logged as ``mean_error`` (the reconstruction itself for the
+        deterministic, variational and cvae heads); training monitors it.
         """
         rec = generative_outputs["reconstruction"].mean(dim=(1, 2))
         kl_dims = generative_outputs["kl"]
@@ -273,11 +277,14 @@ class CaLMFlowModule(BaseModuleClass):
                 kl_dims = kl_dims * (mean_kl > self.kl_free_bits).to(kl_dims.dtype)
             kl = kl_dims.sum(-1).mean(dim=(1, 2))
         loss = (rec + kl_weight * kl).mean()
+        mean_error = generative_outputs.get("mean_error")
+        mean_error = rec if mean_error is None else mean_error.mean(dim=(1, 2))
         return LossOutput(
             loss=loss,
             reconstruction_loss=rec,
             kl_local=kl,
             n_obs_minibatch=rec.shape[0],
+            extra_metrics={MEAN_ERROR: mean_error.detach().mean()},
         )
 
     # ----------------------------------------------------------------- generation

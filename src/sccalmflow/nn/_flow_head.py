@@ -118,7 +118,7 @@ class FlowMatchingHead(NextStateHead):
 
     def loss_terms(self, h: torch.Tensor, target: torch.Tensor) -> HeadLoss:
         """Conditional flow-matching loss of the straight path from noise to the target."""
-        mean_loss = 0.0
+        mean_loss = None
         if self.mean is not None:
             m = self.mean(h)
             mean_loss = (m - target).pow(2).sum(-1)
@@ -130,7 +130,9 @@ class FlowMatchingHead(NextStateHead):
         s = torch.rand(v.shape[:-1], dtype=v.dtype, device=v.device)
         y = (1 - s.unsqueeze(-1)) * e + s.unsqueeze(-1) * v
         loss = (self.field(y, s, c) - (v - e)).pow(2).sum(-1).mean(0)
-        return HeadLoss(loss + mean_loss, None)
+        if mean_loss is None:
+            return HeadLoss(loss, None)
+        return HeadLoss(loss + mean_loss, None, mean_loss.detach())
 
     def sample(self, h, *, temperature=1.0, noise=None, generator=None) -> torch.Tensor:
         """Integrate the head's flow from ``sqrt(tau) e`` (``e ~ N(0, I)``) to ``s = 1``."""

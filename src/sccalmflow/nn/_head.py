@@ -28,10 +28,16 @@ class HeadLoss(NamedTuple):
         summed over the D features; the flow-matching head's conditional flow-matching loss).
     kl
         ``(..., latent_dim)``: KL of the latent per dimension (``None`` for heads without one).
+    mean_error
+        ``(...,)``: squared error (summed over features) of the head's mean velocity, where
+        the head's loss is more than that (the flow and mixture heads' regression part);
+        ``None``: the reconstruction is that error. Early stopping and the best-epoch choice
+        read it, so every head is selected by the same criterion.
     """
 
     reconstruction: torch.Tensor
     kl: torch.Tensor | None
+    mean_error: torch.Tensor | None = None
 
 
 class NextStateHead(nn.Module):

@@ -61,7 +61,7 @@ class MixtureHead(NextStateHead):
             -1
         )
         nll = -torch.logsumexp(log_w + log_normal, dim=-1)
-        return HeadLoss(mean_loss + nll, None)
+        return HeadLoss(mean_loss + nll, None, mean_loss.detach())
 
     def sample(self, h, *, temperature=1.0, noise=None, generator=None) -> torch.Tensor:
         """A component by its weight, then a Gaussian draw with variance scaled by τ."""

@@ -28,7 +28,7 @@ class BestWeights(pl.Callback):
         Its ``monitor`` value.
     """
 
-    def __init__(self, monitor: str = "reconstruction_loss_validation"):
+    def __init__(self, monitor: str = "mean_error_validation"):
         super().__init__()
         self.monitor = monitor
         self.best_epoch: int | None = None
