@@ -218,7 +218,11 @@ def mean_sd(df: pd.DataFrame, by: list[str], cols: list[str]) -> pd.DataFrame:
     out = mean.astype(object)
     for c in cols:
         out[c] = [
-            f"{a:.4g}" if not np.isfinite(b) else f"{a:.4g} ± {b:.2g}"
+            "–"
+            if not np.isfinite(a)
+            else f"{a:.4g}"
+            if not np.isfinite(b)
+            else f"{a:.4g} ± {b:.2g}"
             for a, b in zip(mean[c], sd[c], strict=True)
         ]
     out["runs"] = g.size()

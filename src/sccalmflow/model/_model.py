@@ -96,8 +96,9 @@ class CaLMFlowModel(
         velocity and every later step only copies it) or ``"bridge"`` (the straight line
         plus a Brownian bridge of diffusion ``sigma_min``: each step adds noise, so the
         history informs without giving the answer away, and the model learns to continue
-        histories that are not perfectly straight, as a sampling head's own are; use it with
-        ``head="flow"`` and ``sigma_min=0.2``).
+        histories that are not perfectly straight, as a sampling head's own are; with
+        ``head="flow"`` and ``sigma_min=0.2`` it failed on one of four held-out Kang runs,
+        so straight stays the default).
     sigma_min
         The path's noise: σ of independent Gaussian noise at the straight path's interior
         points (default 0), or the bridge's diffusion coefficient (in units of the scaled
@@ -107,15 +108,15 @@ class CaLMFlowModel(
     head
         The next-state head, which turns the LM's output at a state into the velocity to the
         next one: ``"deterministic"`` (default: a regression, one cell per source cell; the
-        temperature has no effect), ``"flow"`` (a regression of the mean velocity plus a
-        small flow-matching network that samples the rest of ``p(velocity | history)``; τ
-        scales its start noise; best with ``path="bridge", sigma_min=0.2``),
-        ``"variational"`` (the paper's: ``u ~ q(u | history)``; its decoder can learn to
-        ignore ``u``) or ``"cvae"`` (a conditional VAE: the posterior sees the target, the
-        prior is learned from the history and sampled at generation). On held-out Kang
-        types the flow head on bridge paths kept the top-100-DE R² and lowered E-distance
-        and MMD on three of four runs, but bridge paths failed with either head on one seed
-        (``benchmarks/results/generator.md``), so the deterministic head stays the default.
+        temperature has no effect), ``"gmm"`` (a regression of the mean velocity plus a
+        mixture of 8 Gaussians for the rest of ``p(velocity | history)``; τ scales their
+        variance), ``"flow"`` (the mean plus a small flow-matching network that samples the
+        rest; τ scales its start noise), ``"variational"`` (the paper's: ``u ~ q(u |
+        history)``; its decoder can learn to ignore ``u``) or ``"cvae"`` (a conditional VAE:
+        the posterior sees the target, the prior is learned from the history). On held-out
+        Kang types (3 seeds) the deterministic head had the best R², E-distance, MMD and W2;
+        a sampling head gives distinct cells when control cells are reused
+        (``benchmarks/results/generator.md``).
     latent_dim
         Dimension of the head's latent (deterministic, variational and cvae heads).
     kl_weight
@@ -124,9 +125,9 @@ class CaLMFlowModel(
         Free bits (nats) per latent dimension.
     temperature
         Default sampling temperature τ: scales the variance of a sampling head's noise at
-        generation (0: no noise; the deterministic head ignores it). With the flow head,
-        0.5 gave lower W2 than 1 on held-out Kang types with the same R²
-        (``benchmarks/results/generator.md``).
+        generation (0: no noise; the deterministic head ignores it). The cells' spread grows
+        with τ; on held-out Kang types τ = 1 gave the sampling heads' lowest E-distance and
+        MMD (``benchmarks/results/generator.md``).
     architecture
         Family of the random-weight backbone: ``"gpt_neox"`` (Pythia-style) or ``"gpt2"``
         (ignored with a pretrained ``backbone``).
