@@ -423,6 +423,8 @@ def test_generator_toys_page(tmp_path):
     # best CaLMFlow (0.35) below the best CFM (0.4), MMD equal: met; 10 traj. beat 1
     assert "best CaLMFlow flow (10 traj.): W2 0.350" in md and "-> met" in md
     assert "more trajectories help" in md
+    # the swept model at its best τ (0: W2 0.5) is above the best CFM (0.4)
+    assert "moons, best τ: CaLMFlow flow (1 traj.) at τ = 0: W2 0.500, MMD 0.0030 -> not met" in md
     assert "| moons | CaLMFlow flow (1 traj.) | 1 | 1.5 ± 0 | 0.003 ± 0 | 2 ± 0 | 2 |" in md
 
 
