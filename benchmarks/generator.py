@@ -20,9 +20,7 @@ paths) or comma-separated constructor keywords, e.g.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/generator.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.records import add_run_arguments, append_jsonl, read_jsonl
+from benchmarks.records import add_run_arguments, read_jsonl, run_jsonl, tau_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CANDIDATE = "head=flow,path=bridge,sigma_min=0.2,temperature=0.5"
@@ -153,22 +151,8 @@ def score_references(model, split, setup: dict, seed: int, n_cells: int) -> dict
 
 def frame(rows: list[dict]) -> pd.DataFrame:
     """One row per (variant, cell type, seed, τ)."""
-    out = []
-    for r in rows:
-        for key, val in r.items():
-            if key.startswith("tau="):
-                out.append(
-                    {
-                        "variant": r["variant"],
-                        "cell_type": r["cell_type"],
-                        "seed": r["seed"],
-                        "tau": float(key[4:]),
-                        "default_tau": r.get("default_tau", float("nan")),
-                        "train_s": r["train_s"],
-                        **val,
-                    }
-                )
-    return pd.DataFrame(out)
+    keys = ["variant", "cell_type", "seed", "default_tau", "train_s"]
+    return pd.DataFrame(tau_rows(rows, keys))
 
 
 def pool_frame(rows: list[dict]) -> pd.DataFrame:
@@ -211,30 +195,12 @@ def gap_closed(df: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def mean_sd(df: pd.DataFrame, by: list[str], cols: list[str]) -> pd.DataFrame:
-    """``mean ± sd`` over the rows of each group, and the number of rows."""
-    g = df.groupby(by, sort=False)[cols]
-    mean, sd = g.mean(), g.std()
-    out = mean.astype(object)
-    for c in cols:
-        out[c] = [
-            "–"
-            if not np.isfinite(a)
-            else f"{a:.4g}"
-            if not np.isfinite(b)
-            else f"{a:.4g} ± {b:.2g}"
-            for a, b in zip(mean[c], sd[c], strict=True)
-        ]
-    out["runs"] = g.size()
-    return out.reset_index()
-
-
 def markdown(rows: list[dict], note: str = "") -> str:
     """Means over runs (type x seed) per variant and τ, the pools, the gap closed, per type.
 
     ``note`` (markdown) ends the page.
     """
-    from benchmarks.report import md_table
+    from benchmarks.report import md_table, mean_sd
 
     df = frame(rows)
     has_spread = "spread" in df
@@ -320,20 +286,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     jsonl = args.out / "generator.jsonl"
     if not args.report_only:
         import sccalmflow as scf
-        from benchmarks.methods import configure_runtime
 
-        configure_runtime()
         adata = scf.datasets.kang2018()
-        t0 = time.perf_counter()
-        for seed in args.seeds:
-            for ct in args.cell_types:
-                for variant in args.variants:
-                    row = run_one(
-                        adata, ct, seed, variant, args.taus, args.n_cells, args.max_epochs
-                    )
-                    append_jsonl(jsonl, [row])
-                    print(json.dumps(row), flush=True)
-        print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+        items = [(ct, v) for ct in args.cell_types for v in args.variants]
+
+        def run(item, seed):
+            ct, variant = item
+            return [run_one(adata, ct, seed, variant, args.taus, args.n_cells, args.max_epochs)]
+
+        run_jsonl(jsonl, args.seeds, items, run)
     rows = read_jsonl(jsonl)
     notes = args.out / "generator_notes.md"  # hand-written findings, appended when present
     (args.out / "generator.md").write_text(

@@ -18,9 +18,7 @@ of ``generator_toys.jsonl``; the page ``generator_toys.md`` gives mean ± sd ove
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/generator_toys.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.records import append_jsonl, read_jsonl
+from benchmarks.records import read_jsonl, run_jsonl, tau_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: task name -> (suite config, split name, the number of modes for gaussians)
@@ -114,38 +112,13 @@ def spread(points: np.ndarray) -> float:
     return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
 
 
-def mean_sd(df: pd.DataFrame, by: list[str], cols: list[str]) -> pd.DataFrame:
-    """``mean ± sd (n seeds)`` of ``cols`` per group."""
-    g = df.groupby(by, sort=False)[cols]
-    mean, sd, n = g.mean(), g.std(), g.size()
-    out = mean.copy().astype(object)
-    for c in cols:
-        out[c] = [
-            f"{m:.4g} ± {s:.2g}" if np.isfinite(s) else f"{m:.4g}" for m, s in zip(mean[c], sd[c])
-        ]
-    out["seeds"] = n
-    return out.reset_index()
-
-
 def markdown(rows: list[dict]) -> str:
     """Mean ± sd over seeds per task and method; the τ sweep; the goals, met or not."""
-    from benchmarks.report import md_table
+    from benchmarks.report import md_table, mean_sd
 
     df = pd.DataFrame(rows)
-    main = mean_sd(df, ["task", "method"], ["w2", "mmd"])
-    sweep = []
-    for r in rows:
-        for key, val in r.items():
-            if key.startswith("tau="):
-                sweep.append(
-                    {
-                        "task": r["task"],
-                        "method": r["method"],
-                        "seed": r["seed"],
-                        "tau": float(key[4:]),
-                        **val,
-                    }
-                )
+    main = mean_sd(df, ["task", "method"], ["w2", "mmd"], count="seeds")
+    sweep = tau_rows(rows, ["task", "method", "seed"])
     lines = [
         "# generator_toys: heads against CFM on the synthetic tasks, several seeds",
         "",
@@ -166,7 +139,7 @@ def markdown(rows: list[dict]) -> str:
             "## Temperature (one trajectory; spread = RMS distance of the generated points to "
             "their mean)",
             "",
-            md_table(mean_sd(sw, ["task", "method", "tau"], ["w2", "mmd", "spread"])),
+            md_table(mean_sd(sw, ["task", "method", "tau"], ["w2", "mmd", "spread"], "seeds")),
         ]
     return "\n".join(lines) + "\n"
 
@@ -231,17 +204,14 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "generator_toys.jsonl"
     if not args.report_only:
-        from benchmarks.methods import configure_runtime
 
-        configure_runtime()
-        t0 = time.perf_counter()
-        for seed in args.seeds:
-            for task in args.tasks:
-                rows = run_task(task, seed, args.heads, args.taus, args.quick)
-                append_jsonl(jsonl, rows)
-                print(json.dumps(rows), flush=True)
-        print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
-    (args.out / "generator_toys.md").write_text(markdown(read_jsonl(jsonl)))
+        def run(task, seed):
+            return run_task(task, seed, args.heads, args.taus, args.quick)
+
+        run_jsonl(jsonl, args.seeds, args.tasks, run)
+    notes = args.out / "generator_toys_notes.md"  # hand-written findings, when present
+    page = markdown(read_jsonl(jsonl)) + ("\n" + notes.read_text() if notes.exists() else "")
+    (args.out / "generator_toys.md").write_text(page)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,33 @@ def add_run_arguments(parser, variants: list[str], out: Path) -> None:
     parser.add_argument("--variants", nargs="+", default=variants)
     parser.add_argument("--out", type=Path, default=out)
     parser.add_argument("--report-only", action="store_true")
+
+
+def tau_rows(rows: list[dict], keys: list[str]) -> list[dict]:
+    """One flat row per ``"tau=<τ>"`` entry of each record: ``keys`` copied, ``tau``, values."""
+    return [
+        {**{k: r.get(k, float("nan")) for k in keys}, "tau": float(key[4:]), **val}
+        for r in rows
+        for key, val in r.items()
+        if key.startswith("tau=")
+    ]
+
+
+def run_jsonl(jsonl: Path, seeds, items, run) -> None:
+    """``run(item, seed)`` for every seed and item, each result's rows appended to ``jsonl``.
+
+    One torch thread, quiet Lightning (``configure_runtime``); prints each result and the
+    minutes it all took.
+    """
+    import time
+
+    from benchmarks.methods import configure_runtime
+
+    configure_runtime()
+    t0 = time.perf_counter()
+    for seed in seeds:
+        for item in items:
+            rows = run(item, seed)
+            append_jsonl(jsonl, rows)
+            print(json.dumps(rows), flush=True)
+    print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)

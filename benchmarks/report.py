@@ -85,3 +85,24 @@ def speed_line(rec: Recorder, calm_method: str, cfm_method: str = "CFM-otcfm") -
     )
     print(line, flush=True)
     return line
+
+
+def mean_sd(df: pd.DataFrame, by: list[str], cols: list[str], count: str = "runs") -> pd.DataFrame:
+    """``mean ± sd`` of ``cols`` over the rows of each group of ``by``, and their number.
+
+    A group with one row shows the mean alone; a column with no value shows ``–``.
+    """
+    g = df.groupby(by, sort=False)[cols]
+    mean, sd = g.mean(), g.std()
+    out = mean.astype(object)
+    for c in cols:
+        out[c] = [
+            "–"
+            if not np.isfinite(a)
+            else f"{a:.4g}"
+            if not np.isfinite(b)
+            else f"{a:.4g} ± {b:.2g}"
+            for a, b in zip(mean[c], sd[c], strict=True)
+        ]
+    out[count] = g.size()
+    return out.reset_index()

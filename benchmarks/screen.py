@@ -16,9 +16,7 @@ One line of ``screen.jsonl`` per (interaction, seed, method, held-out combinatio
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/screen.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.records import add_run_arguments, append_jsonl, read_jsonl
+from benchmarks.records import add_run_arguments, read_jsonl, run_jsonl
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HELD_OUT = [("type0", "pert0"), ("type1", "pert1")]
@@ -123,16 +121,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "screen.jsonl"
     if not args.report_only:
-        from benchmarks.methods import configure_runtime
 
-        configure_runtime()
-        t0 = time.perf_counter()
-        for seed in args.seeds:
-            for inter in args.interactions:
-                rows = run_one(inter, seed, args.variants, args.n_cells, args.n_gen)
-                append_jsonl(jsonl, rows)
-                print(json.dumps(rows[0]), flush=True)
-        print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+        def run(inter, seed):
+            return run_one(inter, seed, args.variants, args.n_cells, args.n_gen)
+
+        run_jsonl(jsonl, args.seeds, args.interactions, run)
     df = pd.DataFrame(read_jsonl(jsonl))
     (args.out / "screen.md").write_text(markdown(df))
     return df
