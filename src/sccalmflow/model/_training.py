@@ -127,8 +127,8 @@ class TrainingMixin:
         early_stopping
             Stop when ``mean_error_validation`` (the squared error of the head's mean
             velocity on the validation cells; the reconstruction loss itself for the
-            deterministic head) has not improved for ``early_stopping_patience`` epochs. ``None`` (default): on whenever there is a
-            validation split.
+            deterministic head) has not improved for ``early_stopping_patience`` epochs.
+            ``None`` (default): on whenever there is a validation split.
         early_stopping_patience
             Epochs without improvement before stopping.
         restore_best

@@ -277,8 +277,7 @@ class CaLMFlowModule(BaseModuleClass):
                 kl_dims = kl_dims * (mean_kl > self.kl_free_bits).to(kl_dims.dtype)
             kl = kl_dims.sum(-1).mean(dim=(1, 2))
         loss = (rec + kl_weight * kl).mean()
-        mean_error = generative_outputs.get("mean_error")
-        mean_error = rec if mean_error is None else mean_error.mean(dim=(1, 2))
+        mean_error = generative_outputs["mean_error"].mean(dim=(1, 2))
         return LossOutput(
             loss=loss,
             reconstruction_loss=rec,
