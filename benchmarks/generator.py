@@ -3,18 +3,20 @@
 Holds out one Kang cell type's IFN-beta cells (as ``kang-loo`` and the demo do), trains one
 model per variant on the rest and generates 500 cells of the held-out combination from the
 type's control cells; scores them against the real held-out cells: R² (squared Pearson) on
-the top-100 DE genes, E-distance, MMD and W2 in the model's 50-d PCA space, and the number
-of distinct generated cells. Sampling heads are scored at every temperature of ``--taus``.
-Each (cell type, seed, variant) is one line of ``generator.jsonl``; the page
-``generator.md`` gives means over seeds and each seed's values.
+the top-100 DE genes, E-distance, MMD and W2 in the model's 50-d PCA space, the number of
+distinct generated cells and their spread. Sampling heads are scored at every temperature of
+``--taus``. Every model also generates 500 cells from four sets of 40 of the type's control
+cells; the default variant's runs also score Additive and the split-half replicate (the
+page's gap-closed fractions). Each (cell type, seed, variant) is one line of
+``generator.jsonl``; the page ``generator.md`` gives mean ± sd over runs.
 
     python benchmarks/generator.py                                   # B, CD14 Mono; seeds 0-2
     python benchmarks/generator.py --cell-types B --seeds 0 --variants head=flow,path=bridge
     python benchmarks/generator.py --report-only                     # the page from the jsonl
 
 A variant is ``default`` (the constructor's defaults: the deterministic head on straight
-paths) or comma-separated constructor keywords, e.g.
-``head=flow,path=bridge,sigma_min=0.2,temperature=0.5`` (the sampling candidate).
+paths) or comma-separated constructor keywords, e.g. ``head=gmm`` or
+``head=flow,path=bridge,sigma_min=0.2,temperature=0.5``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ if __package__ in (None, ""):  # `python benchmarks/generator.py` from the repos
 from benchmarks.records import add_run_arguments, read_jsonl, run_jsonl, tau_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CANDIDATE = "head=flow,path=bridge,sigma_min=0.2,temperature=0.5"
+#: The variants a plain run compares.
+VARIANTS = ("default", "head=flow", "head=gmm")
 #: Column name -> ``(metric, space)`` of ``kang_loo.score``.
 METRICS = {
     "r2_pearson_top_de": ("r2_pearson", "top100_de"),
@@ -66,9 +69,7 @@ def run_one(
 ) -> dict:
     """Train one variant with one seed on the split of ``cell_type``; score each τ."""
     from benchmarks.methods import fit_calmflow, predict_timed
-    from benchmarks.suites.kang_loo import score
     from benchmarks.tasks import kang_held_out, kang_setup
-    from sccalmflow.data import PCA_KEY
 
     setup, split = kang_setup(), kang_held_out(adata, cell_type)
     kwargs = parse_variant(variant)
@@ -81,14 +82,7 @@ def run_one(
     sampling = model.module.samples_latent(1.0)
     for tau in taus if sampling else [model.temperature]:
         pred, gen_s = predict_timed(model, split.condition, n_cells, seed, temperature=tau)
-        values = score(pred, real, split, setup, seed)
-        z = np.asarray(pred.obsm[PCA_KEY], dtype=np.float64)
-        row[f"tau={tau:g}"] = {
-            **{name: float(values[key]) for name, key in METRICS.items()},
-            "distinct": int(len(np.unique(np.round(z, 5), axis=0))),
-            "spread": float(np.sqrt(((z - z.mean(0)) ** 2).sum(1).mean())),
-            "gen_s": gen_s,
-        }
+        row[f"tau={tau:g}"] = {**scored(pred, real, split, setup, seed), "gen_s": gen_s}
     row["default_tau"] = model.temperature
     row["pool"] = score_pool(model, split, setup, seed, n_cells)
     if variant == "default":
@@ -103,8 +97,6 @@ def score_pool(model, split, setup: dict, seed: int, n_cells: int, pool: int = 4
     deterministic head is scored with ``"repeat"`` and ``"interpolate"``. Means over subsets.
     """
     from benchmarks.methods import predict_timed
-    from benchmarks.suites.kang_loo import score
-    from sccalmflow.data import PCA_KEY
 
     ct = split.cell_type
     obs = split.train.obs
@@ -119,12 +111,7 @@ def score_pool(model, split, setup: dict, seed: int, n_cells: int, pool: int = 4
             pred, _ = predict_timed(
                 model, split.condition, n_cells, seed + s, source_cells=subset, oversample=mode
             )
-            v = {
-                name: float(score(pred, split.real, split, setup, seed)[key])
-                for name, key in METRICS.items()
-            }
-            v["distinct"] = int(len(np.unique(np.round(pred.obsm[PCA_KEY], 5), axis=0)))
-            values.append(v)
+            values.append(scored(pred, split.real, split, setup, seed))
         out[mode] = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
     return out
 
@@ -136,7 +123,7 @@ def score_references(model, split, setup: dict, seed: int, n_cells: int) -> dict
     closes can be read off (``gap closed``: 0 = Additive, 1 = the replicate).
     """
     from benchmarks.methods import predict_timed
-    from benchmarks.suites.kang_loo import replicate_halves, score
+    from benchmarks.suites.kang_loo import replicate_halves
     from sccalmflow.baselines import Additive
 
     add = Additive().fit(split.train, n_pca=model.module.n_features, seed=seed, **setup)
@@ -144,8 +131,25 @@ def score_references(model, split, setup: dict, seed: int, n_cells: int) -> dict
     half_a, ref = replicate_halves(split, seed)
     out = {}
     for name, (p, r) in {"Additive": (pred, split.real), "replicate": (half_a, ref)}.items():
-        values = score(p, r, split, setup, seed)
-        out[name] = {n: float(values[key]) for n, key in METRICS.items()}
+        out[name] = scored(p, r, split, setup, seed, cells=False)
+    return out
+
+
+def scored(pred, real, split, setup: dict, seed: int, cells: bool = True) -> dict:
+    """The page's metrics of ``pred`` against ``real``.
+
+    With ``cells``, also how many distinct cells there are and their spread (RMS distance to
+    their mean in PCA).
+    """
+    from benchmarks.suites.kang_loo import score
+    from sccalmflow.data import PCA_KEY
+
+    values = score(pred, real, split, setup, seed)
+    out = {name: float(values[key]) for name, key in METRICS.items()}
+    if cells:
+        z = np.asarray(pred.obsm[PCA_KEY], dtype=np.float64)
+        out["distinct"] = int(len(np.unique(np.round(z, 5), axis=0)))
+        out["spread"] = float(np.sqrt(((z - z.mean(0)) ** 2).sum(1).mean()))
     return out
 
 
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cell-types", nargs="+", default=["B", "CD14 Mono"])
-    add_run_arguments(parser, ["default", CANDIDATE], RESULTS)
+    add_run_arguments(parser, list(VARIANTS), RESULTS)
     parser.add_argument("--taus", nargs="+", type=float, default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--n-cells", type=int, default=500)
     parser.add_argument("--max-epochs", type=int, default=None, help="default: train()'s")

@@ -365,7 +365,7 @@ def test_generator_variants_and_page(tmp_path):
             for t in (0.0, 0.5, 1.0)}}
         for s in (0, 1)
     ] + [
-        {"variant": generator.CANDIDATE, "cell_type": "B", "seed": 0, "train_s": 5.0,
+        {"variant": "head=gmm", "cell_type": "B", "seed": 0, "train_s": 5.0,
          "epochs": 3, "default_tau": 1.0,
          "pool": {"repeat": {**scores, "distinct": 500}},
          "tau=1": {**scores, "distinct": 99, "gen_s": 1, "spread": 3.0}}
@@ -385,7 +385,7 @@ def test_generator_variants_and_page(tmp_path):
     assert line.split("|")[3].strip() == "0.5 ± 0"
     assert line.split("|")[4].strip().startswith("0.5 ± ")  # seeds 0, 1: 2/3 and 1/3
     pools = md.split("## 500 cells from 40 control cells")[1]
-    assert "| default | interpolate |" in pools and f"| {generator.CANDIDATE} | repeat |" in pools
+    assert "| default | interpolate |" in pools and f"| {'head=gmm'} | repeat |" in pools
     assert "Per held-out type" in md
 
 
