@@ -480,7 +480,7 @@ INIT_CASES = [
          Raises(TypeError, r"`temperature` must be a number")),
     case(C, "ot_coupling-int", _init(ot_coupling=1),
          Raises(TypeError, r"`ot_coupling` must be True or False")),
-    case(C, "head-unknown", _init(head="gmm"),
+    case(C, "head-unknown", _init(head="mixture"),
          Raises(ValueError, r"`head` must be one of \['deterministic', 'variational'")),
     case(C, "head-bool", _init(head=True), Raises(ValueError, r"`head` must be one of")),
     case(C, "path-unknown", _init(path="curved"),

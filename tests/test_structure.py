@@ -153,3 +153,24 @@ def test_bare_import_is_light():
         "assert set(scf.__all__) <= set(dir(scf))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+
+
+def test_ci_fails_when_a_test_run_fails():
+    """``.ci/run`` runs README's command and exits non-zero when any part of it fails (a
+    failure inside an ``&&`` list does not stop a ``set -e`` script by itself)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text().splitlines()
+    command = next(
+        line for line in readme if line.startswith("python3 -m venv .venv") and "pytest" in line
+    )
+    ci_line = next(
+        line for line in (root / ".ci" / "run").read_text().splitlines() if command in line
+    )
+    parts = command.split(" && ")
+    for failing in range(len(parts)):
+        chain = " && ".join("false" if i == failing else "true" for i in range(len(parts)))
+        script = "set -euo pipefail\n" + ci_line.replace(command, chain) + "\necho reached\n"
+        res = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+        assert res.returncode != 0 and "reached" not in res.stdout, parts[failing]
