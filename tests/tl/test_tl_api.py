@@ -23,7 +23,8 @@ def test_all_is_complete(pkg):
 
 def test_tl_names():
     assert sorted(scf.tl.__all__) == [
-        "EmbeddingOverlay", "OverlayPanel", "Trajectories", "de_genes", "embedding",
-        "mean_interval", "response_interval", "temperature_sweep", "trajectories",
+        "EmbeddingOverlay", "OverlayPanel", "Trajectories", "calibrate_interval", "de_genes",
+        "embedding", "interval_scale", "mean_interval", "response_interval",
+        "temperature_sweep", "trajectories",
     ]  # fmt: skip
     assert "temperature_scores" not in scf.pl.__all__

@@ -65,6 +65,36 @@ def test_ensemble_shares_one_pca_and_gives_intervals(kang_small, tiny, quiet_tra
     with pytest.raises(ValueError, match="not trained"):
         scf.tl.response_interval([models[0], CaLMFlowModel(train, **tiny)], B_STIM)
 
+    # calibrated on the held-out combination: the scaled interval holds >= 80 % of its top
+    # DE genes' real means (the conformal quantile on the calibration genes themselves)
+    scale = scf.tl.calibrate_interval(models, kang_small, B_STIM, n_genes=20, n_cells=30, level=0.8)
+    assert np.isfinite(scale) and scale > 0
+    is_b = (kang_small.obs.cell_type == "B").to_numpy()
+    stim = kang_small[is_b & (kang_small.obs.condition == "IFN-beta").to_numpy()]
+    genes = scf.tl.de_genes(
+        stim, kang_small[is_b & (kang_small.obs.condition == "control").to_numpy()], 20
+    )
+    scaled = (
+        scf.tl.response_interval(
+            models, B_STIM, n_cells=30, level=0.8, n_observed=stim.n_obs, scale=scale
+        )
+        .set_index("gene")
+        .loc[genes]
+    )
+    real = np.asarray(stim[:, genes].X.mean(0)).ravel()
+    assert np.mean((scaled.lower.to_numpy() <= real) & (real <= scaled.upper.to_numpy())) >= 0.8
+    wider = scf.tl.response_interval(models, B_STIM, n_cells=30, level=0.8, scale=2.0)
+    np.testing.assert_allclose(wider.upper - wider["mean"], 2 * (table.upper - table["mean"]))
+    with pytest.raises(ValueError, match="held out of the models' training"):
+        scf.tl.calibrate_interval(
+            models, kang_small, {"cell_type": ["NK"], "condition": ["IFN-beta"]}
+        )
+    with pytest.raises(ValueError, match="lacks 1 of the models' genes"):
+        scf.tl.calibrate_interval(models, kang_small[:, 1:], B_STIM)
+    no_stim = kang_small[~(is_b & (kang_small.obs.condition == "IFN-beta").to_numpy())]
+    with pytest.raises(ValueError, match="0 measured cells"):
+        scf.tl.calibrate_interval(models, no_stim, B_STIM)
+
 
 def test_condition_support_flags_what_training_does_not_cover(kang_small, tiny):
     train = _train(kang_small)
@@ -114,3 +144,56 @@ def test_mean_interval_for_an_observed_mean_adds_its_sampling_error():
         scf.tl.mean_interval(means, cell_var=cell_var[:, :1], n_observed=8)
     with pytest.raises(ValueError, match="n_observed"):
         scf.tl.mean_interval(means, cell_var=cell_var, n_observed=0)
+
+
+def test_interval_scale_is_the_conformal_quantile_of_the_misses():
+    means = np.array([[0.0] * 19, [2.0] * 19])
+    half = stats.t.ppf(0.95, df=1) * np.sqrt(2.0) * np.sqrt(1.5)
+    c = np.arange(1, 20) / 4  # the real mean sits c half-widths from the ensemble's mean
+    observed = 1.0 + c * half * np.where(np.arange(19) % 2, 1, -1)
+    # 19 genes, level 0.9: the ceil(20 * 0.9) = 18th smallest factor
+    assert scf.tl.interval_scale([means], [observed], 0.9) == pytest.approx(c[17])
+    # split over two conditions: the same pooled quantile
+    split = scf.tl.interval_scale([means[:, :9], means[:, 9:]], [observed[:9], observed[9:]])
+    assert split == pytest.approx(c[17])
+    # a miss within the observed mean's sampling error needs no widening
+    cell_var = np.full_like(means, 1e6)
+    assert (
+        scf.tl.interval_scale([means], [observed], 0.9, cell_var=[cell_var], n_observed=[10]) == 0.0
+    )
+    for bad, match in [
+        (([means], [observed[:3]]), "n_models >= 2"),
+        (([means], []), "one entry per calibration condition"),
+        (([means[:, :5]], [observed[:5]]), "too few"),
+        (([means], [observed * np.nan]), "finite"),
+        (([np.ones((2, 19))], [observed]), "agree exactly"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            scf.tl.interval_scale(*bad)
+    with pytest.raises(ValueError, match="together"):
+        scf.tl.interval_scale([means], [observed], cell_var=[cell_var])
+
+
+def test_calibrated_intervals_cover_new_conditions_when_all_models_share_a_bias():
+    """Ensembles whose models share a per-gene bias 3x their spread: raw intervals miss most
+    real means; scaled by the factor calibrated on other conditions they hold about 90 %."""
+    rng = np.random.default_rng(0)
+
+    def condition(n_genes=200, k=5):
+        truth = rng.normal(size=n_genes)
+        center = truth + rng.normal(scale=3.0, size=n_genes)  # the shared error
+        return center + rng.normal(size=(k, n_genes)), truth
+
+    calib = [condition() for _ in range(10)]
+    scale = scf.tl.interval_scale([m for m, _ in calib], [t for _, t in calib], 0.9)
+    assert 1.5 < scale < 3.5
+    raw, scaled = [], []
+    for _ in range(20):
+        means, truth = condition()
+        for out, f in ((raw, 1.0), (scaled, scale)):
+            r = scf.tl.mean_interval(means, 0.9, scale=f)
+            out.append(np.mean((r["lower"] <= truth) & (truth <= r["upper"])))
+    assert np.mean(raw) < 0.75
+    assert 0.86 < np.mean(scaled) < 0.94
+    with pytest.raises(ValueError, match="scale"):
+        scf.tl.mean_interval(calib[0][0], scale=-1.0)

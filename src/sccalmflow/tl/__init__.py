@@ -10,14 +10,16 @@ draws it (scanpy's rule: ``tl`` computes, ``pl`` draws).
 - :func:`temperature_sweep`: a metric at several sampling temperatures ->
   :func:`sccalmflow.pl.temperature`.
 - :func:`response_interval` (and :func:`mean_interval`): the mean response of each
-  condition per gene with an interval over an ensemble of models trained over seeds.
+  condition per gene with an interval over an ensemble of models trained over seeds;
+  :func:`calibrate_interval` (and :func:`interval_scale`) measures on held-out conditions
+  how much to widen it.
 - :func:`de_genes`: top DE genes of real perturbed against control cells ->
   :func:`sccalmflow.pl.de_genes` and :func:`sccalmflow.pl.mean_expression`.
 """
 
 from ._de import de_genes
 from ._embedding import EmbeddingOverlay, OverlayPanel, embedding
-from ._ensemble import mean_interval, response_interval
+from ._ensemble import calibrate_interval, interval_scale, mean_interval, response_interval
 from ._temperature import temperature_sweep
 from ._trajectories import Trajectories, trajectories
 
@@ -25,8 +27,10 @@ __all__ = [
     "EmbeddingOverlay",
     "OverlayPanel",
     "Trajectories",
+    "calibrate_interval",
     "de_genes",
     "embedding",
+    "interval_scale",
     "mean_interval",
     "response_interval",
     "temperature_sweep",
