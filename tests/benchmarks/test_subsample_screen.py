@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+import sccalmflow as scf
 from benchmarks import screen, subsample
 
 
@@ -43,6 +45,35 @@ def test_gap_closed_and_wins_on_a_known_case():
     assert (wins[list(subsample.METRICS)] == "2/2").all().all()
     page = subsample.markdown(df)
     assert "0.500 ± 0.000" in page and "## Runs (type x seed)" in page
+
+
+def test_interval_coverage_calibrates_each_type_on_the_others():
+    rng = np.random.default_rng(0)
+    rows = []
+    for ct in ("A", "B", "C"):
+        real = rng.normal(size=40)
+        center = real + rng.normal(scale=2.0, size=40)  # an error both seeds share
+        for seed in (0, 1, 2):
+            rows.append({"cell_type": ct, "seed": seed, "fraction": 1.0, "method": "m",
+                         "de_pred": (center + rng.normal(size=40)).tolist(),
+                         "de_pred_var": np.ones(40).tolist(), "de_real": real.tolist(),
+                         "n_real": 50})  # fmt: skip
+    df = pd.DataFrame(rows)
+    cov = subsample.interval_coverage(df).set_index("cell_type")
+    assert (cov.models == 3).all()
+    # type A's factor comes from B and C only
+    others = df[df.cell_type != "A"].groupby("cell_type")
+    expected = scf.tl.interval_scale(
+        [np.array(g.de_pred.tolist()) for _, g in others],
+        [np.array(g.de_real.iloc[0]) for _, g in others],
+        0.9,
+        cell_var=[np.array(g.de_pred_var.tolist()) for _, g in others],
+        n_observed=[50, 50],
+    )
+    assert cov.loc["A", "scale"] == pytest.approx(expected)
+    assert (cov.scale > 1).all() and (cov.calibrated >= cov.observed).all()
+    assert cov.calibrated.mean() > cov.observed.mean()
+    assert "calibrated: A" in subsample._coverage_table(df).columns
 
 
 def test_screen_page_from_records():
