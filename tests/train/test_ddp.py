@@ -66,14 +66,15 @@ def _run(tmp_path, devices: int) -> dict:
     script = tmp_path / "train_ddp.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, str(script), str(tmp_path), str(devices)],
-        check=True,
         cwd=tmp_path,
         env=env,
         capture_output=True,
+        text=True,
         timeout=900,
     )
+    assert done.returncode == 0, f"{devices} process(es) failed:\n{done.stderr[-4000:]}"
     return json.loads((tmp_path / f"result_{devices}.json").read_text())
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import torch
 from scvi.train import TrainingPlan
 
 
@@ -11,6 +12,12 @@ class CaLMFlowTrainingPlan(TrainingPlan):
     (``max_kl_weight``) is warmed up linearly over ``n_steps_kl_warmup`` steps. Everything
     else (logging of ``reconstruction_loss`` and ``kl_local`` per split into
     ``model.history``, LR-on-plateau options) is scvi-tools'.
+
+    The module's extra metrics (``mean_error``) are logged here rather than by scvi-tools'
+    ``compute_and_log_metrics``, which runs under ``torch.inference_mode``: a value logged
+    there becomes an inference tensor, and Lightning's DDP reduction at the end of the epoch
+    updates it in place, which torch refuses (two-process training failed with "Inplace
+    update to inference tensor outside InferenceMode").
     """
 
     def __init__(
@@ -37,3 +44,22 @@ class CaLMFlowTrainingPlan(TrainingPlan):
             max_kl_weight=max_kl_weight,
             **kwargs,
         )
+
+    def compute_and_log_metrics(self, loss_output, metrics, mode: str) -> None:
+        """scvi-tools' metrics, then the extra metrics logged outside inference mode."""
+        extra = loss_output.extra_metrics
+        loss_output.extra_metrics = {}
+        try:
+            super().compute_and_log_metrics(loss_output, metrics, mode)
+        finally:
+            loss_output.extra_metrics = extra
+        for key, value in (extra or {}).items():
+            if isinstance(value, torch.Tensor) and value.dim() == 0:
+                self.log(
+                    f"{key}_{mode}",
+                    value.detach(),
+                    on_step=self.on_step,
+                    on_epoch=self.on_epoch,
+                    batch_size=loss_output.n_obs_minibatch,
+                    sync_dist=self.use_sync_dist,
+                )
