@@ -36,6 +36,8 @@ from benchmarks.records import add_run_arguments, read_jsonl, run_jsonl, tau_row
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The variants a plain run compares.
 VARIANTS = ("default", "head=flow", "head=gmm")
+#: How the deterministic head's pool runs reuse 40 sources (``predict(oversample=...)``).
+OVERSAMPLE = ("repeat", "interpolate", "smooth")
 #: Column name -> ``(metric, space)`` of ``kang_loo.score``.
 METRICS = {
     "r2_pearson_top_de": ("r2_pearson", "top100_de"),
@@ -94,14 +96,15 @@ def score_pool(model, split, setup: dict, seed: int, n_cells: int, pool: int = 4
     """``n_cells`` cells from ``subsets`` random sets of ``pool`` of the type's control cells.
 
     A sampling head reuses each source with new noise (``oversample="repeat"``); the
-    deterministic head is scored with ``"repeat"`` and ``"interpolate"``. Means over subsets.
+    deterministic head is scored with ``"repeat"``, ``"interpolate"`` and ``"smooth"`` (the
+    smoothed bootstrap of the sources). Means over subsets.
     """
     from benchmarks.methods import predict_timed
 
     ct = split.cell_type
     obs = split.train.obs
     ctrl = split.train[((obs["cell_type"] == ct) & (obs["condition"] == "control")).to_numpy()]
-    modes = ["repeat"] if model.module.samples_latent(1.0) else ["repeat", "interpolate"]
+    modes = ["repeat"] if model.module.samples_latent(1.0) else list(OVERSAMPLE)
     out: dict = {}
     for mode in modes:
         values = []
@@ -256,9 +259,11 @@ def markdown(rows: list[dict], note: str = "") -> str:
             "",
             "Four random sets of 40 of the held-out type's control cells (`source_cells=`), "
             "500 cells each at the variant's default τ: the deterministic head repeats its 40 "
-            "cells (`oversample='repeat'`) or interpolates between controls "
-            "(`'interpolate'`); a sampling head draws a new cell each time a control is "
-            "reused. Means over the four sets, then mean ± sd over runs.",
+            "cells (`oversample='repeat'`), interpolates between controls "
+            "(`'interpolate'`) or starts from a smoothed bootstrap of them that keeps their "
+            "mean and covariance (`'smooth'`, runs since 2026-12-02); a sampling head draws a "
+            "new cell each time a control is reused. Means over the four sets, then mean ± sd "
+            "over runs.",
             "",
             md_table(mean_sd(pools, ["variant", "mode"], [*METRICS, "distinct"])),
         ]

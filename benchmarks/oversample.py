@@ -1,11 +1,11 @@
-"""Many cells from a small pool of control cells: repeat the sources, or interpolate them?
+"""Many cells from a small pool of control cells: repeat, interpolate or smooth the sources?
 
 With ``source="control"`` and the deterministic head, each source cell gives one generated
 cell; a sampling head (``head="flow"``, ``"cvae"``) draws a different cell each time a source
 is reused. This benchmark holds out one cell type's IFN-beta cells (Kang), trains one model
 per head in ``--heads``, and generates 500 cells from random subsets of ``--pool`` control
 cells of that type with ``predict(..., source_cells=subset, oversample="repeat" |
-"interpolate")``; as a reference, 500 cells from all the type's control cells (``all
+"interpolate" | "smooth")``; as a reference, 500 cells from all the type's control cells (``all
 controls``). Every set is scored against the real held-out cells (R² on the top-100 DE
 genes; E-distance, MMD, W2 in the model's 50-d PCA space) and counted for distinct cells.
 
@@ -76,7 +76,7 @@ def run_cell_type(
     for s in range(subsets):
         rng = np.random.default_rng(100 + s)
         subset = ctrl[np.sort(rng.choice(ctrl.n_obs, min(pool, ctrl.n_obs), replace=False))]
-        for mode in ("repeat", "interpolate"):
+        for mode in ("repeat", "interpolate", "smooth"):
             pred = model.predict(
                 cond, n_cells=n_cells, seed=s, source_cells=subset, oversample=mode
             )
@@ -96,7 +96,8 @@ def markdown(df: pd.DataFrame, args: argparse.Namespace, minutes: float) -> str:
         f"Default model with each of the heads {', '.join(args.heads)}, one per held-out type "
         f"(its IFN-beta cells held out); {args.n_cells} cells "
         f"generated from {args.subsets} random subsets of {args.pool} of the type's control "
-        "cells with `oversample='repeat'` or `'interpolate'` (means over subsets), and from all "
+        "cells with `oversample='repeat'`, `'interpolate'` or `'smooth'` (means over subsets), "
+        "and from all "
         "its control cells. Scored against the real held-out cells: R² (squared Pearson) on the "
         "top-100 DE genes; E-distance, MMD, W2 in the model's 50-d PCA space (lower is better).",
         "",

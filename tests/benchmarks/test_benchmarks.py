@@ -203,12 +203,12 @@ def test_oversample_script_tiny(keep_threads, tmp_path):
         ["--cell-types", "B", "--subsets", "1", "--pool", "10", "--n-cells", "30"]
         + ["--max-epochs", "1", "--out", str(tmp_path), "--heads", "deterministic", "flow"]
     )
-    assert list(df["mode"]) == ["all controls", "repeat", "interpolate"] * 2
+    assert list(df["mode"]) == ["all controls", "repeat", "interpolate", "smooth"] * 2
     det, flow = df[df["head"] == "deterministic"], df[df["head"] == "flow"]
     # the deterministic head repeats its 10 sources; the flow head draws 30 distinct cells
     assert det.loc[det["mode"] == "repeat", "distinct_cells"].item() == 10
     assert flow.loc[flow["mode"] == "repeat", "distinct_cells"].item() == 30
-    assert (df.loc[df["mode"] == "interpolate", "distinct_cells"] == 30).all()
+    assert (df.loc[df["mode"].isin(["interpolate", "smooth"]), "distinct_cells"] == 30).all()
     assert np.isfinite(df[["r2_top100_de", "e_distance", "mmd", "w2"]].to_numpy()).all()
     md = (tmp_path / "oversample.md").read_text()
     assert "| B | flow | repeat |" in md and (tmp_path / "oversample.csv").exists()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sccalmflow.data import interpolate_repeats, resample_pool
+from sccalmflow.data import interpolate_repeats, resample_pool, smooth_repeats
 
 
 def test_no_repeats_up_to_pool_size():
@@ -65,3 +65,28 @@ def _on_segment(x, a, b):
     ab = b - a
     t = np.clip(np.dot(x - a, ab) / max(np.dot(ab, ab), 1e-12), 0, 1)
     return float(np.linalg.norm(x - (a + t * ab)))
+
+
+def test_smooth_repeats_keeps_first_pass_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    z = (rng.normal(size=(40, 3)) @ np.array([[2.0, 0, 0], [1, 0.5, 0], [0, 0, 3]])).astype(
+        np.float32
+    )
+    pos = resample_pool(np.arange(40), 40 + 20000, np.random.default_rng(1))
+    out = smooth_repeats(z, pos, np.random.default_rng(2))
+    assert out.shape == (20040, 3) and out.dtype == z.dtype
+    np.testing.assert_array_equal(out[:40], z[pos[:40]])  # one pass over the pool, exact
+    later = out[40:].astype(np.float64)
+    assert len(np.unique(later.round(6), axis=0)) == len(later)  # no copies
+    # the pool's mean and covariance are kept (interpolation would shrink the covariance)
+    np.testing.assert_allclose(later.mean(0), z.mean(0), atol=0.05 * z.std(0).max())
+    np.testing.assert_allclose(np.cov(later.T), np.cov(z.T), rtol=0.05, atol=0.05)
+    # seeded; bandwidth 0 repeats the pool; one row can only repeat
+    np.testing.assert_array_equal(out, smooth_repeats(z, pos, np.random.default_rng(2)))
+    np.testing.assert_allclose(
+        smooth_repeats(z, pos[:100], rng, bandwidth=0.0), z[pos[:100]], atol=1e-5
+    )
+    one = smooth_repeats(z[:1], np.zeros(4, int), rng)
+    np.testing.assert_array_equal(one, np.repeat(z[:1], 4, axis=0))
+    with pytest.raises(ValueError, match="bandwidth"):
+        smooth_repeats(z, pos, rng, bandwidth=-1.0)

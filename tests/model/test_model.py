@@ -270,6 +270,21 @@ def test_oversample_interpolate_gives_distinct_cells(trained):
         itp.obsm["X_calmflow_pca"][:k], rep.obsm["X_calmflow_pca"][:k], atol=1e-5
     )
     assert list(itp.obs["source_cell"]) == list(rep.obs["source_cell"])
+    # the smoothed bootstrap: distinct cells, same first pass, seeded, a spread like repeat's
+    smo = trained.predict(cond, n_cells=n, seed=0, oversample="smooth")
+    x = smo.obsm["X_calmflow_pca"]
+    assert len(np.unique(x.round(4), axis=0)) == n
+    np.testing.assert_allclose(x[:k], rep.obsm["X_calmflow_pca"][:k], atol=1e-5)
+    again = trained.predict(cond, n_cells=n, seed=0, oversample="smooth")
+    np.testing.assert_array_equal(x, again.obsm["X_calmflow_pca"])
+    spread = {
+        name: np.sqrt(
+            ((p.obsm["X_calmflow_pca"] - p.obsm["X_calmflow_pca"].mean(0)) ** 2).sum(1).mean()
+        )
+        for name, p in (("repeat", rep), ("interpolate", itp), ("smooth", smo))
+    }
+    assert spread["smooth"] > spread["interpolate"]
+    assert abs(spread["smooth"] / spread["repeat"] - 1) < 0.25
 
 
 def test_source_cells_needs_control_model(kang_small, tiny):

@@ -78,7 +78,7 @@ from ._prompts import (
     strip_placeholders,
     template_keys,
 )
-from ._sampling import interpolate_repeats, resample_pool, stratified_rows
+from ._sampling import interpolate_repeats, resample_pool, smooth_repeats, stratified_rows
 from ._shifts import AdditiveShift
 
 __all__ = [
@@ -133,6 +133,7 @@ __all__ = [
     "read_backed",
     "read_rows",
     "resample_pool",
+    "smooth_repeats",
     "row_blocks",
     "rows_of",
     "shard",

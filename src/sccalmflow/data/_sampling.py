@@ -80,6 +80,54 @@ def interpolate_repeats(
     return out
 
 
+def smooth_repeats(
+    z: np.ndarray, positions: np.ndarray, rng: np.random.Generator, bandwidth: float = 1.0
+) -> np.ndarray:
+    """Source states for draws of a pool, with repeated draws drawn from a smoothed pool.
+
+    The first ``len(z)`` draws (one pass over the pool, see :func:`resample_pool`) are the
+    pool's own rows; every later draw of row ``i`` is the shrunk smoothed bootstrap
+    (Silverman 1986, §6.4.1): ``m + (z[i] - m + h · e) / sqrt(1 + h²)``, with ``m`` the pool's
+    mean, ``h`` the bandwidth and ``e`` a Gaussian draw with the pool's covariance. The
+    later draws keep the pool's mean and covariance in expectation (repeating keeps them too,
+    interpolating between neighbours shrinks the covariance), and each is a new state:
+    oversampling a small pool gives distinct cells with the pool's spread. ``h`` moves the
+    draws from copies of the pool (0) towards a Gaussian with its mean and covariance.
+
+    Parameters
+    ----------
+    z
+        Pool states, ``(n_pool, d)``.
+    positions
+        Row of ``z`` for each draw, e.g. ``resample_pool(np.arange(n_pool), n, rng)``.
+    rng
+        Random generator (the Gaussian draws).
+    bandwidth
+        ``h >= 0``, in units of the pool's own spread.
+
+    Returns
+    -------
+    Array ``(len(positions), d)`` of ``z``'s dtype.
+    """
+    if not (np.isfinite(bandwidth) and bandwidth >= 0):
+        raise ValueError(f"bandwidth must be a finite number >= 0, got {bandwidth}.")
+    z = np.asarray(z)
+    positions = np.asarray(positions)
+    out = z[positions].copy()
+    later = np.arange(len(positions)) >= len(z)
+    if not later.any() or len(z) < 2:
+        return out
+    zf = z.astype(np.float64)
+    mean = zf.mean(0)
+    centred = zf - mean
+    # e = G (z - m) / sqrt(n - 1), G standard normal: a draw with the pool's covariance
+    g = rng.standard_normal((int(later.sum()), len(z)))
+    e = g @ centred / np.sqrt(len(z) - 1)
+    moved = mean + (centred[positions[later]] + bandwidth * e) / np.sqrt(1 + bandwidth**2)
+    out[later] = moved.astype(z.dtype)
+    return out
+
+
 def stratified_rows(groups: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
     """At most ``max_rows`` sorted positions, the same fraction of every group (seeded).
 

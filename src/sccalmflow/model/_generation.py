@@ -22,6 +22,7 @@ from ..data import (
     interpolate_repeats,
     pca_uns_key,
     resample_pool,
+    smooth_repeats,
     write_pca,
 )
 from ..flow import AutoregressiveSolver
@@ -86,7 +87,7 @@ class GenerationMixin:
         decode: bool = True,
         source_cells: ad.AnnData | None = None,
         source_layer: str | None = None,
-        oversample: Literal["repeat", "interpolate"] = "repeat",
+        oversample: Literal["repeat", "interpolate", "smooth"] = "repeat",
         n_threads: int | None = None,
         progress_bar: bool | None = None,
         allow_unseen: bool = False,
@@ -136,7 +137,11 @@ class GenerationMixin:
             (default): the same cells again, so with the deterministic head the generated
             cells repeat. ``"interpolate"``: a random point between the cell and one of its 5
             nearest source cells (:func:`~sccalmflow.data.interpolate_repeats`), so every
-            generated cell is distinct (and the spread narrows).
+            generated cell is distinct (and the spread narrows). ``"smooth"``: a smoothed
+            bootstrap of the source cells that keeps their mean and covariance
+            (:func:`~sccalmflow.data.smooth_repeats`, bandwidth 1): distinct cells with the
+            sources' spread; from 40 control cells it gave a lower E-distance and MMD than
+            repeating or interpolating (``benchmarks/results/generator.md``).
         n_threads
             Torch CPU threads during generation (default: ``sccalmflow.settings.n_threads``,
             1); your own setting is restored afterwards.
@@ -164,7 +169,7 @@ class GenerationMixin:
         model's unscaled PCA scores; the projection's fingerprint in
         ``uns["calmflow_pca"]``; compare with real cells after :meth:`add_pca`), ``.obs`` with
         the condition columns, ``prompt`` and (control or additive source) ``source_cell``, the
-        control cell each path started from (with ``oversample="interpolate"``, the cell a
+        control cell each path started from (with ``oversample="interpolate"`` or ``"smooth"``, the cell a
         repeated draw was moved away from).
         """
         check_predict_arguments(locals())
@@ -333,6 +338,8 @@ class GenerationMixin:
         src = pool[pos]
         if oversample == "interpolate":
             x0 = interpolate_repeats(sources.features[pool], pos, rng)
+        elif oversample == "smooth":
+            x0 = smooth_repeats(sources.features[pool], pos, rng)
         else:
             x0 = sources.features[src]
         if sources.shifts is not None:
