@@ -255,12 +255,12 @@ def test_predict_from_given_source_cells(trained):
         trained.predict(cond, n_cells=3, source_cells=nan)
 
 
-def test_oversample_interpolate_gives_distinct_cells(trained):
+def test_oversample_modes_and_the_default(trained):
     reg = trained.adata
     ctrl = reg[((reg.obs["cell_type"] == "NK") & (reg.obs["condition"] == "control")).to_numpy()]
     cond = {"cell_type": ["NK"], "condition": [HELD[1]]}
     n = 3 * ctrl.n_obs
-    rep = trained.predict(cond, n_cells=n, seed=0)
+    rep = trained.predict(cond, n_cells=n, seed=0, oversample="repeat")
     itp = trained.predict(cond, n_cells=n, seed=0, oversample="interpolate")
     assert len(np.unique(rep.obsm["X_calmflow_pca"].round(4), axis=0)) == ctrl.n_obs
     assert len(np.unique(itp.obsm["X_calmflow_pca"].round(4), axis=0)) == n
@@ -277,6 +277,9 @@ def test_oversample_interpolate_gives_distinct_cells(trained):
     np.testing.assert_allclose(x[:k], rep.obsm["X_calmflow_pca"][:k], atol=1e-5)
     again = trained.predict(cond, n_cells=n, seed=0, oversample="smooth")
     np.testing.assert_array_equal(x, again.obsm["X_calmflow_pca"])
+    # the default for the deterministic head
+    default = trained.predict(cond, n_cells=n, seed=0)
+    np.testing.assert_array_equal(x, default.obsm["X_calmflow_pca"])
     spread = {
         name: np.sqrt(
             ((p.obsm["X_calmflow_pca"] - p.obsm["X_calmflow_pca"].mean(0)) ** 2).sum(1).mean()

@@ -192,7 +192,8 @@ def check_predict_arguments(args: dict[str, Any]) -> None:
     check_int("batch_size", args["batch_size"], minimum=1)
     for name in ("return_trajectories", "use_cache", "decode"):
         check_bool(name, args[name])
-    check_choice("oversample", args["oversample"], ("repeat", "interpolate", "smooth"))
+    if args["oversample"] is not None:
+        check_choice("oversample", args["oversample"], ("repeat", "interpolate", "smooth"))
     if args["n_threads"] is not None:
         check_int("n_threads", args["n_threads"], minimum=1)
     if args["source_cells"] is not None and not is_anndata(args["source_cells"]):
