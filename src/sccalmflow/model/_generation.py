@@ -174,8 +174,8 @@ class GenerationMixin:
         model's unscaled PCA scores; the projection's fingerprint in
         ``uns["calmflow_pca"]``; compare with real cells after :meth:`add_pca`), ``.obs`` with
         the condition columns, ``prompt`` and (control or additive source) ``source_cell``, the
-        control cell each path started from (with ``oversample="interpolate"`` or ``"smooth"``, the cell a
-        repeated draw was moved away from).
+        control cell each path started from (with ``oversample="interpolate"`` or
+        ``"smooth"``, the cell a repeated draw was moved away from).
         """
         check_predict_arguments(locals())
         if progress_bar is not None:

@@ -71,7 +71,7 @@ def mean_interval(
     )
     check_number("scale", scale, minimum=0)
     mean, sd = means.mean(0), means.std(0, ddof=1)
-    half = scale * _model_half(means, level)
+    half = scale * _model_half(sd, means.shape[0], level)
     if n_observed is not None:
         check_int("n_observed", n_observed, minimum=1)
         if cell_var is None:
@@ -96,10 +96,8 @@ def mean_interval(
     return {"mean": mean, "sd": sd, "lower": mean - half, "upper": mean + half}
 
 
-def _model_half(means: np.ndarray, level: float) -> np.ndarray:
-    """``t_{k-1} · sd · sqrt(1 + 1/k)``: the half-width from the models' spread alone."""
-    k = means.shape[0]
-    sd = means.std(0, ddof=1)
+def _model_half(sd: np.ndarray, k: int, level: float) -> np.ndarray:
+    """``t_{k-1} · sd · sqrt(1 + 1/k)``: the half-width from the spread of ``k`` models."""
     return stats.t.ppf(0.5 + level / 2, df=k - 1) * sd * np.sqrt(1 + 1 / k)
 
 
@@ -169,7 +167,7 @@ def interval_scale(
             res = mean_interval(m, level, cell_var=cell_var[i], n_observed=n_observed[i], scale=0.0)
             sampling = (res["upper"] - res["mean"]) ** 2
         excess = np.sqrt(np.clip((obs - m.mean(0)) ** 2 - sampling, 0, None))
-        half = _model_half(m, level)
+        half = _model_half(m.std(0, ddof=1), m.shape[0], level)
         with np.errstate(divide="ignore", invalid="ignore"):
             scores.append(np.where(excess > 0, excess / half, 0.0))
     scores = np.sort(np.concatenate(scores))
