@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..data import get_matrix
+from ..data import get_matrix, rows_of
 from ..utils import check_int, check_number, check_seed
 from ._de import de_genes
 from ._utils import check_anndata
@@ -247,7 +247,7 @@ def response_interval(
     genes = np.asarray(first.var_names)
     out = []
     for _, row in labels.iterrows():
-        sel = _rows_of(first.obs, row, keys)
+        sel = rows_of(first.obs, keys, list(row[keys]))
         moments = [_mean_var(p.X[sel]) for p in preds]
         means = np.stack([m for m, _ in moments])
         cell_var = np.stack([v for _, v in moments]) if n_observed is not None else None
@@ -359,34 +359,23 @@ def calibrate_interval(
     preds = [m.predict(frame, n_cells=n_cells, seed=seed) for m in models]
     means, observed, cell_var, n_observed = [], [], [], []
     for _, row in frame.astype(str).iterrows():
-        is_cond = _rows_of(adata.obs, row, keys)
-        control_row = row.copy()
-        for key, value in spec.control.items():
-            control_row[key] = value
-        is_ctrl = _rows_of(adata.obs, control_row, keys)
-        if is_cond.sum() < 2 or is_ctrl.sum() < 2:
+        is_cond = rows_of(adata.obs, keys, list(row[keys]))
+        is_ctrl = rows_of(adata.obs, keys, [spec.control.get(k, row[k]) for k in keys])
+        if len(is_cond) < 2 or len(is_ctrl) < 2:
             raise ValueError(
-                f"Condition {row.to_dict()} has {int(is_cond.sum())} measured cells and "
-                f"{int(is_ctrl.sum())} control cells of its context in `adata`; calibration "
+                f"Condition {row.to_dict()} has {len(is_cond)} measured cells and "
+                f"{len(is_ctrl)} control cells of its context in `adata`; calibration "
                 "needs at least two of each."
             )
         genes = de_genes(real[is_cond], real[is_ctrl], min(n_genes, len(var_names)), layer=layer)
         idx = pd.Index(var_names).get_indexer(genes)
         x = get_matrix(real[is_cond], layer=layer, name="adata")
         observed.append(_mean_var(x[:, idx])[0])
-        n_observed.append(int(is_cond.sum()))
-        moments = [_mean_var(p.X[_rows_of(p.obs, row, keys)][:, idx]) for p in preds]
+        n_observed.append(len(is_cond))
+        moments = [_mean_var(p.X[rows_of(p.obs, keys, list(row[keys]))][:, idx]) for p in preds]
         means.append(np.stack([m for m, _ in moments]))
         cell_var.append(np.stack([v for _, v in moments]))
     return interval_scale(means, observed, level, cell_var=cell_var, n_observed=n_observed)
-
-
-def _rows_of(obs: pd.DataFrame, row: pd.Series, keys: Sequence[str]) -> np.ndarray:
-    """Boolean mask of the cells of ``obs`` whose condition keys equal ``row``'s values."""
-    sel = np.ones(len(obs), dtype=bool)
-    for k in keys:
-        sel &= (obs[k].astype(str) == str(row[k])).to_numpy()
-    return sel
 
 
 def _mean_var(x) -> tuple[np.ndarray, np.ndarray]:
