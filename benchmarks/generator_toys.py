@@ -18,6 +18,7 @@ of ``generator_toys.jsonl``; the page ``generator_toys.md`` gives mean ± sd ove
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -51,8 +52,37 @@ def sample_task(task: str, seed: int):
     return gaussians_sample(cfg.dim, k, cfg.n_train, cfg.n_eval, seed), cfg
 
 
-def run_task(task: str, seed: int, heads, taus, quick: bool = False) -> list[dict]:
-    """Every method on one task and seed; one row each (metrics at each τ for sampling heads)."""
+def default_budget(n_train: int) -> dict:
+    """``train()``'s default step budget for ``n_train`` one-trajectory sequences.
+
+    :func:`sccalmflow.train.default_max_epochs` at batch 128 (about 1,600 steps for moons'
+    2,000 points, 1,400 for the 1,500 of gaussians). The runs use it for every number of
+    trajectories: with ``per_trajectory_batch`` an epoch has the same steps for every N, so
+    every N gets the same optimiser steps (N > 1 alone would get a smaller default, as it
+    has fewer sequences).
+    """
+    from sccalmflow.train import default_max_epochs
+
+    return {"max_epochs": default_max_epochs(n_train, math.ceil(n_train / 128))}
+
+
+def run_task(
+    task: str,
+    seed: int,
+    heads,
+    taus,
+    quick: bool = False,
+    budget: str = "default",
+    head_hidden: int | None = 128,
+) -> list[dict]:
+    """Every method on one task and seed; one row each (metrics at each τ for sampling heads).
+
+    ``budget="default"``: CaLMFlow trains for ``train()``'s default step budget
+    (:func:`default_budget`); ``"suite"``: for the suite's ``max_epochs`` (moons 30,
+    gaussians 50: about a third of it, the budget of the runs before 2026-12-02).
+    ``head_hidden`` replaces the paper architecture's head width (32, narrower than the
+    100 dimensions of gaussians; ``None`` keeps it): 128 is the package's default.
+    """
     from benchmarks.methods import (
         fit_toy_calmflow,
         fit_toy_cfm,
@@ -64,6 +94,8 @@ def run_task(task: str, seed: int, heads, taus, quick: bool = False) -> list[dic
     points, cfg = sample_task(task, seed)
     n = cfg.n_eval
     train = {"validation_size": 0.0, **cfg.train}
+    if budget == "default":
+        train |= default_budget(len(points.target))
     cfm_budget = cfg.cfm
     if quick:
         train["max_epochs"] = 1
@@ -78,8 +110,11 @@ def run_task(task: str, seed: int, heads, taus, quick: bool = False) -> list[dic
             name = f"CaLMFlow {head} ({n_traj} traj.)"
             print(f"[{task} s{seed}] {name}", flush=True)
             kwargs = {**cfg.calmflow, "head": head, "n_trajectories": n_traj}
+            if head_hidden is not None:
+                kwargs["head_hidden"] = head_hidden
             model, t = fit_toy_calmflow(points.source, points.target, kwargs, train, seed)
             row = {**base, "method": name, "head": head, "n_traj": n_traj, "train_s": t}
+            row |= {"max_epochs": train["max_epochs"], "head_hidden": kwargs["head_hidden"]}
             sweep = taus if model.module.samples_latent(1.0) and n_traj == 1 else []
             for tau in dict.fromkeys([model.temperature, *sweep]):
                 g, _ = predict_toy_calmflow(model, n, seed, temperature=tau)
@@ -198,6 +233,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heads", nargs="+", default=["deterministic", "flow"])
     parser.add_argument("--taus", nargs="+", type=float, default=[0.0, 0.25, 0.5, 1.0, 1.5])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--budget",
+        choices=["default", "suite"],
+        default="default",
+        help="CaLMFlow's epochs: train()'s default step budget, or the suite's max_epochs",
+    )
+    parser.add_argument(
+        "--head-hidden",
+        type=int,
+        default=128,
+        help="CaLMFlow's head width (0: the paper architecture's 32)",
+    )
     parser.add_argument("--quick", action="store_true", help="one epoch, tiny CFM (a smoke test)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
@@ -206,7 +253,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
 
         def run(task, seed):
-            return run_task(task, seed, args.heads, args.taus, args.quick)
+            return run_task(
+                task, seed, args.heads, args.taus, args.quick, args.budget, args.head_hidden or None
+            )
 
         run_jsonl(jsonl, args.seeds, args.tasks, run)
     notes = args.out / "generator_toys_notes.md"  # hand-written findings, when present

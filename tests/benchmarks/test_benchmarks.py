@@ -428,6 +428,15 @@ def test_generator_toys_page(tmp_path):
     assert "| moons | CaLMFlow flow (1 traj.) | 1 | 1.5 ± 0 | 0.003 ± 0 | 2 ± 0 | 2 |" in md
 
 
+def test_generator_toys_default_budget():
+    """The toys train for ``train()``'s default step budget of one-trajectory sequences."""
+    from benchmarks.generator_toys import default_budget
+
+    # moons: 2,000 sequences, 16 steps per epoch at batch 128: 2000 * sqrt(2/3) = 1633 steps
+    assert default_budget(2000) == {"max_epochs": 103}
+    assert default_budget(1500) == {"max_epochs": 118}  # gaussians: 1414 steps / 12 per epoch
+
+
 # ====================================================================== scale
 def test_scale_table_and_screen(tmp_path):
     from benchmarks import scale

@@ -1,5 +1,7 @@
 """The next-state heads: shapes, seeds, temperature, and that sampling heads model a spread."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -56,6 +58,15 @@ def test_classes_and_unknown_head():
     assert isinstance(_head("gmm"), MixtureHead)
     with pytest.raises(ValueError, match="head must be one of"):
         build_head("mixture", 4, 2, latent_dim=2, hidden=8)
+
+
+def test_flow_head_narrower_than_the_features_warns():
+    with pytest.warns(UserWarning, match=r"hidden width \(8\) is below the 10 features"):
+        build_head("flow", 4, 10, latent_dim=2, hidden=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_head("flow", 4, 10, latent_dim=2, hidden=10)
+        build_head("deterministic", 4, 10, latent_dim=2, hidden=8)
 
 
 def _fit(head, second_coordinate, steps=400, n_eval=2000):
