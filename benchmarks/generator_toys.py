@@ -74,6 +74,7 @@ def run_task(
     quick: bool = False,
     budget: str = "default",
     head_hidden: int | None = 128,
+    ema: float | None = None,
 ) -> list[dict]:
     """Every method on one task and seed; one row each (metrics at each τ for sampling heads).
 
@@ -82,6 +83,9 @@ def run_task(
     gaussians 50: about a third of it, the budget of the runs before 2026-12-02).
     ``head_hidden`` replaces the paper architecture's head width (32, narrower than the
     100 dimensions of gaussians; ``None`` keeps it): 128 is the package's default.
+    ``ema``: train with Lightning's ``EMAWeightAveraging(decay=ema)`` (generate with the
+    exponential moving average of the weights; the runs have no validation split, so no
+    best-epoch weights to clash with).
     """
     from benchmarks.methods import (
         fit_toy_calmflow,
@@ -96,6 +100,10 @@ def run_task(
     train = {"validation_size": 0.0, **cfg.train}
     if budget == "default":
         train |= default_budget(len(points.target))
+    if ema is not None:
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        train["callbacks"] = [EMAWeightAveraging(decay=ema)]
     cfm_budget = cfg.cfm
     if quick:
         train["max_epochs"] = 1
@@ -115,6 +123,8 @@ def run_task(
             model, t = fit_toy_calmflow(points.source, points.target, kwargs, train, seed)
             row = {**base, "method": name, "head": head, "n_traj": n_traj, "train_s": t}
             row |= {"max_epochs": train["max_epochs"], "head_hidden": kwargs["head_hidden"]}
+            if ema is not None:
+                row |= {"ema": ema, "method": f"{name}, EMA {ema:g}"}
             sweep = taus if model.module.samples_latent(1.0) and n_traj == 1 else []
             for tau in dict.fromkeys([model.temperature, *sweep]):
                 g, _ = predict_toy_calmflow(model, n, seed, temperature=tau)
@@ -245,6 +255,9 @@ def main(argv: list[str] | None = None) -> None:
         default=128,
         help="CaLMFlow's head width (0: the paper architecture's 32)",
     )
+    parser.add_argument(
+        "--ema", type=float, default=None, help="EMA decay of the weights (default: none)"
+    )
     parser.add_argument("--quick", action="store_true", help="one epoch, tiny CFM (a smoke test)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
@@ -254,7 +267,14 @@ def main(argv: list[str] | None = None) -> None:
 
         def run(task, seed):
             return run_task(
-                task, seed, args.heads, args.taus, args.quick, args.budget, args.head_hidden or None
+                task,
+                seed,
+                args.heads,
+                args.taus,
+                args.quick,
+                args.budget,
+                args.head_hidden or None,
+                args.ema,
             )
 
         run_jsonl(jsonl, args.seeds, args.tasks, run)
