@@ -4,8 +4,11 @@ The paper's two synthetic tasks, each with several seeds, in one run with the CF
 ``moons`` (8 Gaussians -> 2 moons, 2-d; paper Table 7) and ``gaussians`` (2 -> 3 and 2 -> 4
 Gaussians in 100-d; paper Table 2). For every head in ``--heads`` CaLMFlow is trained with one
 trajectory per sequence and with the suite's most trajectories (10 on moons, 8 on gaussians),
-with the suites' full budgets (``benchmarks/config.py``); the sampling heads are also scored
-at every temperature of ``--taus`` (one trajectory). OT-CFM and I-CFM (from noise) are trained
+the suites' paper architecture (``benchmarks/config.py``) with the package's head width (128)
+and ``train()``'s default step budget for one trajectory per sequence, the same for every N
+(``--budget suite``: the suites' shorter ``max_epochs``; ``--ema``: an exponential moving
+average of the weights); the sampling heads are also scored at every temperature of
+``--taus`` (one trajectory). OT-CFM and I-CFM (from noise) are trained
 on the same task and seed. Metrics: W2 and MMD of the generated points against a fresh target
 sample, and the sampling floor (a second fresh sample). Each (task, seed, method) is one line
 of ``generator_toys.jsonl``; the page ``generator_toys.md`` gives mean ± sd over seeds.

@@ -141,3 +141,22 @@ def test_bf16_mixed_precision_trains_under_autocast(kang_small, tiny, quiet_trai
     assert np.isfinite(loss).all() and loss[-1] < loss[0]
     pred = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=10)
     assert pred.X.dtype == np.float32 and np.isfinite(pred.X).all()
+
+
+def test_lightning_weight_averaging_passes_through_train(kang_small, tiny, quiet_train):
+    """``train(callbacks=[EMAWeightAveraging(...)])`` ends with the averaged weights (the
+    synthetic benchmarks' ``--ema``); decay 0 averages nothing: the plain run's weights."""
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    def weights(**kwargs):
+        model = CaLMFlowModel(_held_out(kang_small), **{**tiny, "head": "flow"})
+        quiet_train(model, max_epochs=2, validation_size=0, **kwargs)
+        return model, torch.cat([p.detach().ravel() for p in model.module.parameters()])
+
+    _, plain = weights()
+    _, none = weights(callbacks=[EMAWeightAveraging(decay=0.0)])
+    model, ema = weights(callbacks=[EMAWeightAveraging(decay=0.9)])
+    torch.testing.assert_close(none, plain)
+    assert not torch.allclose(ema, plain)
+    pred = model.predict(B_STIM, n_cells=10, seed=0)
+    assert np.isfinite(pred.X).all()
