@@ -197,11 +197,12 @@ def best_tau_goals(df: pd.DataFrame, sweep: pd.DataFrame) -> list[str]:
     out = []
     means = sweep.groupby(["task", "method", "tau"], sort=False)[["w2", "mmd"]].mean()
     for task in dict.fromkeys(sweep.task):
-        cfm = df[(df.task == task) & df.method.str.startswith("CFM")]
-        cfm = cfm.groupby("method")[["w2", "mmd"]].mean()
+        t = df[df.task == task]
+        cfm = t[t.method.str.startswith("CFM")].groupby("method")[["w2", "mmd"]].mean()
         if cfm.empty:
             continue
         m = means.loc[task]
+        m = m[full_seeds(t, m.index.get_level_values(0))]
         (method, tau), row = m.w2.idxmin(), m.loc[m.w2.idxmin()]
         ok = row.w2 <= cfm.w2.min() and row.mmd <= cfm.mmd.min()
         out.append(
@@ -211,13 +212,21 @@ def best_tau_goals(df: pd.DataFrame, sweep: pd.DataFrame) -> list[str]:
     return out
 
 
+def full_seeds(task_rows: pd.DataFrame, methods) -> np.ndarray:
+    """Which of ``methods`` ran on every seed of the task (a mean over fewer is not compared)."""
+    n = task_rows.groupby("method").seed.nunique()
+    return np.asarray([n.get(m, 0) == task_rows.seed.nunique() for m in methods], dtype=bool)
+
+
 def goals(df: pd.DataFrame) -> list[str]:
     """Per task: the best CaLMFlow against the best CFM (means over seeds), and N vs 1."""
     out = ["## Goals", ""]
     for task in dict.fromkeys(df.task):
-        d = df[df.task == task].groupby("method", sort=False)[["w2", "mmd"]].mean()
+        t = df[df.task == task]
+        d = t.groupby("method", sort=False)[["w2", "mmd"]].mean()
         cfm = d[d.index.str.startswith("CFM")]
         calm = d[d.index.str.startswith("CaLMFlow")]
+        calm = calm[full_seeds(t, calm.index)]  # means over fewer seeds are not comparable
         if cfm.empty or calm.empty:
             continue
         best = calm.w2.idxmin()
@@ -228,7 +237,9 @@ def goals(df: pd.DataFrame) -> list[str]:
             f"{'met' if ok else 'not met'} (both at most the best CFM's)."
         )
         for head in dict.fromkeys(df["head"].dropna()):
-            sub = calm[calm.index.str.startswith(f"CaLMFlow {head} (")]
+            sub = calm[
+                calm.index.str.startswith(f"CaLMFlow {head} (") & calm.index.str.endswith(")")
+            ]
             if len(sub) == 2:
                 one, many = sub.w2.iloc[0], sub.w2.iloc[1]
                 out.append(
