@@ -35,7 +35,7 @@ def build_head(
     hidden
         Hidden width of the head's MLPs. The flow head warns when it is below ``n_features``:
         its draws are then confined to a ``hidden``-dimensional family (measured on the
-        100-d Gaussians task: W2 2.1 with 32, 1.46 with 128; ``benchmarks/results/
+        100-d Gaussians task: W2 2.04 with 32, 1.46 with 128; ``benchmarks/results/
         generator_toys.md``).
     """
     if name == "deterministic":
