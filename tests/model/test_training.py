@@ -143,20 +143,63 @@ def test_bf16_mixed_precision_trains_under_autocast(kang_small, tiny, quiet_trai
     assert pred.X.dtype == np.float32 and np.isfinite(pred.X).all()
 
 
-def test_lightning_weight_averaging_passes_through_train(kang_small, tiny, quiet_train):
-    """``train(callbacks=[EMAWeightAveraging(...)])`` ends with the averaged weights (the
-    synthetic benchmarks' ``--ema``); decay 0 averages nothing: the plain run's weights."""
+def _flat(model):
+    return torch.cat([p.detach().ravel() for p in model.module.parameters()])
+
+
+def test_ema_decay_ends_with_the_average_of_the_weights(kang_small, tiny, quiet_train, capsys):
+    """``train(ema_decay=...)`` is Lightning's ``EMAWeightAveraging``: decay 0 averages
+    nothing (the plain run's weights), 0.9 differs and equals passing the callback itself."""
     from lightning.pytorch.callbacks import EMAWeightAveraging
 
     def weights(**kwargs):
         model = CaLMFlowModel(_held_out(kang_small), **{**tiny, "head": "flow"})
         quiet_train(model, max_epochs=2, validation_size=0, **kwargs)
-        return model, torch.cat([p.detach().ravel() for p in model.module.parameters()])
+        return model, _flat(model)
 
     _, plain = weights()
-    _, none = weights(callbacks=[EMAWeightAveraging(decay=0.0)])
-    model, ema = weights(callbacks=[EMAWeightAveraging(decay=0.9)])
+    _, none = weights(ema_decay=0.0)
+    model, ema = weights(ema_decay=0.9)
+    _, by_hand = weights(callbacks=[EMAWeightAveraging(decay=0.9)])
     torch.testing.assert_close(none, plain)
     assert not torch.allclose(ema, plain)
+    torch.testing.assert_close(ema, by_hand)
+    assert model.training_summary["ema_decay"] == 0.9
+    repr(model)  # scvi-tools prints the summary
+    assert "EMA of the weights (decay 0.9)" in " ".join(capsys.readouterr().out.split())
     pred = model.predict(B_STIM, n_cells=10, seed=0)
     assert np.isfinite(pred.X).all()
+
+
+def test_ema_with_restore_best_keeps_the_validated_average(kang_small, tiny, quiet_train):
+    """With a validation split, the average is what is validated, and the model ends with
+    the average of the best validation epoch (not the raw weights of that epoch)."""
+    import lightning.pytorch as pl
+
+    class Validated(pl.Callback):  # the weights each validation epoch actually evaluates
+        def __init__(self):
+            self.seen = []
+
+        def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, *args):
+            if batch_idx == 0 and not trainer.sanity_checking:
+                self.seen.append(_flat(pl_module))
+
+    spy = Validated()
+    model = CaLMFlowModel(_held_out(kang_small), **tiny)
+    quiet_train(model, max_epochs=5, lr=3e-2, ema_decay=0.8, callbacks=[spy])
+    best = model.training_summary["best_epoch"]
+    assert best is not None and len(spy.seen) == model.training_summary["epochs"]
+    torch.testing.assert_close(_flat(model), spy.seen[best])
+    val = model.history["reconstruction_loss_validation"].to_numpy().ravel()
+    assert best == int(np.nanargmin(val))
+
+
+def test_ema_decay_bad_values_and_two_averages_are_refused(kang_small, tiny):
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    model = CaLMFlowModel(_held_out(kang_small), **tiny)
+    for bad in (1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="ema_decay"):
+            model.train(max_epochs=1, ema_decay=bad)
+    with pytest.raises(ValueError, match="weight-averaging callback"):
+        model.train(max_epochs=1, ema_decay=0.9, callbacks=[EMAWeightAveraging(decay=0.9)])

@@ -1,4 +1,4 @@
-"""BestWeights restores the best validation epoch; default_max_epochs follows the data size."""
+"""BestWeights restores the weights validated at the best epoch; default_max_epochs follows the data size."""
 
 from __future__ import annotations
 
@@ -24,10 +24,13 @@ def test_restores_the_weights_of_the_lowest_validation_loss():
         with torch.no_grad():
             module.weight.fill_(float(epoch))
         trainer.current_epoch = epoch
+        cb.on_validation_epoch_start(trainer, plan)  # the weights validated are copied
         trainer.callback_metrics = {"loss_validation": torch.tensor(loss)}
-        cb.on_validation_end(trainer, plan)
         if epoch == 1:
             kept = module.weight.detach().clone()
+        with torch.no_grad():  # a weight-averaging callback swaps the raw weights back
+            module.weight.fill_(-1.0)
+        cb.on_validation_end(trainer, plan)
     assert cb.best_epoch == 1 and cb.best_score == pytest.approx(1.0)
     cb.on_train_end(trainer, plan)
     torch.testing.assert_close(module.weight, kept)
@@ -39,6 +42,7 @@ def test_ignores_sanity_checks_and_missing_metrics():
     cb = BestWeights("loss_validation")
     trainer.sanity_checking = True
     trainer.callback_metrics = {"loss_validation": torch.tensor(0.0)}
+    cb.on_validation_epoch_start(trainer, plan)
     cb.on_validation_end(trainer, plan)
     trainer.sanity_checking, trainer.callback_metrics = False, {}
     cb.on_validation_end(trainer, plan)

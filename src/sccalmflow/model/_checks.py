@@ -155,6 +155,8 @@ def check_train_arguments(args: dict[str, Any]) -> None:
         if args[name] is not None:
             check_bool(name, args[name])
     check_int("early_stopping_patience", args["early_stopping_patience"], minimum=1)
+    if args["ema_decay"] is not None:
+        check_number("ema_decay", args["ema_decay"], minimum=0, maximum=1, exclusive_maximum=True)
     if args["n_steps_kl_warmup"] is not None:
         check_int("n_steps_kl_warmup", args["n_steps_kl_warmup"], minimum=0)
     check_int("ot_batch_size", args["ot_batch_size"], minimum=1)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging, WeightAveraging
 from scvi.train import TrainRunner
 
 from ..data import SequenceDataModule, stratified_split
@@ -74,6 +75,8 @@ def training_line(summary: dict) -> str:
         line += " (early stopping)"
     if summary.get("best_epoch") is not None:
         line += f", weights of epoch {summary['best_epoch'] + 1}"
+    if summary.get("ema_decay") is not None:
+        line += f", EMA of the weights (decay {summary['ema_decay']})"
     return line
 
 
@@ -94,6 +97,7 @@ class TrainingMixin:
         early_stopping: bool | None = None,
         early_stopping_patience: int = 10,
         restore_best: bool | None = None,
+        ema_decay: float | None = None,
         n_steps_kl_warmup: int | None = None,
         accelerator: str = "auto",
         devices: int | list[int] | str = "auto",
@@ -136,6 +140,12 @@ class TrainingMixin:
             (:class:`~sccalmflow.train.BestWeights`). ``None`` (default): whenever there is a
             validation split. The epochs run, the best one and the budget are in
             :attr:`training_summary`.
+        ema_decay
+            Generate with an exponential moving average of the weights (Lightning's
+            :class:`~lightning.pytorch.callbacks.EMAWeightAveraging`, updated after every
+            step with this decay; 0.995 averages over about the last 200 steps). The average
+            is what is validated, what early stopping and ``restore_best`` read, and what the
+            model ends with. ``None`` (default): the weights of the last (or best) step.
         n_steps_kl_warmup
             Steps over which the KL weight rises linearly to ``kl_weight`` (default: a fifth
             of the training steps).
@@ -193,14 +203,25 @@ class TrainingMixin:
         restore_best = bool(dm.n_val) if restore_best is None else restore_best
         monitor = f"{MEAN_ERROR}_validation"  # the same criterion for every head
         best = BestWeights(monitor) if restore_best else None
-        callbacks = [EpochSeed(self.seed)] + ([best] if best is not None else [])
+        # the average before BestWeights: it swaps the average in for validation (BestWeights
+        # copies the weights validated) and copies it in at the end (then BestWeights' copy)
+        callbacks = [EpochSeed(self.seed)]
+        if ema_decay is not None:
+            callbacks.append(EMAWeightAveraging(decay=ema_decay))
+        callbacks += [best] if best is not None else []
         if checkpoint_dir is not None:
             callbacks.append(checkpoint_callback(checkpoint_dir))
             if resume and resume_path(checkpoint_dir) is not None:
                 trainer_kwargs["ckpt_path"] = str(resume_path(checkpoint_dir))
         elif resume:
             raise ValueError("resume=True needs `checkpoint_dir`, the folder of the checkpoints.")
-        trainer_kwargs["callbacks"] = [*trainer_kwargs.get("callbacks", []), *callbacks]
+        user_callbacks = list(trainer_kwargs.get("callbacks", []))
+        if ema_decay is not None and any(isinstance(c, WeightAveraging) for c in user_callbacks):
+            raise ValueError(
+                "`callbacks` already holds a weight-averaging callback and `ema_decay` adds "
+                "another: give one of the two."
+            )
+        trainer_kwargs["callbacks"] = [*user_callbacks, *callbacks]
         if n_steps_kl_warmup is None:
             n_steps_kl_warmup = max(1, (max_epochs * steps_per_epoch) // 5)
         plan_kwargs = {
@@ -246,6 +267,7 @@ class TrainingMixin:
             "best_epoch": None if best is None else best.best_epoch,
             "best_validation_loss": None if best is None else best.best_score,
             "precision": str(trainer.precision),
+            "ema_decay": ema_decay,
         }
         self._model_summary_string = (
             self._model_summary_string.split(TRAINED_SEPARATOR)[0]

@@ -11,9 +11,13 @@ import torch
 class BestWeights(pl.Callback):
     """Restore the module's weights from the epoch with the lowest ``monitor`` value.
 
-    A copy of the weights (on the CPU) is taken after every validation that improves on the
-    best value so far; at the end of training they are loaded back, so an early-stopped run
-    (or one that over-fitted in its last epochs) ends at its best validation epoch.
+    The weights are copied (to the CPU) when each validation epoch starts, so the copy is of
+    the weights that are validated: with a weight-averaging callback placed before this one
+    (Lightning's :class:`~lightning.pytorch.callbacks.EMAWeightAveraging`, which swaps the
+    averaged weights in for validation, as ``train(ema_decay=...)`` does), the averaged ones.
+    The copy is kept when the validation improves on the best value so far; at the end of
+    training it is loaded back, so an early-stopped run (or one that over-fitted in its last
+    epochs) ends at its best validation epoch.
 
     Parameters
     ----------
@@ -34,18 +38,24 @@ class BestWeights(pl.Callback):
         self.best_epoch: int | None = None
         self.best_score = math.inf
         self._state: dict[str, torch.Tensor] | None = None
+        self._validated: dict[str, torch.Tensor] | None = None
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self._validated = {
+            k: v.detach().to("cpu", copy=True) for k, v in pl_module.module.state_dict().items()
+        }
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        validated, self._validated = self._validated, None
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         score = float(trainer.callback_metrics[self.monitor])
-        if math.isfinite(score) and score < self.best_score:
+        if validated is not None and math.isfinite(score) and score < self.best_score:
             self.best_score = score
             self.best_epoch = int(trainer.current_epoch)
-            module = pl_module.module
-            self._state = {
-                k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()
-            }
+            self._state = validated
 
     def state_dict(self) -> dict:
         """The best epoch, score and weights (kept in a checkpoint, so a resumed run has them)."""
