@@ -15,8 +15,8 @@ page's gap-closed fractions). Each (cell type, seed, variant) is one line of
     python benchmarks/generator.py --report-only                     # the page from the jsonl
 
 A variant is ``default`` (the constructor's defaults: the deterministic head on straight
-paths) or comma-separated constructor keywords, e.g. ``head=gmm`` or
-``head=flow,path=bridge,sigma_min=0.2,temperature=0.5``.
+paths) or comma-separated keywords of the constructor or of ``train()``, e.g. ``head=gmm``,
+``head=flow,path=bridge,sigma_min=0.2,temperature=0.5`` or ``ema_decay=0.995``.
 """
 
 from __future__ import annotations
@@ -70,12 +70,14 @@ def run_one(
     adata, cell_type: str, seed: int, variant: str, taus, n_cells: int, max_epochs=None
 ) -> dict:
     """Train one variant with one seed on the split of ``cell_type``; score each τ."""
-    from benchmarks.methods import fit_calmflow, predict_timed
+    from benchmarks.methods import fit_calmflow, predict_timed, train_defaults
     from benchmarks.tasks import kang_held_out, kang_setup
 
     setup, split = kang_setup(), kang_held_out(adata, cell_type)
     kwargs = parse_variant(variant)
-    train_kwargs = {} if max_epochs is None else {"max_epochs": max_epochs}
+    train_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in train_defaults()}
+    if max_epochs is not None:
+        train_kwargs["max_epochs"] = max_epochs
     model, train_s = fit_calmflow(split.train.copy(), setup, kwargs, train_kwargs, seed)
     model.add_pca(split.real)  # the split is this run's own: every score reads its PCA
     real = split.real
