@@ -1,4 +1,4 @@
-"""``python -m benchmarks --suite NAME [--quick] [--out DIR] [--seed N]``."""
+"""``python -m benchmarks --suite NAME [--quick] [--out DIR] [--seed N] [--calmflow ...] [--train ...]``."""
 
 from __future__ import annotations
 
@@ -33,26 +33,39 @@ def parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE,...",
         help="CaLMFlow constructor keywords on top of the suite's, e.g. head=flow",
     )
+    p.add_argument(
+        "--train",
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="CaLMFlow train() keywords on top of the suite's, e.g. ema_decay=0.995",
+    )
     return p
+
+
+def suite_overrides(args: argparse.Namespace, suite: str, mode: str) -> dict | None:
+    """The suite's CaLMFlow constructor and ``train()`` keywords with the command line's on top."""
+    from benchmarks.config import get_config
+    from benchmarks.generator import parse_variant
+
+    overrides = {}
+    for name in ("calmflow", "train"):
+        if getattr(args, name):
+            given = parse_variant(getattr(args, name))
+            overrides[name] = {**getattr(get_config(suite, mode), name), **given}
+    return overrides or None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the suites the command line asks for."""
     args = parser().parse_args(argv)
     # the heavy imports (torch, scanpy) come after the command line is read
-    from benchmarks.config import get_config
-    from benchmarks.generator import parse_variant
     from benchmarks.methods import configure_runtime
     from benchmarks.suites import run_suite
 
     configure_runtime()
     mode = "quick" if args.quick else "full"
     for suite in SUITES if args.suite == "all" else [args.suite]:
-        overrides = None
-        if args.calmflow:
-            calmflow = {**get_config(suite, mode).calmflow, **parse_variant(args.calmflow)}
-            overrides = {"calmflow": calmflow}
-        run_suite(suite, mode, args.out, args.seed, overrides)
+        run_suite(suite, mode, args.out, args.seed, suite_overrides(args, suite, mode))
 
 
 if __name__ == "__main__":

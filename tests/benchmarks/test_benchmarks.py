@@ -471,3 +471,23 @@ def test_scale_script_tiny(tmp_path):
         assert r["steps"] >= 5 and r["predict_cells"] >= 100 and r["pred_finite"]
         assert 0 < r["rss_setup_mib"] <= r["peak_rss_mib"]
     assert "| 800 |" in (tmp_path / "scale.md").read_text()
+
+
+def test_command_line_overrides_constructor_and_train_keywords():
+    from benchmarks.__main__ import parser, suite_overrides
+
+    args = parser().parse_args(["--suite", "unconditional"])
+    assert suite_overrides(args, "unconditional", "full") is None
+    args = parser().parse_args(
+        [
+            "--suite",
+            "unconditional",
+            "--calmflow",
+            "head=flow,sigma_min=0.5",
+            "--train",
+            "ema_decay=0.995",
+        ]
+    )
+    got = suite_overrides(args, "unconditional", "full")
+    assert got["calmflow"] == {"head": "flow", "sigma_min": 0.5}
+    assert got["train"] == {"ema_decay": 0.995}
