@@ -143,7 +143,8 @@ class TrainingMixin:
         ema_decay
             Generate with an exponential moving average of the weights (Lightning's
             :class:`~lightning.pytorch.callbacks.EMAWeightAveraging`, updated after every
-            step with this decay; 0.995 averages over about the last 200 steps). The average
+            step with this decay; 0.995 averages over about the last 200 steps; the buffers,
+            such as the PCA, are not averaged). The average
             is what is validated, what early stopping and ``restore_best`` read, and what the
             model ends with. ``None`` (default): the weights of the last (or best) step.
         n_steps_kl_warmup
@@ -206,8 +207,8 @@ class TrainingMixin:
         # the average before BestWeights: it swaps the average in for validation (BestWeights
         # copies the weights validated) and copies it in at the end (then BestWeights' copy)
         callbacks = [EpochSeed(self.seed)]
-        if ema_decay is not None:
-            callbacks.append(EMAWeightAveraging(decay=ema_decay))
+        if ema_decay is not None:  # not the buffers: averaging constants (the PCA) rounds them
+            callbacks.append(EMAWeightAveraging(decay=ema_decay, use_buffers=False))
         callbacks += [best] if best is not None else []
         if checkpoint_dir is not None:
             callbacks.append(checkpoint_callback(checkpoint_dir))
