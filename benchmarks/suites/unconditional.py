@@ -115,7 +115,7 @@ def generate_calmflow(
             per_trajectory_batch=True,
         )
         pred, g = predict_timed(model, None, n_eval, seed)
-        head = cfg.calmflow.get("head", calmflow_defaults()["head"])
+        head = model.init_params_["non_kwargs"]["head"]  # from noise: the flow head
         setting = f"source=noise, N={n_traj}, {head} head, {budget(model)}"
         if first is None:
             first = model

@@ -188,6 +188,46 @@ def test_unconditional_noise_model(kang_small, tiny, quiet_train):
     assert not np.allclose(pred.obsm["X_calmflow_pca"], other.obsm["X_calmflow_pca"])
 
 
+@pytest.mark.parametrize(
+    ("source", "given", "expected"),
+    [
+        ("noise", {}, ("flow", "bridge", 1.0)),
+        ("additive", {}, ("deterministic", "straight", 0.0)),
+        ("control", {}, ("deterministic", "straight", 0.0)),
+        (
+            "noise",
+            {"head": "deterministic", "path": "straight"},
+            ("deterministic", "straight", 0.0),
+        ),
+        ("additive", {"path": "bridge"}, ("deterministic", "bridge", 1.0)),
+        ("noise", {"sigma_min": 0.3}, ("flow", "bridge", 0.3)),
+    ],
+)
+def test_head_and_path_defaults_follow_the_source(
+    kang_small, tiny, source, given, expected, tmp_path
+):
+    """From noise the flow head on bridge paths, from cells the deterministic head on straight
+    ones; what is given wins; the resolved values are what a saved model stores."""
+    CaLMFlowModel.setup_anndata(kang_small, **KEYS)
+    model = CaLMFlowModel(kang_small, source=source, **tiny, **given)
+    head, path, sigma = expected
+    assert (
+        type(model.module.head)
+        .__name__.lower()
+        .startswith({"flow": "flowmatching", "deterministic": "deterministic"}[head])
+    )
+    assert (
+        type(model.module.path)
+        .__name__.lower()
+        .startswith({"bridge": "brownianbridge", "straight": "straight"}[path])
+    )
+    path_noise = model.module.path
+    assert getattr(path_noise, "sigma", getattr(path_noise, "sigma_min", None)) == sigma
+    stored = model.init_params_["non_kwargs"]
+    assert (stored["head"], stored["path"], stored["sigma_min"]) == expected
+    assert f"{head} head, {path} path" in model._model_summary_string
+
+
 def test_multi_trajectory_and_space_tokens(held_out, tiny, quiet_train):
     model = CaLMFlowModel(held_out, n_trajectories=3, n_space_tokens=2, **tiny)
     quiet_train(model, max_epochs=1)

@@ -4,7 +4,9 @@
 before the restructure (the restructure kept them bit for bit) and rewritten once since, when
 each condition's random stream became keyed on its values instead of its row ("Trust"), and
 extended (the other cases untouched) with ``control_flow_bridge`` when the flow head and the
-bridge path arrived ("Make CaLMFlow a generator"), and rewritten for the two stochastic cases
+bridge path arrived ("Make CaLMFlow a generator") and with ``noise_defaults`` when the
+defaults from noise and the weight average arrived (the other cases train with
+``ema_decay=None`` and kept their values), and rewritten for the two stochastic cases
 when training began to seed torch at every epoch's first step (resumable checkpoints, "A
 million cells"; the deterministic case kept its values); a
 change that moves code without meaning to change behaviour must keep these values (to float
@@ -36,20 +38,27 @@ TINY = dict(
 )
 KEYS = dict(condition_keys=["cell_type", "condition"], control={"condition": "control"})
 CONDITIONS = {"cell_type": ["CD14 Mono", "B"], "condition": ["IFN-beta", "IFN-beta"]}
-#: name -> (constructor keywords, predict keywords)
+#: The cases pinned before ``train()`` averaged the weights by default.
+NO_EMA = dict(ema_decay=None)
+#: name -> (constructor keywords, predict keywords, train keywords)
 CASES = {
     "control_deterministic": (
         dict(source="control", head="deterministic", path="straight", sigma_min=0.0),
         {},
+        NO_EMA,
     ),
     "control_flow_bridge": (
         dict(source="control", head="flow", path="bridge", sigma_min=0.2),
         dict(temperature=0.5),
+        NO_EMA,
     ),
     "noise_variational": (
         dict(source="noise", head="variational", path="straight", n_trajectories=2, sigma_min=0.05),
         dict(temperature=0.7),
+        NO_EMA,
     ),
+    # every default: from noise the flow head on bridge paths, the weight average
+    "noise_defaults": (dict(source="noise"), {}, {}),
 }
 
 
@@ -74,7 +83,7 @@ def pinned_predictions(case: str) -> dict[str, np.ndarray]:
 
     import sccalmflow as scf
 
-    init_kwargs, predict_kwargs = CASES[case]
+    init_kwargs, predict_kwargs, train_kwargs = CASES[case]
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -86,6 +95,7 @@ def pinned_predictions(case: str) -> dict[str, np.ndarray]:
             batch_size=64,
             enable_progress_bar=False,
             accelerator="cpu",
+            **train_kwargs,
         )
         pred = model.predict(CONDITIONS, n_cells=12, seed=5, **predict_kwargs)
     finally:
@@ -100,9 +110,12 @@ def test_predictions_match_pinned_values(case):
         np.testing.assert_allclose(value, stored[f"{case}/{key}"], rtol=1e-4, atol=1e-4)
 
 
-if __name__ == "__main__":
-    out = {}
-    for case in CASES:
+if __name__ == "__main__":  # `python tests/model/test_pinned.py [CASE ...]`: only those
+    import sys
+
+    stored = np.load(HERE / "pinned_predictions.npz")
+    out = {k: stored[k] for k in stored.files}
+    for case in sys.argv[1:] or CASES:
         for key, value in pinned_predictions(case).items():
             out[f"{case}/{key}"] = value
     np.savez_compressed(HERE / "pinned_predictions.npz", **out)

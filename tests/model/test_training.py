@@ -148,8 +148,9 @@ def _flat(model):
 
 
 def test_ema_decay_ends_with_the_average_of_the_weights(kang_small, tiny, quiet_train, capsys):
-    """``train(ema_decay=...)`` is Lightning's ``EMAWeightAveraging``: decay 0 averages
-    nothing (the plain run's weights), 0.9 differs and equals passing the callback itself."""
+    """``train(ema_decay=...)`` is Lightning's weight averaging as an EMA: decay 0 averages
+    nothing (the plain run's weights), 0.995 is the default, 0.9 differs from the plain run
+    and equals Lightning's ``EMAWeightAveraging`` passed by hand (to rounding)."""
     from lightning.pytorch.callbacks import EMAWeightAveraging
 
     def weights(**kwargs):
@@ -157,16 +158,20 @@ def test_ema_decay_ends_with_the_average_of_the_weights(kang_small, tiny, quiet_
         quiet_train(model, max_epochs=2, validation_size=0, **kwargs)
         return model, _flat(model)
 
-    plain_model, plain = weights()
+    plain_model, plain = weights(ema_decay=None)
     _, none = weights(ema_decay=0.0)
     model, ema = weights(ema_decay=0.9)
-    _, by_hand = weights(callbacks=[EMAWeightAveraging(decay=0.9, use_buffers=False)])
+    by_hand = EMAWeightAveraging(decay=0.9, use_buffers=False)
+    _, by_hand = weights(ema_decay=None, callbacks=[by_hand])
+    default_model, _ = weights()
     torch.testing.assert_close(none, plain)
     # the buffers (the PCA) are not averaged: predictions stay in the model's PCA space
     assert model.features_.fingerprint() == plain_model.features_.fingerprint()
     assert not torch.allclose(ema, plain)
     torch.testing.assert_close(ema, by_hand)
     assert model.training_summary["ema_decay"] == 0.9
+    assert default_model.training_summary["ema_decay"] == 0.995
+    assert plain_model.training_summary["ema_decay"] is None
     repr(model)  # scvi-tools prints the summary
     assert "EMA of the weights (decay 0.9)" in " ".join(capsys.readouterr().out.split())
     pred = model.predict(B_STIM, n_cells=10, seed=0)
@@ -204,4 +209,4 @@ def test_ema_decay_bad_values_and_two_averages_are_refused(kang_small, tiny):
         with pytest.raises(ValueError, match="ema_decay"):
             model.train(max_epochs=1, ema_decay=bad)
     with pytest.raises(ValueError, match="weight-averaging callback"):
-        model.train(max_epochs=1, ema_decay=0.9, callbacks=[EMAWeightAveraging(decay=0.9)])
+        model.train(max_epochs=1, callbacks=[EMAWeightAveraging(decay=0.9)])

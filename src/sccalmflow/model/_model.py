@@ -26,7 +26,7 @@ from ..data import (
     stratified_rows,
 )
 from ..module import CaLMFlowModule
-from ._checks import check_init_arguments
+from ._checks import check_init_arguments, generator_defaults
 from ._features import FeaturesMixin
 from ._generation import GenerationMixin
 from ._language import LanguageMixin
@@ -91,32 +91,29 @@ class CaLMFlowModel(
     n_trajectories
         ``N``, trajectories of the same condition per sequence.
     path
-        The conditional path from source to cell on the time grid: ``"straight"`` (default,
-        the paper's straight line; with ``sigma_min=0`` the first step reveals the whole
-        velocity and every later step only copies it) or ``"bridge"`` (the straight line
-        plus a Brownian bridge of diffusion ``sigma_min``: each step adds noise, so the
-        history informs without giving the answer away, and the model learns to continue
-        histories that are not perfectly straight, as a sampling head's own are; with
-        ``head="flow"`` and ``sigma_min=0.2`` it failed on one of four held-out Kang runs,
-        so straight stays the default).
+        The conditional path from source to cell on the time grid: ``"straight"`` (the
+        paper's line; with ``sigma_min=0`` the first step reveals the whole velocity) or
+        ``"bridge"`` (the line plus a Brownian bridge of diffusion ``sigma_min``: the history
+        informs without giving the answer away). Default (``None``): ``"bridge"`` from
+        noise, ``"straight"`` otherwise (see ``head``).
     sigma_min
-        The path's noise: σ of independent Gaussian noise at the straight path's interior
-        points (default 0), or the bridge's diffusion coefficient (in units of the scaled
-        PCA features, whose average variance is 1).
+        The path's noise: σ of Gaussian noise at the straight path's interior points, or
+        the bridge's diffusion coefficient (units of the scaled PCA features, of average
+        variance 1). Default (``None``): 1.0 for a bridge, 0 for a straight path.
     ot_coupling
         Pair sources and targets within a condition by exact optimal transport (POT).
     head
-        The next-state head, which turns the LM's output at a state into the velocity to the
-        next one: ``"deterministic"`` (default: a regression, one cell per source cell; the
-        temperature has no effect), ``"gmm"`` (a regression of the mean velocity plus a
-        mixture of 8 Gaussians for the rest of ``p(velocity | history)``; τ scales their
-        variance), ``"flow"`` (the mean plus a small flow-matching network that samples the
-        rest; τ scales its start noise), ``"variational"`` (the paper's: ``u ~ q(u |
-        history)``; its decoder can learn to ignore ``u``) or ``"cvae"`` (a conditional VAE:
-        the posterior sees the target, the prior is learned from the history). On held-out
-        Kang types (3 seeds) the deterministic head had the best R², E-distance, MMD and W2;
-        a sampling head gives distinct cells when control cells are reused
-        (``benchmarks/results/generator.md``).
+        The next-state head: ``"deterministic"`` (a regression: one cell per source cell; τ
+        has no effect), ``"gmm"`` (the mean velocity plus a mixture of 8 Gaussians for the
+        rest of ``p(velocity | history)``; τ scales their variance), ``"flow"`` (the mean
+        plus a small flow-matching network that samples the rest; τ scales its start
+        noise), ``"variational"`` (the paper's; its decoder can learn to ignore the latent)
+        or ``"cvae"`` (a conditional VAE). Default (``None``), from the numbers in
+        ``benchmarks/results/``: with ``source="noise"`` the flow head on bridge paths
+        (unconditional Kang: MMD and E-distance below OT-CFM's, W2 10.0 vs 9.67; the
+        deterministic head on straight paths had E-distance 0.40 vs 0.05); from cells the
+        deterministic head on straight paths (held-out Kang types: the best R², E-distance,
+        MMD and W2 of all heads, ``generator.md``).
     latent_dim
         Dimension of the head's latent (deterministic, variational and cvae heads).
     kl_weight
@@ -195,10 +192,10 @@ class CaLMFlowModel(
         n_time_points: int = 16,
         n_space_tokens: int = 1,
         n_trajectories: int = 1,
-        path: Literal["straight", "bridge"] = "straight",
-        sigma_min: float = 0.0,
+        path: Literal["straight", "bridge"] | None = None,
+        sigma_min: float | None = None,
         ot_coupling: bool = True,
-        head: Literal["deterministic", "variational", "cvae", "flow", "gmm"] = "deterministic",
+        head: Literal["deterministic", "variational", "cvae", "flow", "gmm"] | None = None,
         latent_dim: int = 32,
         kl_weight: float = 0.01,
         kl_free_bits: float = 0.0,
@@ -224,6 +221,7 @@ class CaLMFlowModel(
         pca_max_cells: int = 100_000,
     ):
         check_init_arguments(locals())
+        head, path, sigma_min = generator_defaults(source, head, path, sigma_min)
         super().__init__(adata)
         self._cache: dict[str, Any] = {}
         setup = self.adata_manager.registry["setup_args"]
