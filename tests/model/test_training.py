@@ -210,3 +210,22 @@ def test_ema_decay_bad_values_and_two_averages_are_refused(kang_small, tiny):
             model.train(max_epochs=1, ema_decay=bad)
     with pytest.raises(ValueError, match="weight-averaging callback"):
         model.train(max_epochs=1, callbacks=[EMAWeightAveraging(decay=0.9)])
+
+
+def test_from_noise_train_uses_every_cell_without_early_stopping(kang_small, tiny, quiet_train):
+    """From noise ``validation_size`` defaults to 0 (the whole budget, every cell); from cells
+    to 0.1 (early stopping and the best epoch); given, it is used as given."""
+    CaLMFlowModel.setup_anndata(kang_small, **KEYS)
+    noise = CaLMFlowModel(kang_small, source="noise", **tiny)
+    quiet_train(noise, max_epochs=2)
+    summary = noise.training_summary
+    assert not summary["early_stopping"] and summary["best_epoch"] is None
+    assert summary["epochs"] == 2
+    assert not any(k.endswith("_validation") for k in noise.history)
+    split = CaLMFlowModel(kang_small, source="noise", **tiny)
+    quiet_train(split, max_epochs=2, validation_size=0.2)
+    assert split.training_summary["early_stopping"]
+    assert any(k.endswith("_validation") for k in split.history)
+    cells = CaLMFlowModel(_held_out(kang_small), **tiny)
+    quiet_train(cells, max_epochs=2)
+    assert cells.training_summary["early_stopping"]

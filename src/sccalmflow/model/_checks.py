@@ -226,10 +226,17 @@ def check_train_arguments(args: dict[str, Any]) -> None:
         )
 
 
-def resolve_validation_size(validation_size: float | None, train_size: float | None) -> float:
-    """``validation_size`` from either spelling (scvi-tools users write ``train_size``)."""
+def resolve_validation_size(
+    validation_size: float | None, train_size: float | None, source: str = "additive"
+) -> float:
+    """``validation_size`` from either spelling (scvi-tools users write ``train_size``).
+
+    Neither given: 0.1, or 0 from noise (no early stopping: see ``train``).
+    """
     if train_size is None:
-        return 0.1 if validation_size is None else validation_size
+        if validation_size is None:
+            return 0.0 if source == "noise" else 0.1
+        return validation_size
     if validation_size is not None:
         raise ValueError(
             f"Give validation_size ({validation_size}) or train_size ({train_size}), not both: "
