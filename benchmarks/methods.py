@@ -25,8 +25,9 @@ from .tasks import TOY_SETUP, TOY_TARGET, toy_anndata, toy_target_anndata
 EQUAL_BUDGET = (
     "every N trains with `batch_size = 128 / N` sequences (rounded), so each optimiser step "
     "sees the same 128 trajectories, an epoch has the same number of steps for every N, and "
-    "the same `max_epochs` (or `train()`'s default, about 2,000 steps) gives every N the same "
-    "steps and trajectories"
+    "the same `max_epochs` gives every N the same steps and trajectories (without it, "
+    "`train()`'s default budget grows with the square root of the number of sequences, so "
+    "N > 1 trains fewer steps: see the epochs in the setting column)"
 )
 #: Seed offset of the 1-cell warm-up call before a timed prediction.
 WARMUP_SEED_OFFSET = 12345

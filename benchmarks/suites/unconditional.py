@@ -261,8 +261,10 @@ def markdown(result: SuiteResult, cfg: UnconditionalConfig, mode: str, runtime: 
         "",
         f"- **CaLMFlow**: `setup_anndata(adata)` without condition keys, "
         f"`CaLMFlowModel(adata, source='noise', n_trajectories=N)`, other arguments at their "
-        f"defaults{(' except ' + str(cfg.calmflow)) if cfg.calmflow else ''}; "
-        f"`train({cfg.train})`; {EQUAL_BUDGET}.",
+        f"defaults{(' except ' + str(cfg.calmflow)) if cfg.calmflow else ''} (from noise: "
+        "the flow head on Brownian-bridge paths, `sigma_min=1.0`); "
+        f"`train({cfg.train})` (from noise by default: every cell, no validation split, the "
+        f"weights' moving average, decay 0.995); {EQUAL_BUDGET}.",
         f"- **CFM** (icfm / otcfm / sbcfm): one constant condition key (the baseline needs "
         f"one), {c.mlp('×')} SELU MLP, {c.n_steps} steps of {c.batch_size}, "
         f"dopri5; the paper used 4×1024. Max PCA difference to CaLMFlow's: {pca_diff:.1e}.",
