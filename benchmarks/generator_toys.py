@@ -87,7 +87,7 @@ def run_task(
     ``head_hidden`` replaces the paper architecture's head width (32, narrower than the
     100 dimensions of gaussians; ``None`` keeps it): 128 is the package's default.
     ``ema``: ``train(ema_decay=ema)`` (generate with the exponential moving average of the
-    weights, Lightning's ``EMAWeightAveraging``; the runs have no validation split).
+    weights; the runs have no validation split); ``None``: no average.
     """
     from benchmarks.methods import (
         fit_toy_calmflow,
