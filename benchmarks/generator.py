@@ -75,7 +75,8 @@ def run_one(
 
     setup, split = kang_setup(), kang_held_out(adata, cell_type)
     kwargs = parse_variant(variant)
-    train_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in train_defaults()}
+    train_keys = train_defaults()
+    train_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in train_keys}
     if max_epochs is not None:
         train_kwargs["max_epochs"] = max_epochs
     model, train_s = fit_calmflow(split.train.copy(), setup, kwargs, train_kwargs, seed)

@@ -203,9 +203,7 @@ def test_unconditional_noise_model(kang_small, tiny, quiet_train):
         ("noise", {"sigma_min": 0.3}, ("flow", "bridge", 0.3)),
     ],
 )
-def test_head_and_path_defaults_follow_the_source(
-    kang_small, tiny, source, given, expected, tmp_path
-):
+def test_head_and_path_defaults_follow_the_source(kang_small, tiny, source, given, expected):
     """From noise the flow head on bridge paths, from cells the deterministic head on straight
     ones; what is given wins; the resolved values are what a saved model stores."""
     CaLMFlowModel.setup_anndata(kang_small, **KEYS)

@@ -161,8 +161,8 @@ def test_ema_decay_ends_with_the_average_of_the_weights(kang_small, tiny, quiet_
     plain_model, plain = weights(ema_decay=None)
     _, none = weights(ema_decay=0.0)
     model, ema = weights(ema_decay=0.9)
-    by_hand = EMAWeightAveraging(decay=0.9, use_buffers=False)
-    _, by_hand = weights(ema_decay=None, callbacks=[by_hand])
+    lightning_ema = EMAWeightAveraging(decay=0.9, use_buffers=False)
+    _, by_hand = weights(ema_decay=None, callbacks=[lightning_ema])
     default_model, _ = weights()
     torch.testing.assert_close(none, plain)
     # the buffers (the PCA) are not averaged: predictions stay in the model's PCA space

@@ -13,8 +13,8 @@ class BestWeights(pl.Callback):
 
     The weights are copied (to the CPU) when each validation epoch starts, so the copy is of
     the weights that are validated: with a weight-averaging callback placed before this one
-    (Lightning's :class:`~lightning.pytorch.callbacks.EMAWeightAveraging`, which swaps the
-    averaged weights in for validation, as ``train(ema_decay=...)`` does), the averaged ones.
+    (Lightning's :class:`~lightning.pytorch.callbacks.WeightAveraging`, which swaps the
+    averaged weights in for validation; ``train(ema_decay=...)`` adds one), the averaged ones.
     The copy is kept when the validation improves on the best value so far; at the end of
     training it is loaded back, so an early-stopped run (or one that over-fitted in its last
     epochs) ends at its best validation epoch.
