@@ -78,6 +78,7 @@ def run_task(
     budget: str = "default",
     head_hidden: int | None = 128,
     ema: float | None = None,
+    trajectories: tuple[str, ...] = ("one", "most"),
 ) -> list[dict]:
     """Every method on one task and seed; one row each (metrics at each τ for sampling heads).
 
@@ -88,6 +89,8 @@ def run_task(
     100 dimensions of gaussians; ``None`` keeps it): 128 is the package's default.
     ``ema``: ``train(ema_decay=ema)`` (generate with the exponential moving average of the
     weights; the runs have no validation split); ``None``: no average.
+    ``trajectories``: which models to train, ``"one"`` trajectory per sequence and/or the
+    suite's ``"most"`` (10 on moons, 8 on gaussians).
     """
     from benchmarks.methods import (
         fit_toy_calmflow,
@@ -114,7 +117,8 @@ def run_task(
         {**base, "method": "Reference", "w2": floor[("w2", "data")], "mmd": floor[("mmd", "data")]}
     ]
     for head in heads:
-        for n_traj in (1, max(cfg.trajectories)):
+        counts = {"one": 1, "most": max(cfg.trajectories)}
+        for n_traj in dict.fromkeys(counts[k] for k in trajectories):
             name = f"CaLMFlow {head} ({n_traj} traj.)"
             print(f"[{task} s{seed}] {name}", flush=True)
             kwargs = {**cfg.calmflow, "head": head, "n_trajectories": n_traj}
@@ -272,6 +276,13 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="EMA decay of the weights (default: none, as the page's runs; train()'s is 0.995)",
     )
+    parser.add_argument(
+        "--trajectories",
+        nargs="+",
+        choices=["one", "most"],
+        default=["one", "most"],
+        help="train CaLMFlow with one trajectory per sequence and/or the suite's most",
+    )
     parser.add_argument("--quick", action="store_true", help="one epoch, tiny CFM (a smoke test)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
@@ -289,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.budget,
                 args.head_hidden or None,
                 args.ema,
+                tuple(args.trajectories),
             )
 
         run_jsonl(jsonl, args.seeds, args.tasks, run)
