@@ -237,16 +237,23 @@ def goals(df: pd.DataFrame) -> list[str]:
             f"best CFM W2 {cfm.w2.min():.3f}, MMD {cfm.mmd.min():.4f} -> "
             f"{'met' if ok else 'not met'} (both at most the best CFM's)."
         )
-        for head in dict.fromkeys(df["head"].dropna()):
-            sub = calm[
-                calm.index.str.startswith(f"CaLMFlow {head} (") & calm.index.str.endswith(")")
-            ]
-            if len(sub) == 2:
-                one, many = sub.w2.iloc[0], sub.w2.iloc[1]
-                out.append(
-                    f"  - {head} head: {sub.index[1]} W2 {many:.3f} vs 1 traj. {one:.3f} -> "
-                    f"more trajectories {'help' if many < one else 'do not help'}."
-                )
+        out += more_trajectories(calm)
+    return out
+
+
+def more_trajectories(calm: pd.DataFrame) -> list[str]:
+    """N trajectories vs 1 for every head and setting (e.g. ", EMA 0.995") run with both."""
+    parts = calm.index.to_series().str.extract(r"^CaLMFlow (\S+) \((\d+) traj\.\)(.*)$")
+    out = []
+    for (head, setting), group in parts.dropna().groupby([0, 2], sort=False):
+        n = group[1].astype(int).sort_values()
+        if len(n) < 2 or n.iloc[0] != 1:
+            continue
+        one, many = calm.w2[n.index[0]], calm.w2[n.index[-1]]
+        out.append(
+            f"  - {head} head{setting}: {n.iloc[-1]} traj. W2 {many:.3f} vs 1 traj. {one:.3f} "
+            f"-> more trajectories {'help' if many < one else 'do not help'}."
+        )
     return out
 
 

@@ -393,17 +393,17 @@ def test_generator_toys_page(tmp_path):
     """``benchmarks/generator_toys.py``: mean ± sd over seeds, the goals and the τ table."""
     from benchmarks import generator_toys
 
-    def calm(seed, head, n, w2):
+    def calm(seed, head, n, w2, suffix=""):
         row = {
             "task": "moons",
             "seed": seed,
-            "method": f"CaLMFlow {head} ({n} traj.)",
+            "method": f"CaLMFlow {head} ({n} traj.){suffix}",
             "head": head,
             "n_traj": n,
             "w2": w2,
             "mmd": 0.003,
         }
-        if head == "flow" and n == 1:
+        if head == "flow" and n == 1 and not suffix:
             row |= {f"tau={t:g}": {"w2": w2 + t, "mmd": 0.003, "spread": 1 + t} for t in (0.0, 1.0)}
         return row
 
@@ -413,6 +413,7 @@ def test_generator_toys_page(tmp_path):
         for r in [
             {"task": "moons", "seed": s, "method": "Reference", "w2": 0.2, "mmd": 0.0002},
             calm(s, "flow", 1, 0.5), calm(s, "flow", 10, 0.3 + 0.1 * s),
+            calm(s, "flow", 1, 0.45, ", EMA 0.995"), calm(s, "flow", 10, 0.46, ", EMA 0.995"),
             {"task": "moons", "seed": s, "method": "CFM-otcfm", "w2": 0.4, "mmd": 0.003},
         ]
     ]  # fmt: skip
@@ -422,7 +423,12 @@ def test_generator_toys_page(tmp_path):
     assert "| moons | CaLMFlow flow (10 traj.) | 0.35 ± 0.071 | 0.003 ± 0 | 2 |" in md
     # best CaLMFlow (0.35) below the best CFM (0.4), MMD equal: met; 10 traj. beat 1
     assert "best CaLMFlow flow (10 traj.): W2 0.350" in md and "-> met" in md
-    assert "more trajectories help" in md
+    assert "flow head: 10 traj. W2 0.350 vs 1 traj. 0.500 -> more trajectories help." in md
+    # N vs 1 within each setting: with the weight average 10 trajectories are worse here
+    assert (
+        "flow head, EMA 0.995: 10 traj. W2 0.460 vs 1 traj. 0.450 -> more trajectories do not help."
+        in md
+    )
     # the swept model at its best τ (0: W2 0.5) is above the best CFM (0.4)
     assert "moons, best τ: CaLMFlow flow (1 traj.) at τ = 0: W2 0.500, MMD 0.0030 -> not met" in md
     assert "| moons | CaLMFlow flow (1 traj.) | 1 | 1.5 ± 0 | 0.003 ± 0 | 2 ± 0 | 2 |" in md
