@@ -22,8 +22,10 @@ Suites (each runs all of its methods in one process, on the same splits and seed
 
 Each suite writes ``<out>/<suite>.csv`` (one row per method x split x metric, with the
 training and generation seconds), ``<out>/<suite>.md`` (tables, the paper's numbers beside
-ours where the paper has them) and ``<out>/<suite>_*.png``. Everything runs on CPU with one
-thread (``OMP_NUM_THREADS=1``).
+ours where the paper has them) and ``<out>/<suite>_*.png``; ``python -m benchmarks.seeds
+SUITE CSV...`` gathers several seeds' CSVs into ``<suite>_seeds.md`` (mean ± sd over seeds,
+CaLMFlow against the best CFM of each seed). Everything runs on CPU with one thread
+(``OMP_NUM_THREADS=1``).
 
 Layout: :mod:`benchmarks.config` (budgets per suite and mode, the paper's numbers),
 :mod:`benchmarks.tasks` (data), :mod:`benchmarks.methods` (fitting / predicting, timed),

@@ -497,3 +497,74 @@ def test_command_line_overrides_constructor_and_train_keywords():
     got = suite_overrides(args, "unconditional", "full")
     assert got["calmflow"] == {"head": "flow", "sigma_min": 0.5}
     assert got["train"] == {"ema_decay": 0.995}
+
+
+# ====================================================================== seeds
+def seed_rows(suite: str, seed: int, split: str, method: str, values: dict) -> list[dict]:
+    """Rows of one ``<suite>.csv`` as a suite writes them: one per (metric, space)."""
+    return [
+        {"suite": suite, "split": split, "method": method, "setting": "", "metric": m,
+         "space": s, "value": v, "train_seconds": 1.0, "generate_seconds": 0.1,
+         "n_generated": 10, "nfe": float("nan"), "seed": seed}
+        for (m, s), v in values.items()
+    ]  # fmt: skip
+
+
+def test_seeds_page_kang_loo(tmp_path):
+    """``benchmarks/seeds.py``: mean over splits per seed, mean ± sd over seeds, the ratio to
+    the best CFM of each seed, the gap closed per seed; one file per seed."""
+    import pandas as pd
+
+    from benchmarks import seeds
+
+    def values(r2, w2):
+        return {("r2_pearson", "top100_de"): r2, ("e_distance", "pca"): w2 / 10,
+                ("mmd", "pca"): w2 / 100, ("w2", "pca"): w2}  # fmt: skip
+
+    files = []
+    for seed in (0, 1):
+        rows = []
+        for split in ("A", "B"):
+            rows += seed_rows("kang-loo", seed, split, "CaLMFlow", values(0.8 + 0.1 * seed, 9.0))
+            rows += seed_rows("kang-loo", seed, split, "Additive", values(0.6, 11.0))
+            rows += seed_rows("kang-loo", seed, split, "CFM-icfm", values(0.7, 10.0))
+            rows += seed_rows("kang-loo", seed, split, "CFM-otcfm", values(0.75, 12.0))
+            rows += seed_rows("kang-loo", seed, split, "Replicate (half vs half)", values(1.0, 8.0))
+        files.append(tmp_path / f"s{seed}.csv")
+        pd.DataFrame(rows).to_csv(files[-1], index=False)
+    seeds.main(["kang-loo", *map(str, files), "--out", str(tmp_path)])
+    md = (tmp_path / "kang-loo_seeds.md").read_text()
+    assert "# kang-loo, seeds 0, 1" in md
+    # R² 0.8 and 0.9 over the seeds: mean 0.85, sd 0.071; W2 9 on both
+    assert "| CaLMFlow | 0.85 ± 0.071 | 0.9 ± 0 | 0.09 ± 0 | 9 ± 0 | 2 |" in md
+    # against the best CFM of the seed: R² / 0.75 (the highest), W2 / 10 (the lowest)
+    assert "| 0 | CaLMFlow | 1.07 | 0.9 | 0.9 | 0.9 |" in md
+    # gap closed: R² (0.8 - 0.6) / 0.4 = 0.5 and 0.75; W2 (9 - 11) / (8 - 11) = 0.667
+    gap = md.split("## Fraction of the gap")[1]
+    assert "| CaLMFlow | 0.625 ± 0.18 | 0.6667 ± 0 | 0.6667 ± 0 | 0.6667 ± 0 | 2 |" in gap
+    assert (tmp_path / "kang-loo_seeds.csv").exists()
+    # the same page again from the gathered rows; a seed given twice is refused
+    seeds.main(["kang-loo", "--report-only", "--out", str(tmp_path)])
+    assert (tmp_path / "kang-loo_seeds.md").read_text() != ""
+    with pytest.raises(SystemExit):
+        seeds.main(["kang-loo", str(files[0]), str(files[0]), "--out", str(tmp_path)])
+
+
+def test_seeds_page_unconditional_notes(tmp_path):
+    """The unconditional page: one split; hand-written notes are appended."""
+    import pandas as pd
+
+    from benchmarks import seeds
+
+    rows = []
+    for seed in (0, 1, 2):
+        for method, w2 in (("CaLMFlow (1 traj.)", 10.0 + seed), ("CFM-icfm", 9.0 + seed)):
+            vals = {(m, s): w2 for m, s, _, _ in seeds.SEED_METRICS["unconditional"]}
+            rows += seed_rows("unconditional", seed, "all cells", method, vals)
+    pd.DataFrame(rows).to_csv(tmp_path / "unconditional_seeds.csv", index=False)
+    (tmp_path / "unconditional_seeds_notes.md").write_text("## What these runs say\n")
+    seeds.main(["unconditional", "--report-only", "--out", str(tmp_path)])
+    md = (tmp_path / "unconditional_seeds.md").read_text()
+    assert "| CaLMFlow (1 traj.) | 11 ± 1 | 11 ± 1 |" in md
+    assert "| 2 | CaLMFlow (1 traj.) | 1.09 |" in md  # 12 / 11
+    assert md.endswith("## What these runs say\n")
