@@ -212,6 +212,19 @@ def test_ema_decay_bad_values_and_two_averages_are_refused(kang_small, tiny):
         model.train(max_epochs=1, callbacks=[EMAWeightAveraging(decay=0.9)])
 
 
+def test_from_noise_default_budget_is_twice_the_one_from_cells():
+    """From noise the default step budget is NOISE_STEP_SCALE (2) times the one from cells;
+    a given ``max_epochs`` is used as given."""
+    from sccalmflow.model._checks import NOISE_STEP_SCALE, resolve_max_epochs
+
+    assert NOISE_STEP_SCALE == 2.0
+    # unconditional Kang: 3,474 cells, 28 steps per epoch: 2,152 steps from cells
+    assert resolve_max_epochs(None, 3474, 28, "additive") == 77
+    assert resolve_max_epochs(None, 3474, 28, "control") == 77
+    assert resolve_max_epochs(None, 3474, 28, "noise") == 154
+    assert resolve_max_epochs(5, 3474, 28, "noise") == 5
+
+
 def test_from_noise_train_uses_every_cell_without_early_stopping(kang_small, tiny, quiet_train):
     """From noise ``validation_size`` defaults to 0 (the whole budget, every cell); from cells
     to 0.1 (early stopping and the best epoch); given, it is used as given."""

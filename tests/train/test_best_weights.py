@@ -65,3 +65,12 @@ def test_default_budget_grows_with_the_square_root_of_the_data(
     n_sequences, steps_per_epoch, expected
 ):
     assert default_max_epochs(n_sequences, steps_per_epoch) == expected
+
+
+def test_default_budget_scale():
+    """``scale`` multiplies the steps (from noise ``train()`` uses 2); it must be > 0."""
+    assert default_max_epochs(3000, 24, scale=2.0) == 167  # 4,000 steps
+    assert default_max_epochs(3000, 24, scale=0.1) == 21  # 200 steps, raised to 500
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="scale"):
+            default_max_epochs(3000, 24, scale=bad)

@@ -21,12 +21,11 @@ from ..train import (
     CaLMFlowTrainingPlan,
     EpochSeed,
     checkpoint_callback,
-    default_max_epochs,
     resume_path,
     weights_only_loads,
 )
 from ..utils import check_int, check_seed, torch_threads
-from ._checks import check_train_arguments, resolve_validation_size
+from ._checks import check_train_arguments, resolve_max_epochs, resolve_validation_size
 
 #: Lightning's INFO lines (accelerator availability, a logger advertisement) go to this logger.
 _LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"
@@ -163,7 +162,10 @@ class TrainingMixin:
             Default: from the data size (:func:`~sccalmflow.train.default_max_epochs`: a
             step budget growing with the square root of the number of training cells,
             about 2,000 steps for 3,000 cells, at most 400 epochs), an upper bound that
-            early stopping usually cuts short.
+            early stopping usually cuts short. From noise (``source="noise"``) twice that
+            budget, trained to the end: generating the whole distribution kept improving
+            past the budget from cells (unconditional Kang, 3 seeds: PCA W2 10.0 -> below the
+            best CFM's; ``benchmarks/results/unconditional_seeds.md``).
         batch_size
             Sequences per step.
         lr
@@ -245,8 +247,9 @@ class TrainingMixin:
         dm = self._data_module(batch_size, validation_size, ot_batch_size)
         sequences = dm.train_dataloader().dataset
         steps_per_epoch = max(len(sequences), 1)
-        if max_epochs is None:
-            max_epochs = default_max_epochs(sequences.n_sequences, steps_per_epoch)
+        max_epochs = resolve_max_epochs(
+            max_epochs, sequences.n_sequences, steps_per_epoch, self.source
+        )
         for name, value in (("early_stopping", early_stopping), ("restore_best", restore_best)):
             if value and not dm.n_val:
                 raise ValueError(f"{name} needs validation_size > 0.")

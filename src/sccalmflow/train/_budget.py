@@ -12,14 +12,14 @@ MIN_STEPS, MAX_STEPS = 500, 20_000
 MAX_EPOCHS = 400
 
 
-def default_max_epochs(n_sequences: int, steps_per_epoch: int) -> int:
+def default_max_epochs(n_sequences: int, steps_per_epoch: int, scale: float = 1.0) -> int:
     """Epochs for a step budget that grows with the square root of the data size.
 
-    ``steps = 2000 * sqrt(n_sequences / 3000)``, within [500, 20,000]: about 2,000 steps for
-    the bundled Kang data, fewer for a small data set (which over-fits sooner), more but
-    fewer epochs for a large one. The epochs are ``ceil(steps / steps_per_epoch)``, at most
-    400 and at least 1. It is an upper bound: early stopping on the validation loss (on by
-    default) usually ends training sooner.
+    ``steps = scale * 2000 * sqrt(n_sequences / 3000)``, within [500, 20,000]: about 2,000
+    steps for the bundled Kang data, fewer for a small data set (which over-fits sooner),
+    more but fewer epochs for a large one. The epochs are ``ceil(steps / steps_per_epoch)``,
+    at most 400 and at least 1. It is an upper bound: early stopping on the validation loss
+    (on by default) usually ends training sooner.
 
     Parameters
     ----------
@@ -27,7 +27,12 @@ def default_max_epochs(n_sequences: int, steps_per_epoch: int) -> int:
         Training sequences per epoch.
     steps_per_epoch
         Optimiser steps per epoch.
+    scale
+        Multiplies the step budget (``CaLMFlowModel.train`` uses 2 from noise, where there
+        is no early stopping and the whole distribution is learned).
     """
-    steps = REFERENCE_STEPS * math.sqrt(max(n_sequences, 1) / REFERENCE_SEQUENCES)
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite number > 0, got {scale}.")
+    steps = scale * REFERENCE_STEPS * math.sqrt(max(n_sequences, 1) / REFERENCE_SEQUENCES)
     steps = min(MAX_STEPS, max(MIN_STEPS, steps))
     return int(min(MAX_EPOCHS, max(1, math.ceil(steps / max(steps_per_epoch, 1)))))
