@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -212,17 +214,34 @@ def test_ema_decay_bad_values_and_two_averages_are_refused(kang_small, tiny):
         model.train(max_epochs=1, callbacks=[EMAWeightAveraging(decay=0.9)])
 
 
-def test_from_noise_default_budget_is_twice_the_one_from_cells():
-    """From noise the default step budget is NOISE_STEP_SCALE (2) times the one from cells;
-    a given ``max_epochs`` is used as given."""
-    from sccalmflow.model._checks import NOISE_STEP_SCALE, resolve_max_epochs
+def test_from_noise_default_budget_is_twice_the_one_from_cells(kang_small, tiny, quiet_train):
+    """From noise the default step budget is ``scf.model.NOISE_STEP_SCALE`` (2) times the one
+    from cells (``training_summary["max_epochs"]``); a given ``max_epochs`` is used as given."""
+    from lightning.pytorch.callbacks import Callback
+
+    from sccalmflow.model import NOISE_STEP_SCALE
+    from sccalmflow.train import default_max_epochs
+
+    class StopAfterOneEpoch(Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            trainer.should_stop = True
 
     assert NOISE_STEP_SCALE == 2.0
-    # unconditional Kang: 3,474 cells, 28 steps per epoch: 2,152 steps from cells
-    assert resolve_max_epochs(None, 3474, 28, "additive") == 77
-    assert resolve_max_epochs(None, 3474, 28, "control") == 77
-    assert resolve_max_epochs(None, 3474, 28, "noise") == 154
-    assert resolve_max_epochs(5, 3474, 28, "noise") == 5
+    CaLMFlowModel.setup_anndata(kang_small, **KEYS)
+    budgets = {}
+    for source in ("noise", "additive"):
+        data = kang_small if source == "noise" else _held_out(kang_small)
+        batch = math.ceil(data.n_obs / 4)  # 4 steps per epoch: the budgets stay below 400
+        model = CaLMFlowModel(data, source=source, **tiny)
+        quiet_train(model, batch_size=batch, validation_size=0, callbacks=[StopAfterOneEpoch()])
+        budgets[source] = model.training_summary["max_epochs"]
+        scale = NOISE_STEP_SCALE if source == "noise" else 1.0
+        assert budgets[source] == default_max_epochs(data.n_obs, 4, scale)
+    assert budgets["noise"] > 1.5 * budgets["additive"]
+    CaLMFlowModel.setup_anndata(kang_small, **KEYS)  # the held-out copy took its registration
+    given = CaLMFlowModel(kang_small, source="noise", **tiny)
+    quiet_train(given, max_epochs=1)
+    assert given.training_summary["max_epochs"] == 1
 
 
 def test_from_noise_train_uses_every_cell_without_early_stopping(kang_small, tiny, quiet_train):

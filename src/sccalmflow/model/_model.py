@@ -110,8 +110,9 @@ class CaLMFlowModel(
         noise), ``"variational"`` (the paper's; its decoder can learn to ignore the latent)
         or ``"cvae"`` (a conditional VAE). Default (``None``), from the numbers in
         ``benchmarks/results/``: with ``source="noise"`` the flow head on bridge paths
-        (unconditional Kang, 3 seeds: MMD and E-distance below every CFM's, W2 10.04 vs 9.74;
-        the deterministic head on straight paths: E-distance 0.40 vs 0.05); from cells the
+        (unconditional Kang, 3 seeds, with ``train()``'s budget from noise: MMD, W2 and
+        E-distance below every CFM's at the suite's budget; the deterministic head on straight
+        paths: E-distance 0.40 vs 0.05); from cells the
         deterministic head on straight paths (held-out Kang types: the best R², E-distance,
         MMD and W2 of all heads, ``generator.md``).
     latent_dim
