@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .config import RESULTS
@@ -77,11 +76,9 @@ def gap_closed(df: pd.DataFrame) -> pd.DataFrame:
     """kang-loo: per seed and method, the mean over held-out types of the gap-closed fraction."""
     from .suites.kang_loo import gap_fractions
 
-    labels = {
-        "R² top-100 DE (Pearson²)": "R² top-100 DE",
-        "E-distance (PCA)": "E-distance (PCA)",
-        "MMD (PCA)": "MMD (PCA)",
-        "W2 (PCA)": "W2 (PCA)",
+    # gap_fractions' column labels (kang_loo.SUMMARY_COLUMNS) -> this page's
+    labels = {"R² top-100 DE (Pearson²)": "R² top-100 DE"} | {
+        label: label for _, _, label, _ in SEED_METRICS["kang-loo"][1:]
     }
     parts = []
     for seed, g in df.groupby("seed", sort=True):
@@ -97,11 +94,12 @@ def per_type_r2(df: pd.DataFrame) -> pd.DataFrame:
     table = mean_sd(sel, ["split", "method"], ["value"], count="seeds")
     wide = table.pivot(index="split", columns="method", values="value")
     order = list(dict.fromkeys(sel.split))
-    methods = [m for m in dict.fromkeys(sel.method)]
-    return wide.reindex(index=order, columns=methods).reset_index(names="held-out type")
+    return wide.reindex(index=order, columns=list(dict.fromkeys(sel.method))).reset_index(
+        names="held-out type"
+    )
 
 
-def markdown(df: pd.DataFrame, suite: str, sources: list[str]) -> str:
+def markdown(df: pd.DataFrame, suite: str, source: str) -> str:
     """The page: mean ± sd over seeds, CaLMFlow / best CFM per seed, kang-loo's extras."""
     seeds = per_seed(df, suite)
     labels = [m[2] for m in SEED_METRICS[suite]]
@@ -114,8 +112,8 @@ def markdown(df: pd.DataFrame, suite: str, sources: list[str]) -> str:
     lines = [
         f"# {suite}, seeds {seed_list}: mean ± sd over seeds",
         "",
-        f"Gathered by `python -m benchmarks.seeds {suite}` from the runs' CSVs ({', '.join(sources)}); "
-        f"every method of a seed ran in that seed's run. Rows: `{suite}_seeds.csv`.",
+        f"Gathered by `python -m benchmarks.seeds {suite}` from {source}; every method of a "
+        f"seed ran in that seed's run. Rows: `{suite}_seeds.csv`.",
         "",
         "## Mean over splits, then mean ± sd over seeds",
         "",
@@ -160,23 +158,21 @@ def main(argv: list[str] | None = None) -> None:
     rows = args.out / f"{args.suite}_seeds.csv"
     if args.report_only:
         df = pd.read_csv(rows)
-        sources = [rows.name]
     else:
         if not args.csv:
             p.error("give one <suite>.csv per seed, or --report-only")
         df = pd.concat([pd.read_csv(f) for f in args.csv], ignore_index=True)
-        sources = [str(f) for f in args.csv]
         if df.duplicated(["seed", "split", "method", "metric", "space"]).any():
             p.error("two files hold the same seed: give one run per seed")
         args.out.mkdir(parents=True, exist_ok=True)
         df.to_csv(rows, index=False)
     df = df[df.suite == args.suite] if "suite" in df else df
     notes = args.out / f"{args.suite}_seeds_notes.md"
-    page = markdown(df, args.suite, sources) + ("\n" + notes.read_text() if notes.exists() else "")
+    source = f"the CSVs of {df.seed.nunique()} runs, one per seed"
+    page = markdown(df, args.suite, source) + ("\n" + notes.read_text() if notes.exists() else "")
     (args.out / f"{args.suite}_seeds.md").write_text(page)
     print(f"wrote {args.out / f'{args.suite}_seeds.md'}")
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     main()
