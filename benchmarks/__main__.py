@@ -39,11 +39,19 @@ def parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE,...",
         help="CaLMFlow train() keywords on top of the suite's, e.g. ema_decay=0.995",
     )
+    p.add_argument(
+        "--cfm",
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="the CFM baselines' budget on top of the suite's, e.g. n_steps=3000 (CFMBudget fields)",
+    )
     return p
 
 
 def suite_overrides(args: argparse.Namespace, suite: str, mode: str) -> dict | None:
-    """The suite's CaLMFlow constructor and ``train()`` keywords with the command line's on top."""
+    """The suite's CaLMFlow keywords, ``train()`` keywords and CFM budget, the command line's on top."""
+    import dataclasses
+
     from benchmarks.config import get_config
     from benchmarks.generator import parse_variant
 
@@ -52,6 +60,13 @@ def suite_overrides(args: argparse.Namespace, suite: str, mode: str) -> dict | N
         if getattr(args, name):
             given = parse_variant(getattr(args, name))
             overrides[name] = {**getattr(get_config(suite, mode), name), **given}
+    if args.cfm:
+        budget = get_config(suite, mode).cfm
+        fields = {f.name for f in dataclasses.fields(budget)}
+        given = parse_variant(args.cfm)
+        if unknown := sorted(set(given) - fields):
+            raise SystemExit(f"--cfm: unknown field(s) {unknown}; choose from {sorted(fields)}")
+        overrides["cfm"] = dataclasses.replace(budget, **given)
     return overrides or None
 
 

@@ -497,6 +497,14 @@ def test_command_line_overrides_constructor_and_train_keywords():
     got = suite_overrides(args, "unconditional", "full")
     assert got["calmflow"] == {"head": "flow", "sigma_min": 0.5}
     assert got["train"] == {"ema_decay": 0.995}
+    # the CFM baselines' budget: the suite's with the given fields replaced
+    args = parser().parse_args(["--suite", "unconditional", "--cfm", "n_steps=3000"])
+    cfm = suite_overrides(args, "unconditional", "full")["cfm"]
+    assert (cfm.n_steps, cfm.width, cfm.batch_size) == (3000, 256, 256)
+    with pytest.raises(SystemExit, match="unknown field"):
+        suite_overrides(
+            parser().parse_args(["--suite", "moons", "--cfm", "steps=3"]), "moons", "full"
+        )
 
 
 # ====================================================================== seeds
