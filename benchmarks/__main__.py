@@ -1,4 +1,4 @@
-"""``python -m benchmarks --suite NAME [--quick] [--out DIR] [--seed N] [--calmflow ...] [--train ...]``."""
+"""``python -m benchmarks --suite NAME [--quick] [--out DIR] [--seed N] [--calmflow ...] [--train ...] [--cfm ...]``."""
 
 from __future__ import annotations
 
