@@ -55,13 +55,14 @@ def suite_overrides(args: argparse.Namespace, suite: str, mode: str) -> dict | N
     from benchmarks.config import get_config
     from benchmarks.generator import parse_variant
 
+    config = get_config(suite, mode)
     overrides = {}
     for name in ("calmflow", "train"):
         if getattr(args, name):
             given = parse_variant(getattr(args, name))
-            overrides[name] = {**getattr(get_config(suite, mode), name), **given}
+            overrides[name] = {**getattr(config, name), **given}
     if args.cfm:
-        budget = get_config(suite, mode).cfm
+        budget = config.cfm
         fields = {f.name for f in dataclasses.fields(budget)}
         given = parse_variant(args.cfm)
         if unknown := sorted(set(given) - fields):

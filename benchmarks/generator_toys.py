@@ -116,9 +116,10 @@ def run_task(
     rows = [
         {**base, "method": "Reference", "w2": floor[("w2", "data")], "mmd": floor[("mmd", "data")]}
     ]
+    counts = {"one": 1, "most": max(cfg.trajectories)}
+    n_trajs = list(dict.fromkeys(counts[k] for k in trajectories))
     for head in heads:
-        counts = {"one": 1, "most": max(cfg.trajectories)}
-        for n_traj in dict.fromkeys(counts[k] for k in trajectories):
+        for n_traj in n_trajs:
             name = f"CaLMFlow {head} ({n_traj} traj.)"
             print(f"[{task} s{seed}] {name}", flush=True)
             kwargs = {**cfg.calmflow, "head": head, "n_trajectories": n_traj}
