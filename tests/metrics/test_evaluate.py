@@ -148,3 +148,23 @@ def test_evaluate_reads_layers_and_reports_missing_ones():
     np.testing.assert_allclose(half["value"], full["value"], rtol=1e-6)  # scale-free metrics
     with pytest.raises(KeyError, match="layer 'nope' not found"):
         scm.evaluate(pred, real, layer="nope", **kw)
+
+
+def test_evaluate_gaussian_w2_equals_the_function_per_condition():
+    real, _ = _context_data(n=40)
+    rng = np.random.default_rng(2)
+    pred = real[real.obs["condition"] == "stim"].copy()
+    pred.obsm["X_calmflow_pca"] = 1.3 * pred.obsm["X_calmflow_pca"] + rng.normal(
+        0, 0.1, pred.obsm["X_calmflow_pca"].shape
+    )
+    df = scm.evaluate(
+        pred, real, condition_keys=["cell_type", "condition"], space=("pca",),
+        metrics=("w2_gaussian",),
+    )  # fmt: skip
+    assert set(df["metric"]) == {"w2_gaussian"} and len(df) == 2
+    for ct in ("B", "T"):
+        p = pred[pred.obs["cell_type"] == ct].obsm["X_calmflow_pca"]
+        r = real[(real.obs["cell_type"] == ct) & (real.obs["condition"] == "stim")]
+        got = df.loc[df["cell_type"] == ct, "value"].item()
+        assert got == pytest.approx(scm.gaussian_w2(p, r.obsm["X_calmflow_pca"]), rel=1e-12)
+        assert got > 0

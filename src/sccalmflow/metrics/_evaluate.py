@@ -22,14 +22,30 @@ from ..utils import check_int, check_seed
 from ._cluster import joint_umap
 from ._correlation import mean_expression_r2, top_de_genes
 from ._discrimination import discrimination_score
-from ._distribution import DEFAULT_MAX_EXACT, adaptive_mmd, energy_distance, mmd, wasserstein2
+from ._distribution import (
+    DEFAULT_MAX_EXACT,
+    adaptive_mmd,
+    energy_distance,
+    gaussian_w2,
+    mmd,
+    wasserstein2,
+)
 from ._utils import check_n_max, gene_index
 
 #: Metrics computed by default (see :func:`evaluate`).
 DEFAULT_METRICS: tuple[str, ...] = ("mean_expression", "discrimination", "e_distance", "mmd", "w2")
 
 GENE_METRICS = ("mean_expression", "discrimination")
-DISTRIBUTION_METRICS = ("e_distance", "e_distance_sq", "mmd", "adaptive_mmd", "w2", "w2_sinkhorn")
+#: Distribution distances, computed in every space asked for (see :func:`evaluate`).
+DISTRIBUTION_METRICS: tuple[str, ...] = (
+    "e_distance",
+    "e_distance_sq",
+    "mmd",
+    "adaptive_mmd",
+    "w2",
+    "w2_sinkhorn",
+    "w2_gaussian",
+)
 
 #: Joins the values of a condition into one label (also accepted in ``top_de`` keys).
 _SEP = "\x1f"
@@ -450,6 +466,8 @@ def _distance(metric: str, p: np.ndarray, r: np.ndarray, *, max_exact, seed: int
         return mmd(p, r), p.shape[0], r.shape[0], False
     if metric == "adaptive_mmd":
         return adaptive_mmd(p, r), p.shape[0], r.shape[0], False
+    if metric == "w2_gaussian":
+        return gaussian_w2(p, r), p.shape[0], r.shape[0], False
     value, info = wasserstein2(
         p, r, exact=metric == "w2", max_exact=max_exact, seed=seed, return_info=True
     )
@@ -518,7 +536,9 @@ def evaluate(
       and condition: ``"e_distance"`` (:func:`energy_distance`, Euclidean, self-pairs),
       ``"e_distance_sq"`` (squared), ``"mmd"`` (:func:`mmd`, CellFlow's bandwidths),
       ``"adaptive_mmd"``, ``"w2"`` (:func:`wasserstein2`, exact, at most ``max_exact``
-      cells per set) and ``"w2_sinkhorn"``.
+      cells per set), ``"w2_sinkhorn"`` and ``"w2_gaussian"`` (:func:`gaussian_w2`, W2
+      between Gaussians fitted to the two sets; not biased towards narrow sets as the
+      empirical W2 is).
 
     **Spaces** (``space``): ``"pca"`` — the shared PCA space (below); ``"umapK"`` (e.g.
     ``"umap10"``, the paper's space) — one UMAP with K components fitted jointly on the

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import is_anndata
+from ..metrics import DISTRIBUTION_METRICS
 
 #: Okabe & Ito (2008) colour-blind-safe palette (black first, as in the original).
 OKABE_ITO: tuple[str, ...] = (
@@ -62,9 +63,7 @@ EVALUATE_COLUMNS = (
 )
 
 #: Metrics for which a lower value is better (all others: higher is better).
-LOWER_IS_BETTER = frozenset(
-    {"e_distance", "e_distance_sq", "mmd", "adaptive_mmd", "w2", "w2_sinkhorn", "leiden_kl"}
-)
+LOWER_IS_BETTER = frozenset({*DISTRIBUTION_METRICS, "leiden_kl"})
 
 _NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from ..data import get_matrix, write_pca
-from ..metrics import evaluate
+from ..metrics import DISTRIBUTION_METRICS, evaluate
 from ._utils import check_anndata, progress
 
 #: Metrics of :func:`~sccalmflow.metrics.evaluate`'s ``mean_expression`` family (genes).
@@ -23,8 +23,6 @@ MEAN_EXPRESSION = (
     "r2_pearson_delta",
     "r2_sklearn_delta",
 )
-#: Distribution distances (computed in the ``space`` asked for).
-DISTRIBUTION = ("e_distance", "e_distance_sq", "mmd", "adaptive_mmd", "w2", "w2_sinkhorn")
 
 #: Columns of :func:`temperature_sweep` besides the condition keys.
 SWEEP_COLUMNS = ("temperature", "metric", "space", "value")
@@ -36,11 +34,11 @@ def _family(metric: str) -> tuple[str, str | None]:
         return "mean_expression", "genes"
     if metric == "discrimination_l1":
         return "discrimination", "genes"
-    if metric in DISTRIBUTION:
+    if metric in DISTRIBUTION_METRICS:
         return metric, None
     raise ValueError(
         f"Unknown metric {metric!r}; choose from "
-        f"{list(MEAN_EXPRESSION) + ['discrimination_l1'] + list(DISTRIBUTION)}."
+        f"{list(MEAN_EXPRESSION) + ['discrimination_l1'] + list(DISTRIBUTION_METRICS)}."
     )
 
 
@@ -109,7 +107,7 @@ def temperature_sweep(
         ``"r2_pearson_delta"``, ``"r2_sklearn_delta"`` (gene space),
         ``"discrimination_l1"`` (>= 2 conditions), or a distribution distance
         ``"e_distance"``, ``"e_distance_sq"``, ``"mmd"``, ``"adaptive_mmd"``, ``"w2"``,
-        ``"w2_sinkhorn"`` (in ``space``).
+        ``"w2_sinkhorn"``, ``"w2_gaussian"`` (in ``space``).
     space : str
         Space of the distribution metrics (``"pca"``, ``"umap10"``, ``"genes"``).
     n_cells : int
