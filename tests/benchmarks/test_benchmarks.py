@@ -209,9 +209,41 @@ def test_oversample_script_tiny(keep_threads, tmp_path):
     assert det.loc[det["mode"] == "repeat", "distinct_cells"].item() == 10
     assert flow.loc[flow["mode"] == "repeat", "distinct_cells"].item() == 30
     assert (df.loc[df["mode"].isin(["interpolate", "smooth"]), "distinct_cells"] == 30).all()
-    assert np.isfinite(df[["r2_top100_de", "e_distance", "mmd", "w2"]].to_numpy()).all()
+    scores = ["r2_top100_de", "e_distance", "mmd", "w2", "w2_gaussian", "spread"]
+    assert np.isfinite(df[scores].to_numpy()).all() and (df["seed"] == 0).all()
+    # repeating 10 sources keeps their spread; the real cells' spread is one number per type
+    assert df["real_spread"].nunique() == 1 and (df["spread"] > 0).all()
     md = (tmp_path / "oversample.md").read_text()
     assert "| B | flow | repeat |" in md and (tmp_path / "oversample.csv").exists()
+    assert "w2_gaussian: < interpolate" in md and "--heads deterministic flow" in md
+
+
+def test_oversample_smooth_wins_counts_runs():
+    rows = []
+    for seed, smooth_w2 in [(0, 1.0), (1, 3.0)]:  # seed 0: smooth best; seed 1: worst on w2
+        for mode, e, w2 in [
+            ("repeat", 2.0, 2.0),
+            ("interpolate", 3.0, 1.5),
+            ("smooth", 1.0, smooth_w2),
+        ]:
+            for _subset in range(2):
+                rows.append(
+                    {
+                        "cell_type": "B",
+                        "head": "deterministic",
+                        "seed": seed,
+                        "mode": mode,
+                        "e_distance": e,
+                        "mmd": e,
+                        "w2": w2,
+                        "w2_gaussian": e,
+                    }  # fmt: skip
+                )
+    rows.append({**rows[0], "mode": "all controls", "w2": 0.0})  # a reference, not compared
+    wins = oversample.smooth_wins(pd.DataFrame(rows)).set_index("head").loc["deterministic"]
+    assert wins["runs"] == 2
+    assert wins["e_distance: < repeat"] == 2 and wins["w2_gaussian: < interpolate"] == 2
+    assert wins["w2: < repeat"] == 1 and wins["w2: < interpolate"] == 1
 
 
 # ====================================================================== command line
