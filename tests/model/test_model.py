@@ -378,3 +378,20 @@ def test_multi_key_perturbation_and_control_hint(tiny, quiet_train):
     src = train[pred.obs["source_cell"]].obs
     assert (src["cell_line"] == "MCF7").all() and (src["drug"] == "DMSO").all()
     assert model.prompts(cond) == ["Generate a MCF7 cell stimulated with SAHA and dose 100:"]
+
+
+def test_source_defaults_table_covers_every_source_and_is_read_only():
+    """One table holds every source-dependent default (``train()``'s use of it is tested in
+    ``test_training.py``); nobody can change it by accident."""
+    from sccalmflow.model import SOURCE_DEFAULTS, SourceDefaults, generator_defaults
+
+    assert set(SOURCE_DEFAULTS) == {"control", "additive", "noise"}
+    for source, d in SOURCE_DEFAULTS.items():
+        assert isinstance(d, SourceDefaults)
+        assert generator_defaults(source)[:2] == (d.head, d.path)
+    assert SOURCE_DEFAULTS["noise"].validation_size == 0.0
+    assert SOURCE_DEFAULTS["control"].validation_size == 0.1
+    with pytest.raises(TypeError):
+        SOURCE_DEFAULTS["noise"] = SOURCE_DEFAULTS["control"]  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        SOURCE_DEFAULTS["noise"].step_scale = 1.0  # type: ignore[misc]

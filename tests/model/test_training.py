@@ -215,18 +215,20 @@ def test_ema_decay_bad_values_and_two_averages_are_refused(kang_small, tiny):
 
 
 def test_from_noise_default_budget_is_twice_the_one_from_cells(kang_small, tiny, quiet_train):
-    """From noise the default step budget is ``scf.model.NOISE_STEP_SCALE`` (2) times the one
-    from cells (``training_summary["max_epochs"]``); a given ``max_epochs`` is used as given."""
+    """From noise the default step budget is ``SOURCE_DEFAULTS["noise"].step_scale`` (2) times
+    the one from cells (``training_summary["max_epochs"]``); a given ``max_epochs`` is used as
+    given."""
     from lightning.pytorch.callbacks import Callback
 
-    from sccalmflow.model import NOISE_STEP_SCALE
+    from sccalmflow.model import SOURCE_DEFAULTS
     from sccalmflow.train import default_max_epochs
 
     class StopAfterOneEpoch(Callback):
         def on_train_epoch_end(self, trainer, pl_module):
             trainer.should_stop = True
 
-    assert NOISE_STEP_SCALE == 2.0
+    assert SOURCE_DEFAULTS["noise"].step_scale == 2.0
+    assert SOURCE_DEFAULTS["additive"].step_scale == SOURCE_DEFAULTS["control"].step_scale == 1.0
     CaLMFlowModel.setup_anndata(kang_small, **KEYS)
     budgets = {}
     for source in ("noise", "additive"):
@@ -235,7 +237,7 @@ def test_from_noise_default_budget_is_twice_the_one_from_cells(kang_small, tiny,
         model = CaLMFlowModel(data, source=source, **tiny)
         quiet_train(model, batch_size=batch, validation_size=0, callbacks=[StopAfterOneEpoch()])
         budgets[source] = model.training_summary["max_epochs"]
-        scale = NOISE_STEP_SCALE if source == "noise" else 1.0
+        scale = SOURCE_DEFAULTS[source].step_scale
         assert budgets[source] == default_max_epochs(data.n_obs, 4, scale)
     assert budgets["noise"] > 1.5 * budgets["additive"]
     CaLMFlowModel.setup_anndata(kang_small, **KEYS)  # the held-out copy took its registration

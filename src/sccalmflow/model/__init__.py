@@ -7,7 +7,7 @@
 - ``_save_load.py``: ``save`` / ``load`` (safetensors + JSON).
 """
 
-from ._checks import GENERATOR_DEFAULTS, NOISE_STEP_SCALE, generator_defaults
+from ._checks import SOURCE_DEFAULTS, SourceDefaults, generator_defaults
 from ._model import CaLMFlowModel
 
-__all__ = ["GENERATOR_DEFAULTS", "NOISE_STEP_SCALE", "CaLMFlowModel", "generator_defaults"]
+__all__ = ["SOURCE_DEFAULTS", "CaLMFlowModel", "SourceDefaults", "generator_defaults"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from os import PathLike
+from types import MappingProxyType
 from typing import Any
 
 from ..data import is_anndata
@@ -15,15 +17,47 @@ from ..utils import check_bool, check_choice, check_int, check_number, check_see
 #: The places a path can start from (see :class:`~sccalmflow.CaLMFlowModel`).
 SOURCES = ("control", "additive", "noise")
 
-#: ``(head, path)`` when the constructor is not given them: from noise, the flow
-#: head on Brownian-bridge paths (unconditional Kang, 3 seeds: MMD and E-distance below every
-#: CFM's; the deterministic head on straight paths was far behind); from cells, the deterministic head
-#: on straight paths (held-out Kang types: the best R², E-distance, MMD and W2 of the heads).
-GENERATOR_DEFAULTS = {
-    "noise": ("flow", "bridge"),
-    "control": ("deterministic", "straight"),
-    "additive": ("deterministic", "straight"),
-}
+
+@dataclass(frozen=True)
+class SourceDefaults:
+    """What the model and ``train()`` use for one ``source`` when they are not told.
+
+    Attributes
+    ----------
+    head, path
+        The constructor's ``head`` and ``path``.
+    validation_size
+        ``train()``'s validation split (0: no early stopping).
+    step_scale
+        ``train()``'s default step budget, as a multiple of
+        :func:`~sccalmflow.train.default_max_epochs`'s.
+    """
+
+    head: str
+    path: str
+    validation_size: float
+    step_scale: float
+
+
+#: Every default that depends on ``source``, in one table (read by
+#: :func:`generator_defaults` and ``train()``), each chosen from ``benchmarks/results/``:
+#:
+#: - from noise, the flow head on Brownian-bridge paths (unconditional Kang, 3 seeds: MMD and
+#:   E-distance below every CFM's; the deterministic head on straight paths was far behind),
+#:   trained without a validation split (early stopping on the mean velocity's error stopped
+#:   it too soon) for twice the step budget from cells (the flow head learns the whole
+#:   distribution: W2 in PCA fell from 10.0 to below the best CFM's, 3 seeds);
+#: - from cells, the deterministic head on straight paths (held-out Kang types: the best R²,
+#:   E-distance, MMD and W2 of the heads), early-stopped on a 10 % validation split.
+SOURCE_DEFAULTS: Mapping[str, SourceDefaults] = MappingProxyType(
+    {
+        "noise": SourceDefaults("flow", "bridge", validation_size=0.0, step_scale=2.0),
+        "control": SourceDefaults("deterministic", "straight", validation_size=0.1, step_scale=1.0),
+        "additive": SourceDefaults(
+            "deterministic", "straight", validation_size=0.1, step_scale=1.0
+        ),
+    }
+)
 
 #: Largest output ``predict`` allocates at once (bytes) before it asks for ``decode=False``.
 MAX_PREDICTION_BYTES = 8 * 2**30
@@ -78,7 +112,7 @@ def generator_defaults(
 ) -> tuple[str, str, float]:
     """The head, path and path noise :class:`~sccalmflow.CaLMFlowModel` uses for ``source``.
 
-    Each argument given is kept; each ``None`` is filled from :data:`GENERATOR_DEFAULTS`:
+    Each argument given is kept; each ``None`` is filled from :data:`SOURCE_DEFAULTS`:
     from noise the flow head on Brownian-bridge paths, from cells (``"additive"``,
     ``"control"``) the deterministic head on straight paths, each chosen from the numbers
     in ``benchmarks/results/`` (``unconditional.md``, ``generator.md``).
@@ -104,11 +138,11 @@ def generator_defaults(
     ('deterministic', 'bridge', 1.0)
     """
     check_choice("source", source, SOURCES)
-    d_head, d_path = GENERATOR_DEFAULTS[source]
-    path = d_path if path is None else path
+    defaults = SOURCE_DEFAULTS[source]
+    path = defaults.path if path is None else path
     if sigma_min is None:
         sigma_min = 1.0 if path == "bridge" else 0.0
-    return (d_head if head is None else head), path, float(sigma_min)
+    return (defaults.head if head is None else head), path, float(sigma_min)
 
 
 def _check_language(args: dict[str, Any]) -> None:
@@ -227,19 +261,13 @@ def check_train_arguments(args: dict[str, Any]) -> None:
         )
 
 
-#: From noise, ``train()``'s default step budget is this many times the one from cells: the
-#: flow head learns the whole distribution, with no validation split to stop it (unconditional
-#: Kang, 3 seeds: W2 in PCA fell from 10.0 to below the best CFM's; see ``train``).
-NOISE_STEP_SCALE = 2.0
-
-
 def resolve_max_epochs(
     max_epochs: int | None, n_sequences: int, steps_per_epoch: int, source: str
 ) -> int:
-    """``max_epochs``, or the default budget (:data:`NOISE_STEP_SCALE` times it from noise)."""
+    """``max_epochs``, or the default budget (scaled by the source's ``step_scale``)."""
     if max_epochs is not None:
         return max_epochs
-    scale = NOISE_STEP_SCALE if source == "noise" else 1.0
+    scale = SOURCE_DEFAULTS[source].step_scale
     return default_max_epochs(n_sequences, steps_per_epoch, scale)
 
 
@@ -248,11 +276,11 @@ def resolve_validation_size(
 ) -> float:
     """``validation_size`` from either spelling (scvi-tools users write ``train_size``).
 
-    Neither given: 0.1, or 0 from noise (no early stopping: see ``train``).
+    Neither given: the source's (:data:`SOURCE_DEFAULTS`; 0.1 from cells, 0 from noise).
     """
     if train_size is None:
         if validation_size is None:
-            return 0.0 if source == "noise" else 0.1
+            return SOURCE_DEFAULTS[source].validation_size
         return validation_size
     if validation_size is not None:
         raise ValueError(

@@ -165,7 +165,8 @@ class TrainingMixin:
             early stopping usually cuts short. From noise (``source="noise"``) twice that
             budget, trained to the end: generating the whole distribution kept improving
             past the budget from cells (unconditional Kang, 3 seeds: PCA W2 10.0 -> below the
-            best CFM's; ``benchmarks/results/unconditional_seeds.md``).
+            best CFM's; ``benchmarks/results/unconditional_seeds.md``). The per-source
+            defaults are in :data:`sccalmflow.model.SOURCE_DEFAULTS`.
         batch_size
             Sequences per step.
         lr
