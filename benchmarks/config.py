@@ -82,6 +82,7 @@ class UnconditionalConfig(SuiteConfig):
     n_eval: int | None  # None: half of the cells
     trajectories: tuple[int, ...]
     n_genes: int | None = None
+    temperatures: tuple[float, ...] = ()  # τ sweep of the first CaLMFlow model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +128,12 @@ CONFIGS: dict[str, dict[str, SuiteConfig]] = {
         ),
     },
     "unconditional": {
-        "full": UnconditionalConfig(n_eval=None, trajectories=(1, 5), cfm=CFMBudget(256, 1000)),
+        "full": UnconditionalConfig(
+            n_eval=None,
+            trajectories=(1, 5),
+            temperatures=(0.9, 1.0, 1.1, 1.2),
+            cfm=CFMBudget(256, 1000),
+        ),
         "quick": UnconditionalConfig(
             n_eval=600, trajectories=(1, 5), train={"max_epochs": 3}, cfm=CFMBudget(128, 200)
         ),
@@ -135,6 +141,7 @@ CONFIGS: dict[str, dict[str, SuiteConfig]] = {
             n_eval=150,
             n_genes=300,
             trajectories=(1, 2),
+            temperatures=(0.5, 1.0),
             calmflow={**TINY_ARCH, "n_pca": 10, "n_time_points": 6},
             train={"max_epochs": 1},
             cfm=_TINY_CFM,

@@ -148,6 +148,7 @@ def scored(pred, real, split, setup: dict, seed: int, cells: bool = True) -> dic
     their mean in PCA).
     """
     from benchmarks.suites.kang_loo import score
+    from benchmarks.tasks import spread
     from sccalmflow.data import PCA_KEY
 
     values = score(pred, real, split, setup, seed)
@@ -155,7 +156,7 @@ def scored(pred, real, split, setup: dict, seed: int, cells: bool = True) -> dic
     if cells:
         z = np.asarray(pred.obsm[PCA_KEY], dtype=np.float64)
         out["distinct"] = int(len(np.unique(np.round(z, 5), axis=0)))
-        out["spread"] = float(np.sqrt(((z - z.mean(0)) ** 2).sum(1).mean()))
+        out["spread"] = spread(z)
     return out
 
 

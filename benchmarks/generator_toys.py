@@ -98,7 +98,7 @@ def run_task(
         predict_toy_calmflow,
         predict_toy_cfm,
     )
-    from benchmarks.tasks import toy_metrics
+    from benchmarks.tasks import spread, toy_metrics
 
     points, cfg = sample_task(task, seed)
     n = cfg.n_eval
@@ -155,11 +155,6 @@ def run_task(
             }
         )
     return rows
-
-
-def spread(points: np.ndarray) -> float:
-    """Root mean squared distance of the points to their mean (how spread out they are)."""
-    return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
 
 
 def markdown(rows: list[dict]) -> str:

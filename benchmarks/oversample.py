@@ -40,6 +40,7 @@ def run_cell_type(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Train on all but ``cell_type``'s IFN-beta cells; score repeat, interpolate, smooth."""
+    from benchmarks.tasks import spread
     from sccalmflow import CaLMFlowModel, metrics
     from sccalmflow.data import PCA_KEY, check_same_pca
     from sccalmflow.datasets import kang2018_setup
@@ -92,11 +93,6 @@ def run_cell_type(
             )
             score(pred, mode, s, subset.n_obs)
     return pd.DataFrame(rows)
-
-
-def spread(z: np.ndarray) -> float:
-    """RMS distance of the cells to their mean (the width of a set)."""
-    return float(np.sqrt(((z - z.mean(axis=0)) ** 2).sum(axis=1).mean()))
 
 
 #: Scores of the page, lower is better for all but R²; the spread is the real cells'.

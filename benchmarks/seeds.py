@@ -36,6 +36,7 @@ SEED_METRICS: dict[str, list[tuple[str, str, str, bool]]] = {
         ("mmd", "pca", "MMD (PCA)", False),
         ("w2", "pca", "W2 (PCA)", False),
         ("e_distance", "pca", "E-distance (PCA)", False),
+        ("w2_gaussian", "pca", "Gaussian W2 (PCA)", False),
         ("leiden_kl", "pca", "Leiden KL (PCA)", False),
         ("mmd", "umap10", "MMD (UMAP10)", False),
         ("w2", "umap10", "W2 (UMAP10)", False),

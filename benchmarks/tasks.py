@@ -97,6 +97,11 @@ def moons_sample(n_train: int, n_eval: int, seed: int) -> ToySample:
     return ToySample(source, target, ref, fresh)
 
 
+def spread(points: np.ndarray) -> float:
+    """Root mean squared distance of the points to their mean (how spread out they are)."""
+    return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
+
+
 def toy_metrics(gen: np.ndarray, ref: np.ndarray, seed: int) -> dict[tuple[str, str], float]:
     """W2 and MMD of generated toy points against the reference sample."""
     from sccalmflow import metrics

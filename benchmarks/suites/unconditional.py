@@ -1,8 +1,9 @@
 """``unconditional``: all Kang cells generated from noise (paper Table 3).
 
-MMD, W2, adaptive MMD and Leiden KL in a joint 10-d UMAP (and in PCA), CaLMFlow with 1 and
-5 trajectories vs the three CFM variants; a random half of the real cells is the
-reference, the other half scored the same way gives the sampling floor.
+MMD, W2, adaptive MMD and Leiden KL in a joint 10-d UMAP (and in PCA, with E-distance and the
+Gaussian W2), CaLMFlow with 1 and 5 trajectories vs the three CFM variants; a random half of
+the real cells is the reference, the other half scored the same way gives the sampling floor.
+The first CaLMFlow model is also scored at each temperature of the config's sweep.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..methods import (
 )
 from ..records import Measurement, Recorder, SuiteResult
 from ..report import md_table, mode_tag, speed_line, speed_section
-from ..tasks import load_kang
+from ..tasks import load_kang, spread
 
 SUITE = "unconditional"
 SPLIT = "all cells"
@@ -55,6 +56,9 @@ class UnconditionalNotes:
     n_cells: int
     model_defaults: dict[str, Any]
     pca_check: list[float] = field(default_factory=list)  # max |CFM - CaLMFlow| components
+    temperature: pd.DataFrame | None = None  # the first CaLMFlow model's τ sweep
+    default_tau: float = math.nan
+    reference_spread: float = math.nan
 
 
 # ====================================================================== run
@@ -70,12 +74,17 @@ def run(cfg: UnconditionalConfig, out: Path, seed: int) -> SuiteResult:
     ref_idx, other_idx = perm[:n_eval], perm[n_eval : 2 * n_eval]
     notes = UnconditionalNotes(n_eval, adata.n_obs, calmflow_defaults())
     gen, pca_model = generate_calmflow(adata, cfg, n_eval, seed)
+    sweep = sweep_temperatures(pca_model, cfg.temperatures, n_eval, seed)
     real_pca = pca_model.get_pca(adata)
     gen |= generate_cfm(adata, cfg, pca_model, notes, n_eval, seed)
     nan = math.nan
     gen[FLOOR] = Generated(real_pca[other_idx], nan, nan, nan, "sampling floor")
     ref = real_pca[ref_idx]
     score(rec, gen, ref, seed)
+    if sweep:
+        notes.temperature = score_temperatures(sweep, ref, seed)
+        notes.default_tau = float(pca_model.temperature)
+        notes.reference_spread = spread(ref)
     fig = figures.unconditional_pca(ref, {k: g.points for k, g in gen.items()}, out)
     return SuiteResult(rec, [fig], notes)
 
@@ -122,6 +131,20 @@ def generate_calmflow(
         check_space(pred, first)
         gen[name] = Generated(np.asarray(pred.obsm[PCA_KEY]), t, g, math.nan, setting)
     return gen, first
+
+
+def sweep_temperatures(
+    model, temperatures: tuple[float, ...], n_eval: int, seed: int
+) -> dict[float, np.ndarray]:
+    """The model's generated cells (PCA scores) at each temperature τ."""
+    from sccalmflow.data import PCA_KEY
+
+    out = {}
+    for tau in temperatures:
+        print(f"[unconditional] CaLMFlow at τ = {tau}", flush=True)
+        pred, _ = predict_timed(model, None, n_eval, seed, temperature=tau)
+        out[float(tau)] = np.asarray(pred.obsm[PCA_KEY])
+    return out
 
 
 def generate_cfm(
@@ -177,11 +200,34 @@ def score(rec: Recorder, gen: dict[str, Generated], ref: np.ndarray, seed: int) 
             ("mmd", "pca"): metrics.mmd(z, ref),
             ("w2", "pca"): metrics.wasserstein2(z, ref, seed=seed),
             ("e_distance", "pca"): metrics.energy_distance(z, ref),
+            ("w2_gaussian", "pca"): metrics.gaussian_w2(z, ref),
             ("leiden_kl", "pca"): lk_pca.kl,
             ("inception_score", "pca"): lk_pca.inception_score,
         }
         cost = dict(train_s=g.train_s, gen_s=g.gen_s, n_gen=len(z), nfe=g.nfe)
         rec.add(Measurement(SPLIT, name, values, setting=g.setting, **cost))
+
+
+def score_temperatures(sweep: dict[float, np.ndarray], ref: np.ndarray, seed: int) -> pd.DataFrame:
+    """The shared-PCA metrics and the spread of the cells generated at each τ."""
+    from sccalmflow import metrics
+
+    rows, clf = [], None
+    for tau, z in sweep.items():
+        lk = metrics.leiden_kl(ref, z, resolution=0.3, seed=seed, classifier=clf)
+        clf = lk.classifier
+        rows.append(
+            {
+                "τ": tau,
+                "MMD": metrics.mmd(z, ref),
+                "W2": metrics.wasserstein2(z, ref, seed=seed),
+                "E-distance": metrics.energy_distance(z, ref),
+                "Gaussian W2": metrics.gaussian_w2(z, ref),
+                "Leiden KL": lk.kl,
+                "spread": spread(z),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 # ====================================================================== markdown
@@ -223,12 +269,34 @@ def pca_table(df: pd.DataFrame) -> pd.DataFrame:
                 "MMD": d.get(("mmd", "pca")),
                 "W2": d.get(("w2", "pca")),
                 "E-distance": d.get(("e_distance", "pca")),
+                "Gaussian W2": d.get(("w2_gaussian", "pca")),
                 "Leiden KL": d.get(("leiden_kl", "pca")),
                 "inception score": d.get(("inception_score", "pca")),
                 "setting": first.loc[m, "setting"],
             }
         )
     return pd.DataFrame(rows)
+
+
+def temperature_section(notes: UnconditionalNotes, n_traj: int) -> list[str]:
+    """The τ sweep's table and where each metric is lowest (nothing without a sweep)."""
+    t = notes.temperature
+    if t is None or t.empty:
+        return []
+    lowest = ", ".join(
+        f"{m} at τ = {t.loc[t[m].idxmin(), 'τ']:g}"
+        for m in ("MMD", "W2", "E-distance", "Gaussian W2", "Leiden KL")
+    )
+    return [
+        f"## Temperature (CaLMFlow, {n_traj} traj., shared 50-d PCA)",
+        "",
+        f"The same model generating at each τ (default τ = {notes.default_tau:g}); spread = RMS "
+        f"distance of the cells to their mean (the reference cells': "
+        f"{notes.reference_spread:.2f}). Lowest: {lowest}.",
+        "",
+        md_table(t),
+        "",
+    ]
 
 
 def markdown(result: SuiteResult, cfg: UnconditionalConfig, mode: str, runtime: float) -> str:
@@ -257,6 +325,7 @@ def markdown(result: SuiteResult, cfg: UnconditionalConfig, mode: str, runtime: 
         "",
         md_table(pca_table(df)),
         "",
+        *temperature_section(notes, cfg.trajectories[0]),
         "## Setup",
         "",
         f"- **CaLMFlow**: `setup_anndata(adata)` without condition keys, "

@@ -176,8 +176,13 @@ def test_moons_tiny(keep_threads, tmp_path):
 def test_unconditional_tiny(keep_threads, tmp_path):
     suites.run_suite("unconditional", mode="tiny", out=tmp_path)
     methods = FROM_NOISE | {"Real (other half)"}
-    metrics = {"mmd", "w2", "adaptive_mmd", "leiden_kl"}
+    metrics = {"mmd", "w2", "adaptive_mmd", "leiden_kl", "w2_gaussian"}
     _check_outputs("unconditional", tmp_path, methods, metrics)
+    # the τ sweep of the first model: one row per temperature of the tiny config
+    md = (tmp_path / "unconditional.md").read_text()
+    section = md.split("## Temperature")[1].split("## Setup")[0]
+    assert "default τ = 1" in section and "Lowest: MMD at τ = " in section
+    assert section.count("| 0.5 |") == 1 and section.count("| 1 |") == 1
 
 
 def test_toy_samplers_match_torchcfm():
