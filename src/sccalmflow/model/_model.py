@@ -124,8 +124,9 @@ class CaLMFlowModel(
     temperature
         Default sampling temperature τ: scales the variance of a sampling head's noise at
         generation (0: no noise; the deterministic head ignores it). The cells' spread grows
-        with τ; on held-out Kang types τ = 1 gave the sampling heads' lowest E-distance and
-        MMD (``benchmarks/results/generator.md``).
+        with τ. τ = 1 samples the learned distribution; the best τ depends on the data
+        (held-out Kang types: 1-1.5; all Kang cells from noise: 1.1 by MMD; 100-d Gaussian
+        mixtures: 0.5-1), so tune it on your cells with :func:`sccalmflow.tl.temperature_sweep`.
     architecture
         Family of the random-weight backbone: ``"gpt_neox"`` (Pythia-style) or ``"gpt2"``
         (ignored with a pretrained ``backbone``).
