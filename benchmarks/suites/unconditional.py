@@ -80,9 +80,9 @@ def run(cfg: UnconditionalConfig, out: Path, seed: int) -> SuiteResult:
     nan = math.nan
     gen[FLOOR] = Generated(real_pca[other_idx], nan, nan, nan, "sampling floor")
     ref = real_pca[ref_idx]
-    score(rec, gen, ref, seed)
+    clf = score(rec, gen, ref, seed)
     if sweep:
-        notes.temperature = score_temperatures(sweep, ref, seed)
+        notes.temperature = score_temperatures(sweep, ref, seed, clf)
         notes.default_tau = float(pca_model.temperature)
         notes.reference_spread = spread(ref)
     fig = figures.unconditional_pca(ref, {k: g.points for k, g in gen.items()}, out)
@@ -180,8 +180,33 @@ def generate_cfm(
     return gen
 
 
-def score(rec: Recorder, gen: dict[str, Generated], ref: np.ndarray, seed: int) -> None:
-    """Every method in its joint UMAP with the reference, and in the shared PCA."""
+def pca_scores(
+    z: np.ndarray, ref: np.ndarray, seed: int, classifier: Any = None
+) -> tuple[dict[str, float], Any]:
+    """Generated cells ``z`` against ``ref`` in the shared PCA, and the Leiden classifier.
+
+    The classifier is fitted on ``ref`` when not given; pass it back in so every set is
+    assigned to the same clusters.
+    """
+    from sccalmflow import metrics
+
+    lk = metrics.leiden_kl(ref, z, resolution=0.3, seed=seed, classifier=classifier)
+    values = {
+        "mmd": metrics.mmd(z, ref),
+        "w2": metrics.wasserstein2(z, ref, seed=seed),
+        "e_distance": metrics.energy_distance(z, ref),
+        "w2_gaussian": metrics.gaussian_w2(z, ref),
+        "leiden_kl": lk.kl,
+        "inception_score": lk.inception_score,
+    }
+    return values, lk.classifier
+
+
+def score(rec: Recorder, gen: dict[str, Generated], ref: np.ndarray, seed: int) -> Any:
+    """Every method in its joint UMAP with the reference, and in the shared PCA.
+
+    Returns the Leiden classifier of the PCA scores (fitted on the reference).
+    """
     from sccalmflow import metrics
 
     clf = None  # one Leiden classifier (fitted on the reference PCA) for all methods
@@ -190,43 +215,37 @@ def score(rec: Recorder, gen: dict[str, Generated], ref: np.ndarray, seed: int) 
         z = g.points
         emb_r, emb_g = metrics.joint_umap(ref, z, n_components=10, seed=seed)
         lk = metrics.leiden_kl(emb_r, emb_g, resolution=0.3, seed=seed)
-        lk_pca = metrics.leiden_kl(ref, z, resolution=0.3, seed=seed, classifier=clf)
-        clf = lk_pca.classifier
+        pca, clf = pca_scores(z, ref, seed, clf)
         values = {
             ("mmd", "umap10"): metrics.mmd(emb_g, emb_r),
             ("w2", "umap10"): metrics.wasserstein2(emb_g, emb_r, seed=seed),
             ("adaptive_mmd", "umap10"): metrics.adaptive_mmd(emb_g, emb_r),
             ("leiden_kl", "umap10"): lk.kl,
-            ("mmd", "pca"): metrics.mmd(z, ref),
-            ("w2", "pca"): metrics.wasserstein2(z, ref, seed=seed),
-            ("e_distance", "pca"): metrics.energy_distance(z, ref),
-            ("w2_gaussian", "pca"): metrics.gaussian_w2(z, ref),
-            ("leiden_kl", "pca"): lk_pca.kl,
-            ("inception_score", "pca"): lk_pca.inception_score,
-        }
+        } | {(metric, "pca"): v for metric, v in pca.items()}
         cost = dict(train_s=g.train_s, gen_s=g.gen_s, n_gen=len(z), nfe=g.nfe)
         rec.add(Measurement(SPLIT, name, values, setting=g.setting, **cost))
+    return clf
 
 
-def score_temperatures(sweep: dict[float, np.ndarray], ref: np.ndarray, seed: int) -> pd.DataFrame:
+#: The τ table's columns: :func:`pca_scores`' names -> the page's labels.
+TEMPERATURE_COLUMNS = {
+    "mmd": "MMD",
+    "w2": "W2",
+    "e_distance": "E-distance",
+    "w2_gaussian": "Gaussian W2",
+    "leiden_kl": "Leiden KL",
+}
+
+
+def score_temperatures(
+    sweep: dict[float, np.ndarray], ref: np.ndarray, seed: int, classifier: Any
+) -> pd.DataFrame:
     """The shared-PCA metrics and the spread of the cells generated at each τ."""
-    from sccalmflow import metrics
-
-    rows, clf = [], None
+    rows = []
     for tau, z in sweep.items():
-        lk = metrics.leiden_kl(ref, z, resolution=0.3, seed=seed, classifier=clf)
-        clf = lk.classifier
-        rows.append(
-            {
-                "τ": tau,
-                "MMD": metrics.mmd(z, ref),
-                "W2": metrics.wasserstein2(z, ref, seed=seed),
-                "E-distance": metrics.energy_distance(z, ref),
-                "Gaussian W2": metrics.gaussian_w2(z, ref),
-                "Leiden KL": lk.kl,
-                "spread": spread(z),
-            }
-        )
+        pca, _ = pca_scores(z, ref, seed, classifier)
+        labelled = {label: pca[name] for name, label in TEMPERATURE_COLUMNS.items()}
+        rows.append({"τ": tau, **labelled, "spread": spread(z)})
     return pd.DataFrame(rows)
 
 
@@ -284,8 +303,7 @@ def temperature_section(notes: UnconditionalNotes, n_traj: int) -> list[str]:
     if t is None or t.empty:
         return []
     lowest = ", ".join(
-        f"{m} at τ = {t.loc[t[m].idxmin(), 'τ']:g}"
-        for m in ("MMD", "W2", "E-distance", "Gaussian W2", "Leiden KL")
+        f"{m} at τ = {t.loc[t[m].idxmin(), 'τ']:g}" for m in TEMPERATURE_COLUMNS.values()
     )
     return [
         f"## Temperature (CaLMFlow, {n_traj} traj., shared 50-d PCA)",
