@@ -58,6 +58,7 @@ class UnconditionalNotes:
     pca_check: list[float] = field(default_factory=list)  # max |CFM - CaLMFlow| components
     temperature: pd.DataFrame | None = None  # the first CaLMFlow model's τ sweep
     default_tau: float = math.nan
+    calibration: dict[str, Any] | None = None  # train()'s choice of τ (temperature_calibration_)
     reference_spread: float = math.nan
 
 
@@ -74,7 +75,9 @@ def run(cfg: UnconditionalConfig, out: Path, seed: int) -> SuiteResult:
     ref_idx, other_idx = perm[:n_eval], perm[n_eval : 2 * n_eval]
     notes = UnconditionalNotes(n_eval, adata.n_obs, calmflow_defaults())
     gen, pca_model = generate_calmflow(adata, cfg, n_eval, seed)
-    sweep = sweep_temperatures(pca_model, cfg.temperatures, n_eval, seed)
+    # the sweep's τ and the one train() chose (the default), scored the same way
+    taus = tuple(sorted({*cfg.temperatures, float(pca_model.temperature)}))
+    sweep = sweep_temperatures(pca_model, taus if cfg.temperatures else (), n_eval, seed)
     real_pca = pca_model.get_pca(adata)
     gen |= generate_cfm(adata, cfg, pca_model, notes, n_eval, seed)
     nan = math.nan
@@ -84,6 +87,7 @@ def run(cfg: UnconditionalConfig, out: Path, seed: int) -> SuiteResult:
     if sweep:
         notes.temperature = score_temperatures(sweep, ref, seed, clf)
         notes.default_tau = float(pca_model.temperature)
+        notes.calibration = getattr(pca_model, "temperature_calibration_", None)
         notes.reference_spread = spread(ref)
     fig = figures.unconditional_pca(ref, {k: g.points for k, g in gen.items()}, out)
     return SuiteResult(rec, [fig], notes)
@@ -313,6 +317,22 @@ def temperature_section(notes: UnconditionalNotes, n_traj: int) -> list[str]:
         f"{notes.reference_spread:.2f}). Lowest: {lowest}.",
         "",
         md_table(t),
+        "",
+        *calibration_lines(notes.calibration),
+    ]
+
+
+def calibration_lines(record: dict[str, Any] | None) -> list[str]:
+    """How ``train()`` chose the default τ (nothing for a τ given by hand)."""
+    if not record:
+        return []
+    values = ", ".join(
+        f"{t:g}: {v:.5g}" for t, v in zip(record["temperatures"], record["values"], strict=True)
+    )
+    return [
+        f"train() chose τ = {record['chosen']:g} (`temperature=None`, the default): the lowest "
+        f"{record['metric']} against {record['n_reference_cells']:,} of the {record['reference']} "
+        f"(seed {record['seed']}): {values}.",
         "",
     ]
 

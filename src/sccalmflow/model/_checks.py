@@ -77,7 +77,8 @@ def check_init_arguments(args: dict[str, Any]) -> None:
         check_number("sigma_min", args["sigma_min"], minimum=0)
     check_number("kl_weight", args["kl_weight"], minimum=0)
     check_number("kl_free_bits", args["kl_free_bits"], minimum=0)
-    check_number("temperature", args["temperature"], minimum=0)
+    if args["temperature"] is not None:
+        check_number("temperature", args["temperature"], minimum=0)
     check_bool("ot_coupling", args["ot_coupling"])
     if args["head"] is not None:
         check_choice("head", args["head"], HEADS)

@@ -26,15 +26,12 @@ from ..data import (
     stratified_rows,
 )
 from ..module import CaLMFlowModule
+from ._calibration import CalibrationMixin
 from ._checks import check_init_arguments, generator_defaults
 from ._features import FeaturesMixin
 from ._generation import GenerationMixin
 from ._language import LanguageMixin
-from ._registration import (
-    FEATURES_KEY,
-    RegistrationMixin,
-    registry_conditions,
-)
+from ._registration import FEATURES_KEY, RegistrationMixin, registry_conditions
 from ._save_load import SaveLoadMixin
 from ._training import TrainingMixin
 
@@ -43,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 class CaLMFlowModel(
     TrainingMixin,
+    CalibrationMixin,
     GenerationMixin,
     LanguageMixin,
     FeaturesMixin,
@@ -122,11 +120,11 @@ class CaLMFlowModel(
     kl_free_bits
         Free bits (nats) per latent dimension.
     temperature
-        Default sampling temperature τ: scales the variance of a sampling head's noise at
-        generation (0: no noise; the deterministic head ignores it). The cells' spread grows
-        with τ. τ = 1 samples the learned distribution; the best τ depends on the data
-        (held-out Kang types: 1-1.5; all Kang cells from noise: 1.1 by MMD; 100-d Gaussian
-        mixtures: 0.5-1), so tune it on your cells with :func:`sccalmflow.tl.temperature_sweep`.
+        Sampling temperature τ: scales the variance of a sampling head's noise at generation
+        (0: no noise; the deterministic head ignores it); the cells' spread grows with τ.
+        Default (``None``): chosen by :meth:`train` at its end from the cells, the τ whose
+        cells are closest (MMD) to the validation cells (:meth:`calibrate_temperature`;
+        1.0 until then, and for the deterministic head). A number: that τ, kept.
     architecture
         Family of the random-weight backbone: ``"gpt_neox"`` (Pythia-style) or ``"gpt2"``
         (ignored with a pretrained ``backbone``).
@@ -201,7 +199,7 @@ class CaLMFlowModel(
         latent_dim: int = 32,
         kl_weight: float = 0.01,
         kl_free_bits: float = 0.0,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         architecture: Literal["gpt_neox", "gpt2"] = "gpt_neox",
         width: int = 64,
         n_layers: int = 2,
@@ -234,7 +232,8 @@ class CaLMFlowModel(
                 "value}) or use source='noise'."
             )
         self.source = source
-        self.temperature = float(temperature)
+        self.temperature = 1.0 if temperature is None else float(temperature)
+        self.calibrates_temperature = temperature is None
         self.kl_weight = float(kl_weight)
         self.seed = int(seed)
         self.n_trajectories = int(n_trajectories)

@@ -182,6 +182,8 @@ class SaveLoadMixin:
                 ),
                 "history": _history_to_json(getattr(self, "history_", None)),
                 "training_summary": getattr(self, "training_summary_", None),
+                "temperature": self.temperature,
+                "temperature_calibration": getattr(self, "temperature_calibration_", None),
                 "checksums": checksums,
             },
         )
@@ -265,6 +267,10 @@ class SaveLoadMixin:
             model.history_ = _history_from_json(config["history"])
         if config.get("training_summary") is not None:
             model.training_summary_ = config["training_summary"]
+        if config.get("temperature") is not None:
+            model.temperature = float(config["temperature"])
+        if config.get("temperature_calibration") is not None:
+            model.temperature_calibration_ = config["temperature_calibration"]
         _, _, dev = parse_device_args(
             accelerator=accelerator, devices=device, return_device="torch"
         )

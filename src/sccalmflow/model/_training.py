@@ -315,6 +315,10 @@ class TrainingMixin:
         )
         cells = self._cell_conditions()
         self.observed_values_ = {k: sorted(set(cells[k].astype(str))) for k in self.condition_keys}
+        self._calibrate_after_training(
+            dm.train_idx, dm.val_idx, show=bool(trainer_kwargs.get("enable_progress_bar", True))
+        )
+        self.training_summary_["temperature"] = self.temperature
 
     @classmethod
     def train_ensemble(

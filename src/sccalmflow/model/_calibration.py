@@ -1,0 +1,220 @@
+"""The sampling temperature τ chosen from the cells: :meth:`CaLMFlowModel.calibrate_temperature`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from ..data import PCA_KEY, is_anndata
+from ..metrics import energy_distance, gaussian_w2, mmd
+from ..utils import check_bool, check_choice, check_int, check_seed
+from ..utils import progress_bar as tqdm_bar
+
+#: The temperatures :meth:`~sccalmflow.CaLMFlowModel.calibrate_temperature` tries by default.
+CALIBRATION_TEMPERATURES = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5)
+
+#: Reference cells :meth:`~sccalmflow.CaLMFlowModel.train`'s calibration uses at most.
+DEFAULT_MAX_CELLS = 1000
+
+#: Distances it can minimise (in the model's PCA space), by their name in ``evaluate``.
+CALIBRATION_METRICS = {"mmd": mmd, "e_distance": energy_distance, "w2_gaussian": gaussian_w2}
+
+
+def _check_temperatures(temperatures: Sequence[float]) -> list[float]:
+    """Distinct finite temperatures >= 0, in the given order."""
+    try:
+        temps = [float(t) for t in temperatures]
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"temperatures must be a list of numbers; got {temperatures!r}.") from err
+    if not temps:
+        raise ValueError("temperatures is empty; give at least one τ >= 0.")
+    if not all(np.isfinite(t) and t >= 0 for t in temps):
+        raise ValueError(f"temperatures must be finite and >= 0; got {temps}.")
+    return list(dict.fromkeys(temps))
+
+
+def _best(temps: list[float], values: list[float]) -> float:
+    """The temperature with the lowest value; a tie goes to the one closest to 1."""
+    order = sorted(range(len(temps)), key=lambda i: (values[i], abs(temps[i] - 1.0)))
+    return temps[order[0]]
+
+
+class CalibrationMixin:
+    """:meth:`calibrate_temperature` of :class:`~sccalmflow.CaLMFlowModel`."""
+
+    def calibrate_temperature(
+        self,
+        adata: ad.AnnData | None = None,
+        *,
+        temperatures: Sequence[float] = CALIBRATION_TEMPERATURES,
+        metric: Literal["mmd", "e_distance", "w2_gaussian"] = "mmd",
+        max_cells: int = DEFAULT_MAX_CELLS,
+        seed: int | None = None,
+        layer: str | None = None,
+        progress_bar: bool | None = None,
+    ) -> pd.DataFrame:
+        """Set the model's sampling temperature τ to the one whose cells are closest to real ones.
+
+        For each τ in ``temperatures``, generates cells of every condition of the reference
+        cells (same seed at every τ, so only τ differs) and measures ``metric`` between the
+        generated and the real cells of each condition in the model's PCA space; the τ with
+        the lowest mean over conditions becomes :attr:`temperature` (a tie goes to the τ
+        closest to 1). :meth:`train` calls it at the end when the model was built with
+        ``temperature=None`` (the default) and its head samples, with the validation cells
+        as reference (the training cells when there is no validation split). A
+        deterministic head ignores τ and is refused.
+
+        Parameters
+        ----------
+        adata
+            Real cells with the model's genes and condition columns (e.g. held-out cells).
+            ``None``: the registered cells (cells the model trained on).
+        temperatures
+            Temperatures τ >= 0 to try.
+        metric
+            ``"mmd"`` (default; RBF kernel, :func:`~sccalmflow.metrics.mmd`),
+            ``"e_distance"`` or ``"w2_gaussian"``. Not the empirical W2: in many dimensions
+            it prefers sets narrower than the real cells.
+        max_cells
+            At most this many reference cells (a seeded subsample); as many cells are
+            generated, split evenly over the conditions. Conditions with fewer than 2
+            reference cells are left out.
+        seed
+            Seed of the subsample, the generation and the metric (default: the model's seed
+            + 1, so the cells differ from ``predict(seed=model.seed)``).
+        layer
+            Layer of ``adata`` with the log-normalised expression.
+        progress_bar
+            Show a bar over the temperatures (default: when there is more than one).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per temperature: ``temperature``, ``metric``, ``value`` (mean over the
+            conditions), ``chosen`` (True for the τ now in :attr:`temperature`). The same
+            record is kept in ``temperature_calibration_`` and saved with the model.
+        """
+        temps = _check_temperatures(temperatures)
+        check_choice("metric", metric, tuple(CALIBRATION_METRICS))
+        check_int("max_cells", max_cells, minimum=2)
+        seed = self.seed + 1 if seed is None else check_seed("seed", seed)
+        show = len(temps) > 1 if progress_bar is None else check_bool("progress_bar", progress_bar)
+        if not self.module.samples_latent(1.0):
+            raise ValueError(
+                "The deterministic head ignores the temperature (head='deterministic'): there "
+                "is nothing to calibrate. Build the model with a sampling head (head='flow', "
+                "'gmm', 'cvae' or 'variational')."
+            )
+        if adata is None:
+            cells, pca, where = self._cell_conditions(), self.get_pca(), "registered cells"
+        else:
+            if not is_anndata(adata):
+                raise TypeError(f"adata must be an AnnData; got {type(adata).__name__}.")
+            missing = [k for k in self.condition_keys if k not in adata.obs.columns]
+            if missing:
+                raise KeyError(f"adata.obs lacks the model's condition key(s) {missing}.")
+            cells, where = adata.obs[list(self.condition_keys)], "adata"
+            pca = self.get_pca(adata, layer=layer)
+        rows = np.arange(len(cells))
+        return self._calibrate(cells, pca, rows, temps, metric, max_cells, seed, where, show)
+
+    def _calibrate(
+        self,
+        cells: pd.DataFrame,
+        pca: np.ndarray,
+        rows: np.ndarray,
+        temps: list[float],
+        metric: str,
+        max_cells: int,
+        seed: int,
+        where: str,
+        show: bool,
+    ) -> pd.DataFrame:
+        """Score ``temps`` against the cells ``rows`` of ``cells`` / ``pca``; keep the best."""
+        rng = np.random.default_rng(seed)
+        if len(rows) > max_cells:
+            rows = np.sort(rng.choice(rows, max_cells, replace=False))
+        frame, members = self._reference_groups(cells.iloc[rows])
+        n_gen = max(2, max_cells // len(frame))
+        score = CALIBRATION_METRICS[metric]
+        values = []
+        labels = self.conditions.labels(frame)
+        for t in tqdm_bar(temps, desc="calibrating τ", disable=not show):
+            pred = self.predict(frame if self.condition_keys else None, n_cells=n_gen,
+                                seed=seed, temperature=t, decode=False, progress_bar=False)  # fmt: skip
+            gen = np.asarray(pred.obsm[PCA_KEY], dtype=np.float64)
+            of = self.conditions.labels(pred.obs)
+            per_condition = [
+                score(gen[of == label], pca[rows[m]])
+                for label, m in zip(labels, members, strict=True)
+            ]
+            values.append(float(np.mean(per_condition)))
+        best = _best(temps, values)
+        self.temperature = best
+        self.temperature_calibration_: dict[str, Any] = {
+            "metric": metric,
+            "temperatures": temps,
+            "values": values,
+            "chosen": best,
+            "reference": where,
+            "n_reference_cells": int(sum(len(m) for m in members)),
+            "n_conditions": len(members),
+            "seed": int(seed),
+        }
+        return calibration_table(self.temperature_calibration_)
+
+    def _calibrate_after_training(
+        self, train_idx: np.ndarray, val_idx: np.ndarray, show: bool
+    ) -> None:
+        """:meth:`train`'s last step: choose τ on the validation (else training) cells.
+
+        Only for a model built with ``temperature=None`` whose head samples. When no
+        condition has 2 validation cells, the training cells are the reference.
+        """
+        if not self.calibrates_temperature or not self.module.samples_latent(1.0):
+            return
+        cells, pca = self._cell_conditions(), self.get_pca()
+        temps = list(CALIBRATION_TEMPERATURES)
+        for rows, where in ((val_idx, "validation cells"), (train_idx, "training cells")):
+            try:
+                self._calibrate(
+                    cells, pca, np.asarray(rows), temps, "mmd", DEFAULT_MAX_CELLS,
+                    self.seed + 1, where, show,
+                )  # fmt: skip
+                return
+            except ValueError:
+                if where == "training cells":
+                    raise
+
+    def _reference_groups(self, cells: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray]]:
+        """The conditions to generate (not control ones from cells) and their reference rows."""
+        groups, frame = self.conditions.groups(cells)
+        keep = [
+            g
+            for g in range(len(frame))
+            if (groups == g).sum() >= 2
+            and not (self.source != "noise" and self.conditions.is_control(frame.iloc[[g]])[0])
+        ]
+        if not keep:
+            raise ValueError(
+                "No condition has 2 or more reference cells to compare with (control cells are "
+                "sources, not targets): pass cells of the generated conditions, or more of them."
+            )
+        return frame.iloc[keep].reset_index(drop=True), [np.flatnonzero(groups == g) for g in keep]
+
+
+def calibration_table(record: dict[str, Any]) -> pd.DataFrame:
+    """The table of a ``temperature_calibration_`` record (one row per temperature)."""
+    temps = list(record["temperatures"])
+    return pd.DataFrame(
+        {
+            "temperature": temps,
+            "metric": record["metric"],
+            "value": list(record["values"]),
+            "chosen": [t == record["chosen"] for t in temps],
+        }
+    )
