@@ -474,7 +474,7 @@ INIT_CASES = [
          Raises(ValueError, r"`kl_free_bits` must be at least 0")),
     case(C, "temperature-negative", _init(temperature=-1),
          Raises(ValueError, r"`temperature` must be at least 0")),
-    case(C, "temperature-None", _init(temperature=None),
+    case(C, "temperature-string", _init(temperature="1"),
          Raises(TypeError, r"`temperature` must be a number")),
     case(C, "temperature-bool", _init(temperature=True),
          Raises(TypeError, r"`temperature` must be a number")),

@@ -56,7 +56,7 @@ class MoonsNotes:
 
     sweeps: pd.DataFrame
     base_T: int  # the model's default number of time points (or the config's)
-    default_tau: float
+    default_tau: float | None  # None: chosen by train() (calibrate_temperature)
     head: str  # the default head (one of sccalmflow.nn.HEADS)
     other_heads: tuple[str, ...]
 
@@ -69,7 +69,7 @@ class MoonsRun:
     task: ToySample
     cfg: MoonsConfig
     seed: int
-    default_tau: float
+    default_tau: float | None  # None: chosen by train() (calibrate_temperature)
     pts: dict[str, np.ndarray] = field(default_factory=dict)
     sweeps: list[SweepPoint] = field(default_factory=list)
 
@@ -85,7 +85,7 @@ class MoonsRun:
             seed,
         )
         g, gs = predict_toy_calmflow(model, n, seed)
-        full = f"{setting}, τ={self.default_tau:g}, {budget(model)}"
+        full = f"{setting}, τ={model.temperature:g}, {budget(model)}"
         values = toy_metrics(g, ref, seed)
         self.rec.add(Measurement(SPLIT, name, values, setting=full, train_s=t, gen_s=gs, n_gen=n))
         self.pts[name] = g
@@ -218,7 +218,7 @@ def sweep_tables(sw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return tau, tp
 
 
-def goal_line(main: pd.DataFrame, sw: pd.DataFrame, n_max: int, default_tau: float) -> str:
+def goal_line(main: pd.DataFrame, sw: pd.DataFrame, n_max: int, default_tau: float | None) -> str:
     """The most trajectories against the paper's 10-trajectory numbers."""
     best = main[main.method == f"CaLMFlow ({n_max} traj.)"].set_index("metric").value
     sweep_best = sw[(sw.sweep == "temperature") & (sw.model == f"CaLMFlow ({n_max} traj.)")]
@@ -226,7 +226,8 @@ def goal_line(main: pd.DataFrame, sw: pd.DataFrame, n_max: int, default_tau: flo
     met = best.get("w2", 9) <= GOAL_W2 and best.get("mmd", 9) <= GOAL_MMD
     goal = (
         f"**Goal ({n_max} trajectories: W2 ≤ {GOAL_W2} and MMD ≤ {GOAL_MMD}):** at the default "
-        f"τ = {default_tau:g}: W2 {w2:.3f}, MMD {mmd:.4f} -> {'met' if met else 'not met'}"
+        f"τ{' (chosen by train())' if default_tau is None else f' = {default_tau:g}'}: "
+        f"W2 {w2:.3f}, MMD {mmd:.4f} -> {'met' if met else 'not met'}"
     )
     if not sweep_best.empty:
         i = sweep_best.w2.idxmin()

@@ -11,7 +11,9 @@ values), and rewritten for the two stochastic cases
 when training began to seed torch at every epoch's first step (resumable checkpoints, "A
 million cells"; the deterministic case kept its values); a
 change that moves code without meaning to change behaviour must keep these values (to float
-tolerance). Regenerate only when a change is meant to alter
+tolerance). ``noise_defaults`` was rewritten when ``train()`` began to choose τ from the
+cells (``temperature=None``, the default; its model and its cells at τ = 1 unchanged).
+Regenerate only when a change is meant to alter
 predictions, and say so in CHANGELOG.md::
 
     python tests/model/test_pinned.py

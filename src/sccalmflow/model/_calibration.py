@@ -9,7 +9,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from ..data import PCA_KEY, is_anndata
+from ..data import PCA_KEY, get_matrix, is_anndata
 from ..metrics import energy_distance, gaussian_w2, mmd
 from ..utils import check_bool, check_choice, check_int, check_seed
 from ..utils import progress_bar as tqdm_bar
@@ -146,7 +146,7 @@ class CalibrationMixin:
         for t in tqdm_bar(temps, desc="calibrating τ", disable=not show):
             pred = self.predict(frame if self.condition_keys else None, n_cells=n_gen,
                                 seed=seed, temperature=t, decode=False, progress_bar=False)  # fmt: skip
-            gen = np.asarray(pred.obsm[PCA_KEY], dtype=np.float64)
+            gen = np.asarray(get_matrix(pred, obsm=PCA_KEY), dtype=np.float64)
             of = self.conditions.labels(pred.obs)
             per_condition = [
                 score(gen[of == label], pca[rows[m]])
