@@ -72,6 +72,7 @@ class MoonsRun:
     default_tau: float | None  # None: chosen by train() (calibrate_temperature)
     pts: dict[str, np.ndarray] = field(default_factory=dict)
     sweeps: list[SweepPoint] = field(default_factory=list)
+    used_tau: dict[str, float] = field(default_factory=dict)  # τ each model generated with
 
     def calmflow(self, name: str, setting: str, extra: dict, taus=()) -> None:
         """Train one CaLMFlow variant, score it at the default τ and at each of ``taus``."""
@@ -85,6 +86,7 @@ class MoonsRun:
             seed,
         )
         g, gs = predict_toy_calmflow(model, n, seed)
+        self.used_tau[name] = model.temperature
         full = f"{setting}, τ={model.temperature:g}, {budget(model)}"
         values = toy_metrics(g, ref, seed)
         self.rec.add(Measurement(SPLIT, name, values, setting=full, train_s=t, gen_s=gs, n_gen=n))
@@ -163,6 +165,8 @@ def run(cfg: MoonsConfig, out: Path, seed: int) -> SuiteResult:
     runner.sweeps += time_point_sweep(rec.frame(), cfg.time_points, base_T)
     runner.cfm("otcfm")
     notes.sweeps = pd.DataFrame([asdict(p) for p in runner.sweeps])
+    most = f"CaLMFlow ({max(cfg.trajectories)} traj.)"
+    notes.default_tau = runner.used_tau.get(most, notes.default_tau)
     figs = [
         figures.moons_samples(task.source[: cfg.n_eval], runner.pts, out),
         figures.moons_sweeps(notes.sweeps, out),

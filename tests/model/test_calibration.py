@@ -79,27 +79,40 @@ def test_saved_and_loaded(from_noise, tmp_path):
 
 
 def test_a_given_temperature_is_kept(synthetic, tiny, quiet_train):
-    CaLMFlowModel.setup_anndata(
-        synthetic, condition_keys=["cell_type", "condition"], control={"condition": "control"}
-    )
-    model = CaLMFlowModel(synthetic, source="control", head="flow", temperature=0.7, **tiny)
+    CaLMFlowModel.setup_anndata(synthetic, condition_keys=["cell_type", "condition"])
+    model = CaLMFlowModel(synthetic, source="noise", temperature=0.7, **tiny)
     quiet_train(model, max_epochs=1)
     assert model.temperature == 0.7
     assert getattr(model, "temperature_calibration_", None) is None
 
 
-def test_validation_cells_of_perturbed_conditions(synthetic, tiny, quiet_train):
-    """From control cells: the reference is the validation cells, control conditions left out."""
+def test_validation_cells_from_noise(synthetic, tiny, quiet_train):
+    """With a validation split the reference is the validation cells of every condition."""
+    CaLMFlowModel.setup_anndata(synthetic, condition_keys=["cell_type", "condition"])
+    model = CaLMFlowModel(synthetic, source="noise", **tiny)
+    quiet_train(model, max_epochs=1, validation_size=0.2)
+    rec = model.temperature_calibration_
+    assert rec["reference"] == "validation cells"
+    assert rec["n_conditions"] == 6  # from noise the control cells are a condition like any
+    assert abs(rec["n_reference_cells"] - round(0.2 * synthetic.n_obs)) <= 6
+    assert model.temperature == rec["chosen"]
+
+
+def test_from_cells_train_keeps_one(synthetic, tiny, quiet_train):
+    """From cells train() leaves τ at 1; asked, the reference is the perturbed conditions."""
     CaLMFlowModel.setup_anndata(
         synthetic, condition_keys=["cell_type", "condition"], control={"condition": "control"}
     )
     model = CaLMFlowModel(synthetic, source="control", head="gmm", **tiny)
-    quiet_train(model, max_epochs=1, validation_size=0.2)
+    quiet_train(model, max_epochs=1)
+    assert model.temperature == 1.0
+    assert getattr(model, "temperature_calibration_", None) is None
+    table = model.calibrate_temperature(temperatures=(0.5, 1.0), progress_bar=False)
     rec = model.temperature_calibration_
-    assert rec["reference"] == "validation cells"
-    assert rec["n_conditions"] == 3  # 3 cell types x "drug"
-    n_drug_val = round(0.2 * (synthetic.obs["condition"] == "drug").sum())
-    assert abs(rec["n_reference_cells"] - n_drug_val) <= 3
+    assert rec["reference"] == "registered cells"
+    assert rec["n_conditions"] == 3  # 3 cell types x "drug"; control cells are sources
+    assert rec["n_reference_cells"] == (synthetic.obs["condition"] == "drug").sum()
+    assert model.temperature == table.loc[table["value"].idxmin(), "temperature"]
 
 
 def test_deterministic_head_is_not_calibrated(synthetic, tiny, quiet_train):

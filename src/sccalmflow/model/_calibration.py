@@ -63,10 +63,12 @@ class CalibrationMixin:
         cells (same seed at every τ, so only τ differs) and measures ``metric`` between the
         generated and the real cells of each condition in the model's PCA space; the τ with
         the lowest mean over conditions becomes :attr:`temperature` (a tie goes to the τ
-        closest to 1). :meth:`train` calls it at the end when the model was built with
-        ``temperature=None`` (the default) and its head samples, with the validation cells
-        as reference (the training cells when there is no validation split). A
-        deterministic head ignores τ and is refused.
+        closest to 1). :meth:`train` calls it at the end for a model from noise
+        (``source="noise"``) built with ``temperature=None`` (the default) whose head
+        samples, with the validation cells as reference (the training cells when there is no
+        validation split). From cells, call it yourself with cells of the conditions you
+        will generate: a τ chosen on the training conditions can be too wide for a
+        condition the model never saw. A deterministic head ignores τ and is refused.
 
         Parameters
         ----------
@@ -172,10 +174,14 @@ class CalibrationMixin:
     ) -> None:
         """:meth:`train`'s last step: choose τ on the validation (else training) cells.
 
-        Only for a model built with ``temperature=None`` whose head samples. When no
-        condition has 2 validation cells, the training cells are the reference.
+        Only for a model from noise built with ``temperature=None`` whose head samples.
+        From cells the spread comes partly from the source cells, and a τ that suits the
+        training conditions can over-disperse a condition never seen, so τ stays 1 there.
+        When no condition has 2 validation cells, the training cells are the reference.
         """
-        if not self.calibrates_temperature or not self.module.samples_latent(1.0):
+        if self.source != "noise" or not self.calibrates_temperature:
+            return
+        if not self.module.samples_latent(1.0):
             return
         cells, pca = self._cell_conditions(), self.get_pca()
         temps = list(CALIBRATION_TEMPERATURES)

@@ -122,9 +122,9 @@ class CaLMFlowModel(
     temperature
         Sampling temperature τ: scales the variance of a sampling head's noise at generation
         (0: no noise; the deterministic head ignores it); the cells' spread grows with τ.
-        Default (``None``): chosen by :meth:`train` at its end from the cells, the τ whose
-        cells are closest (MMD) to the validation cells (:meth:`calibrate_temperature`;
-        1.0 until then, and for the deterministic head). A number: that τ, kept.
+        Default (``None``): from noise, chosen by :meth:`train` at its end, the τ whose cells
+        are closest (MMD) to the validation or training cells (:meth:`calibrate_temperature`);
+        from cells, and until then, 1.0. A number: that τ, kept.
     architecture
         Family of the random-weight backbone: ``"gpt_neox"`` (Pythia-style) or ``"gpt2"``
         (ignored with a pretrained ``backbone``).
