@@ -98,6 +98,15 @@ def test_validation_cells_from_noise(synthetic, tiny, quiet_train):
     assert model.temperature == rec["chosen"]
 
 
+def test_too_few_validation_cells_fall_back_to_training_cells(synthetic, tiny, quiet_train):
+    CaLMFlowModel.setup_anndata(synthetic, condition_keys=["cell_type", "condition"])
+    model = CaLMFlowModel(synthetic, source="noise", **tiny)
+    quiet_train(model, max_epochs=1, validation_size=0.02)  # one validation cell per condition
+    rec = model.temperature_calibration_
+    assert rec["reference"] == "training cells"
+    assert rec["n_reference_cells"] == synthetic.n_obs - 6
+
+
 def test_from_cells_train_keeps_one(synthetic, tiny, quiet_train):
     """From cells train() leaves τ at 1; asked, the reference is the perturbed conditions."""
     CaLMFlowModel.setup_anndata(

@@ -183,18 +183,14 @@ class CalibrationMixin:
             return
         if not self.module.samples_latent(1.0):
             return
-        cells, pca = self._cell_conditions(), self.get_pca()
-        temps = list(CALIBRATION_TEMPERATURES)
-        for rows, where in ((val_idx, "validation cells"), (train_idx, "training cells")):
-            try:
-                self._calibrate(
-                    cells, pca, np.asarray(rows), temps, "mmd", DEFAULT_MAX_CELLS,
-                    self.seed + 1, where, show,
-                )  # fmt: skip
-                return
-            except ValueError:
-                if where == "training cells":
-                    raise
+        cells = self._cell_conditions()
+        groups, _ = self.conditions.groups(cells)
+        has_two = np.bincount(groups[np.asarray(val_idx, dtype=np.int64)]).max(initial=0) >= 2
+        rows, where = (val_idx, "validation cells") if has_two else (train_idx, "training cells")
+        self._calibrate(
+            cells, self.get_pca(), np.asarray(rows), list(CALIBRATION_TEMPERATURES), "mmd",
+            DEFAULT_MAX_CELLS, self.seed + 1, where, show,
+        )  # fmt: skip
 
     def _reference_groups(self, cells: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray]]:
         """The conditions to generate (not control ones from cells) and their reference rows."""
