@@ -378,7 +378,8 @@ class TrainingMixin:
 
         Keys: ``max_epochs`` (the budget), ``epochs`` (run), ``steps_per_epoch``,
         ``early_stopping``, ``best_epoch`` (0-based epoch whose weights the model ends with,
-        ``None`` without ``restore_best``) and ``best_validation_loss``.
+        ``None`` without ``restore_best``), ``best_validation_loss``, ``precision``,
+        ``ema_decay`` and ``temperature`` (the τ the model ended with).
         """
         if getattr(self, "training_summary_", None) is None:
             raise RuntimeError("The model is not trained; call `train` first.")
