@@ -87,7 +87,9 @@ def temperature_sweep(
     ``"cvae"`` or ``"variational"``) depends on τ: a deterministic head is refused with a
     ValueError before anything is generated (it would give the same cells, flat lines, at
     every τ). Draw the result
-    with :func:`sccalmflow.pl.temperature`.
+    with :func:`sccalmflow.pl.temperature`. To set the model's τ to the best one of a
+    distribution metric in one call, use
+    :meth:`~sccalmflow.CaLMFlowModel.calibrate_temperature`.
 
     Parameters
     ----------
