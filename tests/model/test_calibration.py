@@ -36,7 +36,7 @@ def test_train_chooses_the_lowest_mmd(from_noise):
 def test_values_are_the_mmd_of_each_temperature(from_noise):
     """Each value is the MMD between predict(seed, τ) and the reference cells' PCA."""
     model = from_noise
-    kept = model.temperature
+    kept, record = model.temperature, model.temperature_calibration_
     try:
         table = model.calibrate_temperature(
             temperatures=(0.0, 2.0), max_cells=600, seed=4, progress_bar=False
@@ -53,7 +53,7 @@ def test_values_are_the_mmd_of_each_temperature(from_noise):
         )
         np.testing.assert_array_equal(table["value"], again["value"])
     finally:
-        model.temperature = kept
+        model.temperature, model.temperature_calibration_ = kept, record
 
 
 def test_finds_the_temperature_of_known_cells(from_noise):
@@ -71,6 +71,16 @@ def test_finds_the_temperature_of_known_cells(from_noise):
         model.temperature, model.temperature_calibration_ = kept, record
 
 
+def test_table_property_and_plot(from_noise):
+    import sccalmflow as scf
+
+    table = from_noise.temperature_calibration
+    assert list(table.columns) == ["temperature", "metric", "space", "value", "chosen"]
+    assert table.loc[table["chosen"], "temperature"].item() == from_noise.temperature
+    ax = scf.pl.temperature(table, show=False)
+    assert ax.get_lines()[-1].get_label() == f"chosen τ = {from_noise.temperature:g}"
+
+
 def test_saved_and_loaded(from_noise, tmp_path):
     from_noise.save(tmp_path / "m")
     loaded = CaLMFlowModel.load(tmp_path / "m", from_noise.adata)
@@ -84,6 +94,8 @@ def test_a_given_temperature_is_kept(synthetic, tiny, quiet_train):
     quiet_train(model, max_epochs=1)
     assert model.temperature == 0.7
     assert getattr(model, "temperature_calibration_", None) is None
+    with pytest.raises(RuntimeError, match="not calibrated"):
+        _ = model.temperature_calibration
 
 
 def test_validation_cells_from_noise(synthetic, tiny, quiet_train):

@@ -50,3 +50,23 @@ def test_temperature_errors(sweep):
     # pl does not generate or score: a model instead of the table says what to call
     with pytest.raises(TypeError, match="tl.temperature_sweep"):
         scf.pl.temperature(object())
+
+
+def test_temperature_marks_the_chosen_tau():
+    """A calibration table (with ``chosen``): one line and a dashed line at the chosen τ."""
+    table = pd.DataFrame(
+        {
+            "temperature": [0.5, 1.0, 1.5],
+            "metric": "mmd",
+            "space": "pca",
+            "value": [0.3, 0.1, 0.2],
+            "chosen": [False, True, False],
+        }
+    )
+    ax = scf.pl.temperature(table, show=False)
+    lines = ax.get_lines()
+    assert len(lines) == 2  # the curve (not split by `chosen`) and the marker
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.3, 0.1, 0.2])
+    assert lines[1].get_label() == "chosen τ = 1"
+    np.testing.assert_allclose(lines[1].get_xdata(), [1.0, 1.0])
+    assert ax.get_legend() is not None

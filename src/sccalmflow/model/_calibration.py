@@ -96,9 +96,11 @@ class CalibrationMixin:
         Returns
         -------
         pandas.DataFrame
-            One row per temperature: ``temperature``, ``metric``, ``value`` (mean over the
-            conditions), ``chosen`` (True for the τ now in :attr:`temperature`). The same
-            record is kept in ``temperature_calibration_`` and saved with the model.
+            One row per temperature: ``temperature``, ``metric``, ``space`` (``"pca"``),
+            ``value`` (mean over the conditions), ``chosen`` (True for the τ now in
+            :attr:`temperature`). The record is kept (``temperature_calibration_``, saved
+            with the model; the table again: :attr:`temperature_calibration`); draw it with
+            :func:`sccalmflow.pl.temperature`.
         """
         temps = _check_temperatures(temperatures)
         check_choice("metric", metric, tuple(CALIBRATION_METRICS))
@@ -123,6 +125,22 @@ class CalibrationMixin:
             pca = self.get_pca(adata, layer=layer)
         rows = np.arange(len(cells))
         return self._calibrate(cells, pca, rows, temps, metric, max_cells, seed, where, show)
+
+    @property
+    def temperature_calibration(self) -> pd.DataFrame:
+        """The table of the last calibration (as :meth:`calibrate_temperature` returned it).
+
+        Columns ``temperature``, ``metric``, ``space`` (``"pca"``), ``value``, ``chosen``;
+        draw it with :func:`sccalmflow.pl.temperature`. Raises when the model's τ was never
+        calibrated (from cells, or a τ given by hand).
+        """
+        record = getattr(self, "temperature_calibration_", None)
+        if record is None:
+            raise RuntimeError(
+                "This model's temperature was not calibrated (train() calibrates from noise "
+                "with temperature=None); call model.calibrate_temperature(cells) first."
+            )
+        return calibration_table(record)
 
     def _calibrate(
         self,
@@ -216,6 +234,7 @@ def calibration_table(record: dict[str, Any]) -> pd.DataFrame:
         {
             "temperature": temps,
             "metric": record["metric"],
+            "space": "pca",
             "value": list(record["values"]),
             "chosen": [t == record["chosen"] for t in temps],
         }

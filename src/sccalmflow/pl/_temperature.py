@@ -13,6 +13,8 @@ from ._utils import CATEGORICAL, finish, make_axes, metric_label, style_axes
 
 #: Columns of :func:`sccalmflow.tl.temperature_sweep` besides the condition keys.
 SWEEP_COLUMNS = ("temperature", "metric", "space", "value")
+#: The column of :attr:`~sccalmflow.CaLMFlowModel.temperature_calibration` marking its choice.
+CHOSEN = "chosen"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -50,13 +52,17 @@ def temperature(
     """A metric of the generated cells as a function of the sampling temperature τ.
 
     Draws the table of :func:`sccalmflow.tl.temperature_sweep`: one line per condition,
-    the metric against τ (τ = 0: the decoder mean; τ = 1: the full posterior).
+    the metric against τ (τ = 0: the decoder mean; τ = 1: the full posterior). A table with
+    a boolean ``chosen`` column (:attr:`~sccalmflow.CaLMFlowModel.temperature_calibration`,
+    the return of :meth:`~sccalmflow.CaLMFlowModel.calibrate_temperature`) also gets a
+    dashed line at the chosen τ.
 
     Parameters
     ----------
     sweep : pandas.DataFrame
         From :func:`sccalmflow.tl.temperature_sweep`: columns ``temperature``, ``metric``,
-        ``space``, ``value`` (one metric in one space) and the condition keys.
+        ``space``, ``value`` (one metric in one space) and the condition keys; or a model's
+        ``temperature_calibration`` (with ``chosen``).
     {ax}
     {show_save_return}
 
@@ -70,7 +76,7 @@ def temperature(
     >>> sccalmflow.pl.temperature(sweep)
     """
     metric, space = _check_sweep(sweep)
-    keys = [c for c in sweep.columns if c not in SWEEP_COLUMNS]
+    keys = [c for c in sweep.columns if c not in (*SWEEP_COLUMNS, CHOSEN)]
     fig, (a,) = make_axes(1, ax, panel_size=(4.6, 3.4))
     labels = pd.Series(condition_labels(sweep, keys), index=sweep.index)
     order = list(dict.fromkeys(labels))
@@ -78,6 +84,10 @@ def temperature(
         sub = sweep[labels == lab].sort_values("temperature")
         a.plot(sub["temperature"], sub["value"], marker=MARKERS[i % len(MARKERS)], lw=1.6,
                color=CATEGORICAL[i % len(CATEGORICAL)], label=lab or None)  # fmt: skip
+    if CHOSEN in sweep.columns and sweep[CHOSEN].astype(bool).any():
+        tau = float(sweep.loc[sweep[CHOSEN].astype(bool), "temperature"].iloc[0])
+        a.axvline(tau, color="0.4", ls="--", lw=1, label=f"chosen τ = {tau:g}")
+        order.append("chosen")  # the legend shows the line
     a.set_xlabel("sampling temperature τ")
     a.set_ylabel(metric_label(metric, space))
     a.set_xticks(np.unique(sweep["temperature"]))
