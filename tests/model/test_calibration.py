@@ -186,3 +186,16 @@ def test_bad_reference_keys(synthetic, tiny, quiet_train):
     del ref.obs["cell_type"]
     with pytest.raises(KeyError, match="cell_type"):
         model.calibrate_temperature(ref)
+
+
+def test_many_conditions_keep_the_largest(synthetic, tiny, quiet_train):
+    """max_cells // 20 conditions at most, the largest, and at most max_cells reference cells."""
+    CaLMFlowModel.setup_anndata(synthetic, condition_keys=["cell_type", "condition"])
+    model = CaLMFlowModel(synthetic, source="noise", temperature=1.0, **tiny)
+    quiet_train(model, max_epochs=1)
+    model.calibrate_temperature(temperatures=(0.5, 1.0), max_cells=40, progress_bar=False)
+    rec = model.temperature_calibration_
+    assert rec["n_conditions"] == 2
+    sizes = synthetic.obs.groupby(["cell_type", "condition"], observed=True).size()
+    a, b = sizes.nlargest(2)  # the two largest conditions share the 40 cells
+    assert rec["n_reference_cells"] == int(40 * a / (a + b) + 1e-9) + int(40 * b / (a + b) + 1e-9)

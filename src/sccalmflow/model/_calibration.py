@@ -20,6 +20,10 @@ CALIBRATION_TEMPERATURES = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5)
 #: Reference cells :meth:`~sccalmflow.CaLMFlowModel.train`'s calibration uses at most.
 DEFAULT_MAX_CELLS = 1000
 
+#: Fewest reference cells per condition wanted: with many conditions only the largest
+#: ``max_cells // MIN_CELLS_PER_CONDITION`` of them are compared.
+MIN_CELLS_PER_CONDITION = 20
+
 #: Distances it can minimise (in the model's PCA space), by their name in ``evaluate``.
 CALIBRATION_METRICS = {"mmd": mmd, "e_distance": energy_distance, "w2_gaussian": gaussian_w2}
 
@@ -82,9 +86,10 @@ class CalibrationMixin:
             ``"e_distance"`` or ``"w2_gaussian"``. Not the empirical W2: in many dimensions
             it prefers sets narrower than the real cells.
         max_cells
-            At most this many reference cells (a seeded subsample); as many cells are
-            generated, split evenly over the conditions. Conditions with fewer than 2
-            reference cells are left out.
+            At most this many reference cells (a seeded subsample, the same share of every
+            condition); as many cells are generated, split evenly over the conditions.
+            Conditions with fewer than 2 reference cells are left out, and of many conditions
+            only the ``max_cells // 20`` with the most reference cells are compared.
         seed
             Seed of the subsample, the generation and the metric (default: the model's seed
             + 1, so the cells differ from ``predict(seed=model.seed)``).
@@ -156,9 +161,19 @@ class CalibrationMixin:
     ) -> pd.DataFrame:
         """Score ``temps`` against the cells ``rows`` of ``cells`` / ``pca``; keep the best."""
         rng = np.random.default_rng(seed)
-        if len(rows) > max_cells:
-            rows = np.sort(rng.choice(rows, max_cells, replace=False))
         frame, members = self._reference_groups(cells.iloc[rows])
+        # many small conditions: the largest ones, so each has enough cells to be compared
+        n_keep = max(1, max_cells // MIN_CELLS_PER_CONDITION)
+        if len(members) > n_keep:
+            kept = sorted(np.argsort([-len(m) for m in members], kind="stable")[:n_keep])
+            frame = frame.iloc[kept].reset_index(drop=True)
+            members = [members[i] for i in kept]
+        if sum(len(m) for m in members) > max_cells:  # a seeded subsample of the same share
+            share = max_cells / sum(len(m) for m in members)
+            members = [np.sort(rng.choice(m, max(2, int(share * len(m) + 1e-9)), replace=False))
+                       for m in members]  # fmt: skip
+        rows = rows[np.concatenate(members)]
+        members = list(np.split(np.arange(len(rows)), np.cumsum([len(m) for m in members])[:-1]))
         n_gen = max(2, max_cells // len(frame))
         score = CALIBRATION_METRICS[metric]
         values = []
