@@ -18,7 +18,7 @@ from ..utils import progress_bar as tqdm_bar
 CALIBRATION_TEMPERATURES = (0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5)
 
 #: Reference cells :meth:`~sccalmflow.CaLMFlowModel.train`'s calibration uses at most.
-DEFAULT_MAX_CELLS = 1000
+DEFAULT_MAX_CELLS = 2000
 
 #: Fewest reference cells per condition wanted: with many conditions only the largest
 #: ``max_cells // MIN_CELLS_PER_CONDITION`` of them are compared.

@@ -159,7 +159,7 @@ class TrainingMixin:
         At the end, a model from noise built with ``temperature=None`` (the default) whose
         head samples sets :attr:`temperature` to the τ of
         :data:`~sccalmflow.model.CALIBRATION_TEMPERATURES` whose generated cells have the
-        lowest MMD to the validation cells (to at most 1,000 training cells without a
+        lowest MMD to the validation cells (to at most 2,000 training cells without a
         validation split; :meth:`calibrate_temperature`); the choice is in
         ``temperature_calibration_`` and :attr:`training_summary` (``"temperature"``).
 
