@@ -148,6 +148,8 @@ def _set_init(name, value):
         (_set_init("width", 32), ValueError, "do not describe a model"),
         (_set_init("unknown_argument", 1), ValueError, "unknown_argument"),
         (_del("checksums"), ValueError, "no file checksums"),
+        (_set("temperature", "hot"), TypeError, "`temperature` must be a number"),
+        (_set("temperature", -1.0), ValueError, "`temperature` must be at least 0"),
     ],
 )
 def test_tampered_config_gives_a_clear_error(saved, tmp_path, edit, error, match):

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import __version__
 from ..data import AdditiveShift, PCAFeatures, PromptEncoder, is_anndata
-from ..utils import check_bool
+from ..utils import check_bool, check_number
 from ._io import read_json, write_json
 from ._registration import registered_var_names, registry_conditions, registry_phrases
 
@@ -268,7 +268,7 @@ class SaveLoadMixin:
         if config.get("training_summary") is not None:
             model.training_summary_ = config["training_summary"]
         if config.get("temperature") is not None:
-            model.temperature = float(config["temperature"])
+            model.temperature = float(check_number("temperature", config["temperature"], minimum=0))
         if config.get("temperature_calibration") is not None:
             model.temperature_calibration_ = config["temperature_calibration"]
         _, _, dev = parse_device_args(
