@@ -212,7 +212,9 @@ class CalibrationMixin:
         training conditions can over-disperse a condition never seen, so τ stays 1 there.
         When no condition has 2 validation cells, the training cells are the reference.
         """
-        if self.source != "noise" or not self.calibrates_temperature:
+        # the constructor's own argument (saved with the model): None asks for a calibration
+        given = self.init_params_["non_kwargs"].get("temperature")
+        if self.source != "noise" or given is not None:
             return
         if not self.module.samples_latent(1.0):
             return

@@ -233,7 +233,6 @@ class CaLMFlowModel(
             )
         self.source = source
         self.temperature = 1.0 if temperature is None else float(temperature)
-        self.calibrates_temperature = temperature is None
         self.kl_weight = float(kl_weight)
         self.seed = int(seed)
         self.n_trajectories = int(n_trajectories)
