@@ -7,6 +7,7 @@ variational, cvae, flow); CFM-otcfm as the reference and for speed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,7 +57,7 @@ class MoonsNotes:
 
     sweeps: pd.DataFrame
     base_T: int  # the model's default number of time points (or the config's)
-    default_tau: float | None  # None: chosen by train() (calibrate_temperature)
+    default_tau: float  # the τ the most-trajectory model generated with
     head: str  # the default head (one of sccalmflow.nn.HEADS)
     other_heads: tuple[str, ...]
 
@@ -69,7 +70,6 @@ class MoonsRun:
     task: ToySample
     cfg: MoonsConfig
     seed: int
-    default_tau: float | None  # None: chosen by train() (calibrate_temperature)
     pts: dict[str, np.ndarray] = field(default_factory=dict)
     sweeps: list[SweepPoint] = field(default_factory=list)
     used_tau: dict[str, float] = field(default_factory=dict)  # τ each model generated with
@@ -138,11 +138,11 @@ def run(cfg: MoonsConfig, out: Path, seed: int) -> SuiteResult:
     notes = MoonsNotes(
         pd.DataFrame(),
         base_T,
-        arch.get("temperature", defaults["temperature"]),
+        math.nan,  # set below, from the model
         head,
         others,
     )
-    runner = MoonsRun(rec, task, cfg, seed, notes.default_tau, {"target (real)": task.ref})
+    runner = MoonsRun(rec, task, cfg, seed, {"target (real)": task.ref})
     # the temperature only acts on a sampling head: sweep it on those models
     taus = cfg.temperatures
     for n_traj in cfg.trajectories:
@@ -166,7 +166,7 @@ def run(cfg: MoonsConfig, out: Path, seed: int) -> SuiteResult:
     runner.cfm("otcfm")
     notes.sweeps = pd.DataFrame([asdict(p) for p in runner.sweeps])
     most = f"CaLMFlow ({max(cfg.trajectories)} traj.)"
-    notes.default_tau = runner.used_tau.get(most, notes.default_tau)
+    notes.default_tau = runner.used_tau[most]
     figs = [
         figures.moons_samples(task.source[: cfg.n_eval], runner.pts, out),
         figures.moons_sweeps(notes.sweeps, out),
@@ -222,7 +222,7 @@ def sweep_tables(sw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return tau, tp
 
 
-def goal_line(main: pd.DataFrame, sw: pd.DataFrame, n_max: int, default_tau: float | None) -> str:
+def goal_line(main: pd.DataFrame, sw: pd.DataFrame, n_max: int, default_tau: float) -> str:
     """The most trajectories against the paper's 10-trajectory numbers."""
     best = main[main.method == f"CaLMFlow ({n_max} traj.)"].set_index("metric").value
     sweep_best = sw[(sw.sweep == "temperature") & (sw.model == f"CaLMFlow ({n_max} traj.)")]
@@ -230,8 +230,7 @@ def goal_line(main: pd.DataFrame, sw: pd.DataFrame, n_max: int, default_tau: flo
     met = best.get("w2", 9) <= GOAL_W2 and best.get("mmd", 9) <= GOAL_MMD
     goal = (
         f"**Goal ({n_max} trajectories: W2 ≤ {GOAL_W2} and MMD ≤ {GOAL_MMD}):** at the default "
-        f"τ{' (chosen by train())' if default_tau is None else f' = {default_tau:g}'}: "
-        f"W2 {w2:.3f}, MMD {mmd:.4f} -> {'met' if met else 'not met'}"
+        f"τ = {default_tau:g}: W2 {w2:.3f}, MMD {mmd:.4f} -> {'met' if met else 'not met'}"
     )
     if not sweep_best.empty:
         i = sweep_best.w2.idxmin()
