@@ -101,7 +101,9 @@ def test_doses_scale_the_effect_and_register():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"doses": [0.0, 1.0]}, ValueError, "positive"),
+        ({"doses": [0.0, 1.0]}, ValueError, r"`doses\[0\]` must be greater than 0"),
+        ({"doses": "1"}, TypeError, "`doses` must be a sequence of numbers"),
+        ({"doses": ["1", 2.0]}, TypeError, r"`doses\[0\]` must be a number"),
         ({"doses": []}, ValueError, "non-empty"),
         ({"doses": [1, 1.0]}, ValueError, "distinct"),
         ({"path": "screen.csv"}, ValueError, "must end in .h5ad or .zarr"),

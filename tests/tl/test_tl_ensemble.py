@@ -62,6 +62,12 @@ def test_ensemble_shares_one_pca_and_gives_intervals(kang_small, tiny, quiet_tra
         scf.tl.response_interval(models[:1], B_STIM)
     with pytest.raises(ValueError, match="distinct"):
         CaLMFlowModel.train_ensemble(train, n_models=2, seeds=[3, 3], **tiny)
+    with pytest.raises(TypeError, match=r"`seeds` must be a sequence of seeds.*\[3\]"):
+        CaLMFlowModel.train_ensemble(train, n_models=2, seeds=3, **tiny)
+    with pytest.raises(TypeError, match=r"`seeds\[1\]` must be an integer"):
+        CaLMFlowModel.train_ensemble(train, n_models=2, seeds=[3, "4"], **tiny)
+    with pytest.raises(TypeError, match="`seed` must be an integer"):
+        CaLMFlowModel.train_ensemble(train, n_models=2, seed=2.5, **tiny)
     with pytest.raises(ValueError, match="not trained"):
         scf.tl.response_interval([models[0], CaLMFlowModel(train, **tiny)], B_STIM)
 

@@ -55,8 +55,14 @@ def test_temperature_sweep_errors(trained):
         scf.tl.temperature_sweep(m, CONDS, adata, metric="accuracy")
     with pytest.raises(ValueError, match="empty"):
         scf.tl.temperature_sweep(m, CONDS, adata, temperatures=())
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match=r"`temperatures\[0\]` must be at least 0"):
         scf.tl.temperature_sweep(m, CONDS, adata, temperatures=(-1, 0))
+    with pytest.raises(ValueError, match=r"`temperatures\[1\]` must be finite"):
+        scf.tl.temperature_sweep(m, CONDS, adata, temperatures=(0, float("nan")))
+    with pytest.raises(TypeError, match="`temperatures` must be a sequence of numbers"):
+        scf.tl.temperature_sweep(m, CONDS, adata, temperatures="01")
+    with pytest.raises(ValueError, match="must not repeat a value"):
+        scf.tl.temperature_sweep(m, CONDS, adata, temperatures=(0, 1, 1))
     no_type = ad.AnnData(X=adata.X[:5], obs=adata.obs[["condition"]].iloc[:5])
     with pytest.raises(KeyError, match="condition key"):
         scf.tl.temperature_sweep(m, CONDS, no_type)

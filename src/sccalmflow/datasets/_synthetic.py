@@ -13,7 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..data import SparseRowWriter, check_store_path, read_backed
-from ..utils import check_int, check_number, check_seed
+from ..utils import check_int, check_number, check_numbers, check_seed
 
 #: Values (cells x genes) simulated at once when the screen goes to disk (~80 MB per array).
 SIMULATION_VALUES = 10_000_000
@@ -227,12 +227,7 @@ def synthetic_perturbation(
 def _check_doses(doses) -> np.ndarray | None:
     if doses is None:
         return None
-    values = np.asarray(list(doses) if not isinstance(doses, str) else [doses])
-    if values.ndim != 1 or len(values) == 0 or not np.issubdtype(values.dtype, np.number):
-        raise ValueError(f"`doses` must be a non-empty list of positive numbers, got {doses!r}.")
-    values = values.astype(float)
-    if not np.isfinite(values).all() or (values <= 0).any():
-        raise ValueError(f"`doses` must be positive numbers, got {list(values)}.")
+    values = np.array(check_numbers("doses", doses, minimum=0, exclusive_minimum=True))
     if len(set(map(_dose_label, values))) < len(values):
         raise ValueError(f"`doses` must be distinct, got {list(values)}.")
     return values

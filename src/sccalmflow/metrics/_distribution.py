@@ -12,14 +12,13 @@ stays bounded (a few tens of MiB) whatever the number of cells.
 
 from __future__ import annotations
 
-import numbers
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from ..utils import check_bool, check_choice, check_int, check_number, check_seed
+from ..utils import check_bool, check_choice, check_int, check_number, check_numbers, check_seed
 from ._utils import ArrayLike, as_matrix, check_n_max, check_pair, subsample
 
 #: CellFlow's bandwidths for the RBF kernel ``exp(-gamma * ||a - b||^2)``.
@@ -84,22 +83,7 @@ def _sqdist_blocks(
 
 def _check_gammas(gammas: Any) -> tuple[float, ...]:
     """The RBF bandwidths: a non-empty sequence of finite positive numbers."""
-    if isinstance(gammas, str | bytes) or not isinstance(gammas, Iterable):
-        hint = f"; for one bandwidth pass [{gammas!r}]" if isinstance(gammas, numbers.Real) else ""
-        raise TypeError(
-            f"`gammas` must be a sequence of numbers (RBF bandwidths), got {gammas!r} "
-            f"({type(gammas).__name__}){hint}."
-        )
-    values = tuple(
-        check_number(f"gammas[{i}]", g, minimum=0, exclusive_minimum=True)
-        for i, g in enumerate(gammas)
-    )
-    if not values:
-        raise ValueError(
-            "`gammas` must be a non-empty sequence of positive numbers, got an empty one "
-            f"(the default is {DEFAULT_GAMMAS})."
-        )
-    return values
+    return check_numbers("gammas", gammas, minimum=0, exclusive_minimum=True)
 
 
 def _gamma_plan(gammas: Sequence[float]) -> list[tuple[int, int | None, int]]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..data import PCA_KEY, get_matrix, is_anndata
 from ..metrics import energy_distance, gaussian_w2, mmd
-from ..utils import check_bool, check_choice, check_int, check_seed
+from ..utils import check_bool, check_choice, check_int, check_numbers, check_seed
 from ..utils import progress_bar as tqdm_bar
 
 #: The temperatures :meth:`~sccalmflow.CaLMFlowModel.calibrate_temperature` tries by default.
@@ -26,19 +26,6 @@ MIN_CELLS_PER_CONDITION = 20
 
 #: Distances it can minimise (in the model's PCA space), by their name in ``evaluate``.
 CALIBRATION_METRICS = {"mmd": mmd, "e_distance": energy_distance, "w2_gaussian": gaussian_w2}
-
-
-def _check_temperatures(temperatures: Sequence[float]) -> list[float]:
-    """Distinct finite temperatures >= 0, in the given order."""
-    try:
-        temps = [float(t) for t in temperatures]
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"temperatures must be a list of numbers; got {temperatures!r}.") from err
-    if not temps:
-        raise ValueError("temperatures is empty; give at least one τ >= 0.")
-    if not all(np.isfinite(t) and t >= 0 for t in temps):
-        raise ValueError(f"temperatures must be finite and >= 0; got {temps}.")
-    return list(dict.fromkeys(temps))
 
 
 def _best(temps: list[float], values: list[float]) -> float:
@@ -80,7 +67,7 @@ class CalibrationMixin:
             Real cells with the model's genes and condition columns (e.g. held-out cells).
             ``None``: the registered cells (cells the model trained on).
         temperatures
-            Temperatures τ >= 0 to try.
+            Distinct temperatures τ >= 0 to try.
         metric
             ``"mmd"`` (default; RBF kernel, :func:`~sccalmflow.metrics.mmd`),
             ``"e_distance"`` or ``"w2_gaussian"``. Not the empirical W2: in many dimensions
@@ -107,17 +94,12 @@ class CalibrationMixin:
             with the model; the table again: :attr:`temperature_calibration`); draw it with
             :func:`sccalmflow.pl.temperature`.
         """
-        temps = _check_temperatures(temperatures)
+        temps = list(check_numbers("temperatures", temperatures, minimum=0, distinct=True))
         check_choice("metric", metric, tuple(CALIBRATION_METRICS))
         check_int("max_cells", max_cells, minimum=2)
         seed = self.seed + 1 if seed is None else check_seed("seed", seed)
         show = len(temps) > 1 if progress_bar is None else check_bool("progress_bar", progress_bar)
-        if not self.module.samples_latent(1.0):
-            raise ValueError(
-                "The deterministic head ignores the temperature (head='deterministic'): there "
-                "is nothing to calibrate. Build the model with a sampling head (head='flow', "
-                "'gmm', 'cvae' or 'variational')."
-            )
+        self.module.require_temperature("calibrate")
         if adata is None:
             cells, pca, where = self._cell_conditions(), self.get_pca(), "registered cells"
         else:

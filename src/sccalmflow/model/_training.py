@@ -24,7 +24,7 @@ from ..train import (
     resume_path,
     weights_only_loads,
 )
-from ..utils import check_int, check_seed, torch_threads
+from ..utils import check_int, check_seed, check_sequence, torch_threads
 from ._checks import check_train_arguments, resolve_max_epochs, resolve_validation_size
 
 #: Lightning's INFO lines (accelerator availability, a logger advertisement) go to this logger.
@@ -360,14 +360,18 @@ class TrainingMixin:
         The trained models, in seed order.
         """
         check_int("n_models", n_models, minimum=2)
-        start = int(model_kwargs.pop("seed", 0))
-        seeds = list(range(start, start + n_models)) if seeds is None else list(seeds)
+        start = check_seed("seed", model_kwargs.pop("seed", 0))
+        if seeds is None:
+            seeds = list(range(start, start + n_models))
+        else:
+            seeds = check_sequence("seeds", seeds, what="seeds")
+            seeds = [check_seed(f"seeds[{i}]", s) for i, s in enumerate(seeds)]
         if len(seeds) != n_models or len(set(seeds)) != n_models:
             raise ValueError(f"`seeds` must be {n_models} distinct integers, got {seeds}.")
         models = []
         for s in seeds:
             shared = {"features": models[0].features_} if models else {}
-            model = cls(adata, seed=check_seed("seed", s), **model_kwargs, **shared)
+            model = cls(adata, seed=s, **model_kwargs, **shared)
             model.train(**(train_kwargs or {}))
             models.append(model)
         return models

@@ -296,6 +296,19 @@ class CaLMFlowModule(BaseModuleClass):
         """Whether generation at ``temperature`` draws noise in the head."""
         return self.head.stochastic and temperature > 0
 
+    def require_temperature(self, task: str) -> None:
+        """Refuse ``task`` (e.g. ``"calibrate"``) when the head ignores the temperature.
+
+        The deterministic head decodes its mean at every τ, so a sweep or a calibration
+        would compare identical cells.
+        """
+        if not self.samples_latent(1.0):
+            raise ValueError(
+                "The deterministic head ignores the temperature (head='deterministic'): every "
+                f"temperature gives the same cells, so there is nothing to {task}. Build the "
+                "model with a sampling head (head='flow', 'gmm', 'cvae' or 'variational')."
+            )
+
     def prefill(self, prompt: torch.Tensor) -> torch.Tensor:
         """The embeddings that open a generated sequence: the prompt's, ``(B, L, width)``.
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..data import get_matrix, write_pca
 from ..metrics import DISTRIBUTION_METRICS, evaluate
+from ..utils import check_numbers
 from ._utils import check_anndata, progress
 
 #: Metrics of :func:`~sccalmflow.metrics.evaluate`'s ``mean_expression`` family (genes).
@@ -46,18 +47,9 @@ def _check(model, real, temperatures: Sequence[float]) -> list[float]:
     """Validate the inputs; refuse a model whose cells do not depend on the temperature."""
     check_anndata(real, "real")
     module = getattr(model, "module", None)
-    if module is not None and not module.samples_latent(1.0):
-        # the deterministic head decodes its mean at every temperature: flat lines
-        raise ValueError(
-            "The deterministic head ignores the temperature (head='deterministic'): every "
-            "temperature gives the same cells, so there is nothing to sweep. Use a model "
-            "with a sampling head (head='flow', 'gmm', 'cvae' or 'variational')."
-        )
-    temps = [float(t) for t in temperatures]
-    if not temps:
-        raise ValueError("temperatures is empty.")
-    if min(temps) < 0:
-        raise ValueError("temperatures must be >= 0.")
+    if module is not None:  # the deterministic head gives flat lines
+        module.require_temperature("sweep")
+    temps = list(check_numbers("temperatures", temperatures, minimum=0, distinct=True))
     missing = [k for k in model.condition_keys if k not in real.obs.columns]
     if missing:
         raise KeyError(f"real.obs lacks the model's condition key(s) {missing}.")
@@ -102,7 +94,7 @@ def temperature_sweep(
         Real cells with the model's condition columns and genes (projected with
         ``model.get_pca`` for the distribution metrics).
     temperatures : list of float
-        Temperatures τ >= 0.
+        Distinct temperatures τ >= 0.
     metric : str
         A metric of :func:`~sccalmflow.metrics.evaluate`: ``"r2_pearson"``,
         ``"r2_sklearn"``, ``"pearson"``, ``"spearman"``, ``"pearson_delta"``,

@@ -2,7 +2,15 @@
 
 from ._progress import progress_bar
 from ._threads import keep_torch_threads, settings, torch_threads
-from ._validation import check_bool, check_choice, check_int, check_number, check_seed
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_numbers,
+    check_seed,
+    check_sequence,
+)
 from ._warnings import warn_user
 
 __all__ = [
@@ -10,7 +18,9 @@ __all__ = [
     "check_choice",
     "check_int",
     "check_number",
+    "check_numbers",
     "check_seed",
+    "check_sequence",
     "keep_torch_threads",
     "progress_bar",
     "settings",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -79,3 +79,46 @@ def check_seed(name: str, value: Any) -> int:
             "that results are reproducible."
         )
     return check_int(name, value, minimum=0, maximum=2**32 - 1)
+
+
+def check_sequence(name: str, values: Any, *, what: str = "values") -> list:
+    """A non-empty list, tuple, array or other iterable of ``what`` as a list.
+
+    Strings, bytes, mappings and single values are refused (``"0.5"`` is not a list of
+    numbers, and iterating it would give its characters); a single number gets a hint to
+    wrap it in a list.
+    """
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        hint = f"; for one value pass [{values!r}]" if isinstance(values, numbers.Number) else ""
+        raise TypeError(f"`{name}` must be a sequence of {what}, got {_describe(values)}{hint}.")
+    if getattr(values, "ndim", 1) != 1:
+        raise ValueError(f"`{name}` must be 1-dimensional, got shape {values.shape}.")
+    out = list(values)
+    if not out:
+        raise ValueError(f"`{name}` must be a non-empty sequence of {what}, got an empty one.")
+    return out
+
+
+def check_numbers(
+    name: str,
+    values: Any,
+    *,
+    minimum: float | None = None,
+    exclusive_minimum: bool = False,
+    distinct: bool = False,
+) -> tuple[float, ...]:
+    """A non-empty sequence of finite real numbers within bounds, as a tuple of floats.
+
+    Each element is checked as :func:`check_number` checks one (``bool`` and strings
+    refused) and named by its position (``gammas[1]``); ``distinct=True`` also refuses a
+    value given twice.
+    """
+    items = check_sequence(name, values, what="numbers")
+    out = tuple(
+        check_number(f"{name}[{i}]", v, minimum=minimum, exclusive_minimum=exclusive_minimum)
+        for i, v in enumerate(items)
+    )
+    if distinct and len(set(out)) < len(out):
+        twice = sorted({v for v in out if out.count(v) > 1})
+        raise ValueError(f"`{name}` must not repeat a value; {twice} appear more than once.")
+    return out
