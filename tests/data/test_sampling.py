@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sccalmflow.data import interpolate_repeats, resample_pool, smooth_repeats
+from sccalmflow.data import interpolate_repeats, resample_pool, smooth_repeats, stratified_rows
 
 
 def test_no_repeats_up_to_pool_size():
@@ -34,8 +34,42 @@ def test_seeded_and_random():
 def test_bad_input():
     with pytest.raises(ValueError, match="non-empty"):
         resample_pool(np.array([]), 3, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match="`n` must be at least 0"):
         resample_pool(np.arange(3), -1, np.random.default_rng(0))
+
+
+RNG = np.random.default_rng(0)
+Z = np.random.default_rng(1).normal(size=(10, 3)).astype(np.float32)
+POS = np.arange(25) % 10
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: resample_pool(np.arange(10), 2.5, RNG), TypeError, "`n` must be an integer"),
+        (lambda: resample_pool(np.arange(10), "3", RNG), TypeError, "`n` must be an integer"),
+        (lambda: resample_pool(np.arange(10), 3, 0), TypeError, "np.random.default_rng"),
+        (lambda: smooth_repeats(Z, POS, RNG, bandwidth="1"), TypeError, "`bandwidth` must be a"),
+        (lambda: smooth_repeats(Z, POS, RNG, bandwidth=True), TypeError, "`bandwidth` must be a"),
+        (lambda: smooth_repeats(Z, POS.astype(float), RNG), TypeError, "integer rows of `z`"),
+        (lambda: smooth_repeats(Z, np.array([0, 50]), RNG), ValueError, "from 0 to 9; got"),
+        (lambda: smooth_repeats(Z, np.array([-1]), RNG), ValueError, "rows of `z`"),
+        (lambda: smooth_repeats(Z.astype(int), POS, RNG), ValueError, "2-d float array"),
+        (lambda: smooth_repeats(Z[0], POS, RNG), ValueError, "2-d float array"),
+        (lambda: smooth_repeats(Z, POS, None), TypeError, "`rng` must be a numpy"),
+        (lambda: interpolate_repeats(Z, POS, RNG, n_neighbors=0), ValueError, "`n_neighbors`"),
+        (lambda: interpolate_repeats(Z, POS, RNG, n_neighbors=2.5), TypeError, "`n_neighbors`"),
+        (lambda: interpolate_repeats(Z, POS, RNG, n_neighbors="5"), TypeError, "`n_neighbors`"),
+        (lambda: interpolate_repeats(Z, POS[:, None], RNG), TypeError, "1-d array"),
+        (lambda: stratified_rows(np.array([0, 0, 1]), 2.5, 0), TypeError, "`max_rows`"),
+        (lambda: stratified_rows(np.array([0, 0, 1]), 0, 0), ValueError, "`max_rows`"),
+        (lambda: stratified_rows(np.array([0, 0, 1]), 2, -1), ValueError, "`seed`"),
+    ],
+)
+def test_bad_draw_arguments(call, error, match):
+    """Each argument is checked and named; nothing is cast (a float row, a string count)."""
+    with pytest.raises(error, match=match):
+        call()
 
 
 def test_interpolate_repeats_keeps_first_pass_and_moves_later_draws():

@@ -2,7 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from ..utils import check_int, check_number, check_seed
+
+
+def _check_rng(rng: Any) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"`rng` must be a numpy random Generator, e.g. np.random.default_rng(0); got "
+            f"{type(rng).__name__}."
+        )
+    return rng
+
+
+def _check_draws(z: Any, positions: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Pool states ``(n_pool, d)`` of real numbers and integer rows of it, one per draw."""
+    z = np.asarray(z)
+    if z.ndim != 2 or z.shape[0] == 0 or not np.issubdtype(z.dtype, np.floating):
+        raise ValueError(
+            f"`z` must be a non-empty 2-d float array (pool x features), got shape {z.shape} "
+            f"and dtype {z.dtype}."
+        )
+    positions = np.asarray(positions)
+    if positions.ndim != 1 or not (
+        positions.size == 0 or np.issubdtype(positions.dtype, np.integer)
+    ):
+        raise TypeError(
+            f"`positions` must be a 1-d array of integer rows of `z`, got shape "
+            f"{positions.shape} and dtype {positions.dtype}."
+        )
+    if positions.size and (positions.min() < 0 or positions.max() >= len(z)):
+        raise ValueError(
+            f"`positions` must be rows of `z`, from 0 to {len(z) - 1}; got values from "
+            f"{positions.min()} to {positions.max()}."
+        )
+    return z, positions
 
 
 def resample_pool(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -30,9 +67,9 @@ def resample_pool(pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     pool = np.asarray(pool)
     if pool.ndim != 1 or pool.size == 0:
         raise ValueError(f"pool must be a non-empty 1-d array, got shape {pool.shape}.")
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}.")
-    n_pass = -(-int(n) // pool.size)
+    n = check_int("n", n, minimum=0)
+    rng = _check_rng(rng)
+    n_pass = -(-n // pool.size)
     if n_pass == 0:
         return pool[:0].copy()
     return np.concatenate([rng.permutation(pool) for _ in range(n_pass)])[:n]
@@ -65,11 +102,11 @@ def interpolate_repeats(
     """
     from sklearn.neighbors import NearestNeighbors
 
-    z = np.asarray(z)
-    positions = np.asarray(positions)
+    z, positions = _check_draws(z, positions)
+    rng = _check_rng(rng)
+    k = min(check_int("n_neighbors", n_neighbors, minimum=1), len(z) - 1)
     out = z[positions].copy()
     later = np.arange(len(positions)) >= len(z)
-    k = min(int(n_neighbors), len(z) - 1)
     if not later.any() or k < 1:
         return out
     _, nbr = NearestNeighbors(n_neighbors=k + 1).fit(z).kneighbors(z)
@@ -109,10 +146,9 @@ def smooth_repeats(
     -------
     Array ``(len(positions), d)`` of ``z``'s dtype.
     """
-    if not (np.isfinite(bandwidth) and bandwidth >= 0):
-        raise ValueError(f"bandwidth must be a finite number >= 0, got {bandwidth}.")
-    z = np.asarray(z)
-    positions = np.asarray(positions)
+    bandwidth = check_number("bandwidth", bandwidth, minimum=0)
+    z, positions = _check_draws(z, positions)
+    rng = _check_rng(rng)
     out = z[positions].copy()
     later = np.arange(len(positions)) >= len(z)
     if not later.any() or len(z) < 2:
@@ -134,6 +170,8 @@ def stratified_rows(groups: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
     Every group keeps at least one row; with ``max_rows >= len(groups)`` all rows.
     """
     groups = np.asarray(groups)
+    max_rows = check_int("max_rows", max_rows, minimum=1)
+    seed = check_seed("seed", seed)
     n = len(groups)
     if max_rows >= n:
         return np.arange(n)
