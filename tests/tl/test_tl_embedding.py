@@ -105,3 +105,25 @@ def test_embedding_errors(trained, pred):
         scf.tl.embedding(narrow, real)
     with pytest.raises(TypeError, match="AnnData"):
         scf.tl.embedding(pred.X, real)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"components": "01"}, TypeError, r"two principal components \(0-based\)"),
+        ({"components": (0, 1, 2)}, ValueError, "two principal components, got 3"),
+        ({"components": (-1, 0)}, ValueError, r"`components\[0\]` must be at least 0"),
+        ({"components": (0, 1.0)}, TypeError, r"`components\[1\]` must be an integer"),
+        ({"components": (1, 1)}, ValueError, "two different principal components"),
+        ({"n_max": 0}, ValueError, "`n_max` must be at least 1"),
+        ({"n_max": 10.5}, TypeError, "`n_max` must be an integer"),
+        ({"seed": "0"}, TypeError, "`seed` must be an integer"),
+        ({"umap_kwargs": [1]}, TypeError, "`umap_kwargs` must be a dict"),
+        ({"umap_kwargs": {"n_components": 3}}, ValueError, r"may not set \['n_components'\]"),
+    ],
+)
+def test_embedding_bad_arguments(trained, pred, kwargs, error, match):
+    """Checked and named before anything is computed; nothing is cast."""
+    _, real = trained
+    with pytest.raises(error, match=match):
+        scf.tl.embedding(pred, real, basis="pca", **kwargs)

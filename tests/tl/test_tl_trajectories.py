@@ -94,3 +94,11 @@ def test_trajectories_errors(trained):
         scf.tl.trajectories(model, conds, basis="tsne")
     with pytest.raises(ValueError, match="exceed"):
         scf.tl.trajectories(model, conds, n_cells=2, components=(0, 99))
+    with pytest.raises(ValueError, match="two different principal components"):
+        scf.tl.trajectories(model, conds, n_cells=2, components=(1, 1))
+    with pytest.raises(TypeError, match="`n_max` must be an integer"):
+        scf.tl.trajectories(model, conds, n_cells=2, n_max="5")
+    with pytest.raises(ValueError, match="may not set"):
+        scf.tl.trajectories(model, conds, basis="umap", umap_kwargs={"random_state": 1})
+    with pytest.raises(TypeError, match="must be a trained CaLMFlowModel"):
+        scf.tl.trajectories(object(), conds)

@@ -13,9 +13,13 @@ import numpy as np
 
 from ..data import PCA_KEY, check_same_pca, get_matrix, rows_of
 from ..metrics import joint_umap
+from ..utils import check_seed
 from ._utils import (
     check_anndata,
+    check_components,
     check_control,
+    check_n_max,
+    check_umap_kwargs,
     dense,
     infer_condition_keys,
     ordered_conditions,
@@ -184,6 +188,8 @@ def embedding(
     check_anndata(real, "real")
     if basis not in ("umap", "pca"):
         raise ValueError(f"basis must be 'umap' or 'pca', not {basis!r}.")
+    n_max, seed = check_n_max(n_max), check_seed("seed", seed)
+    umap_kwargs = check_umap_kwargs(umap_kwargs)
     keys = infer_condition_keys(pred, real, condition_keys)
     control = check_control(control, keys)
     check_same_pca(pred, real, pca_key)
@@ -193,19 +199,15 @@ def embedding(
             f"pred and real have PCA coordinates of different widths ({zp.shape[1]} vs "
             f"{zr.shape[1]}): they must come from the same projection."
         )
+    c0, c1 = check_components(components, zp.shape[1])
     panels = _panels(pred, real, keys, control, n_max, seed, zp)
     if basis == "pca":
-        c0, c1 = (int(c) for c in components)
-        if max(c0, c1) >= zp.shape[1]:
-            raise ValueError(f"components {components} exceed the {zp.shape[1]} PCs.")
         ep, er = zp[:, [c0, c1]], zr[:, [c0, c1]]
         labels = (f"PC{c0 + 1}", f"PC{c1 + 1}")
     else:
         used_p = np.unique(np.concatenate([p.pred for p in panels]))
         used_r = np.unique(np.concatenate([np.concatenate([p.real, p.control]) for p in panels]))
-        emb_r, emb_p = joint_umap(
-            zr[used_r], zp[used_p], n_components=2, seed=seed, **dict(umap_kwargs or {})
-        )
+        emb_r, emb_p = joint_umap(zr[used_r], zp[used_p], n_components=2, seed=seed, **umap_kwargs)
         ep = np.full((pred.n_obs, 2), np.nan)
         er = np.full((real.n_obs, 2), np.nan)
         ep[used_p], er[used_r] = emb_p, emb_r

@@ -15,7 +15,14 @@ import pandas as pd
 
 from ..data import get_matrix
 from ..utils import keep_torch_threads
-from ._utils import ordered_conditions, progress, subsample
+from ._utils import (
+    check_components,
+    check_n_max,
+    check_umap_kwargs,
+    ordered_conditions,
+    progress,
+    subsample,
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ def _umap(bg: np.ndarray, paths: np.ndarray, seed: int, umap_kwargs, bar) -> tup
     import umap
 
     n, T, D = paths.shape
-    kw = {"n_neighbors": 15, "min_dist": 0.1, **dict(umap_kwargs or {})}
+    kw = {"n_neighbors": 15, "min_dist": 0.1, **umap_kwargs}
     reducer = umap.UMAP(n_components=2, random_state=seed, **kw)
     with warnings.catch_warnings(), keep_torch_threads():
         warnings.simplefilter("ignore")
@@ -141,6 +148,13 @@ def trajectories(
     """
     if basis not in ("pca", "umap"):
         raise ValueError(f"basis must be 'pca' or 'umap', not {basis!r}.")
+    if not hasattr(model, "module") or not hasattr(model, "predict"):
+        raise TypeError(
+            f"`model` must be a trained CaLMFlowModel (its paths are drawn), got "
+            f"{type(model).__name__}."
+        )
+    c0, c1 = check_components(components, model.module.n_features)
+    n_max, umap_kwargs = check_n_max(n_max), check_umap_kwargs(umap_kwargs)
     steps = 3 if basis == "umap" else 1
     bar = progress(steps, progress_bar, auto=basis == "umap", desc="trajectories")
     bar.set_postfix_str("generating paths")
@@ -163,9 +177,6 @@ def trajectories(
         bg, bg_obs = np.asarray(model.get_pca(real, layer=layer), dtype=np.float64), real.obs
     keep = subsample(np.arange(bg.shape[0]), n_max, np.random.default_rng(seed))
     if basis == "pca":
-        c0, c1 = (int(c) for c in components)
-        if max(c0, c1) >= paths.shape[2]:
-            raise ValueError(f"components {components} exceed the model's {paths.shape[2]} PCs.")
         emb_bg, emb_paths = bg[keep][:, [c0, c1]], paths[:, :, [c0, c1]]
         labels = (f"PC{c0 + 1}", f"PC{c1 + 1}")
     else:

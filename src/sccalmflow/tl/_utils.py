@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import is_anndata
+from ..utils import check_int, check_sequence
 
 #: Columns a model or baseline adds to predictions besides the condition keys.
 PREDICTION_ONLY_COLUMNS = ("prompt", "source_cell")
@@ -20,6 +21,51 @@ def check_anndata(obj: Any, name: str) -> None:
         raise TypeError(f"`{name}` must be an AnnData, got {type(obj).__name__}.")
     if obj.n_obs == 0:
         raise ValueError(f"`{name}` has no cells.")
+
+
+def check_components(components: Any, n_dims: int) -> tuple[int, int]:
+    """Two different 0-based principal components, both below ``n_dims``."""
+    if isinstance(components, str | bytes) or not isinstance(components, Sequence | np.ndarray):
+        raise TypeError(
+            f"`components` must be two principal components (0-based), e.g. (0, 1); got "
+            f"{components!r} ({type(components).__name__})."
+        )
+    items = check_sequence("components", components, what="principal components")
+    if len(items) != 2:
+        raise ValueError(f"`components` must be two principal components, got {len(items)}.")
+    c0, c1 = (check_int(f"components[{i}]", c, minimum=0) for i, c in enumerate(items))
+    if c0 == c1:
+        raise ValueError(
+            f"`components` must be two different principal components, got ({c0}, {c1})."
+        )
+    if max(c0, c1) >= n_dims:
+        raise ValueError(
+            f"`components` ({c0}, {c1}) exceed the {n_dims} principal components "
+            f"(0 to {n_dims - 1})."
+        )
+    return c0, c1
+
+
+def check_n_max(n_max: Any) -> int | None:
+    """``None`` (all cells) or a positive number of cells."""
+    return None if n_max is None else check_int("n_max", n_max, minimum=1)
+
+
+def check_umap_kwargs(umap_kwargs: Any) -> dict[str, Any]:
+    """Extra keywords of :class:`umap.UMAP`; not those the tool sets itself."""
+    if umap_kwargs is None:
+        return {}
+    if not isinstance(umap_kwargs, Mapping):
+        raise TypeError(
+            f"`umap_kwargs` must be a dict of umap.UMAP keywords, e.g. {{'n_neighbors': 30}}; "
+            f"got {type(umap_kwargs).__name__}."
+        )
+    taken = sorted({"n_components", "random_state"} & set(umap_kwargs))
+    if taken:
+        raise ValueError(
+            f"`umap_kwargs` may not set {taken}: the embedding is 2-d and seeded by `seed`."
+        )
+    return dict(umap_kwargs)
 
 
 def infer_condition_keys(pred, real, condition_keys: Sequence[str] | str | None) -> list[str]:
