@@ -40,7 +40,9 @@ from ._disk import (
 from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder
 from ._matrix import (
     READ_BLOCK,
+    check_anndata,
     check_expression,
+    dense,
     get_matrix,
     in_memory,
     is_anndata,
@@ -118,6 +120,8 @@ __all__ = [
     "condition_labels",
     "default_templates",
     "get_matrix",
+    "check_anndata",
+    "dense",
     "interpolate_repeats",
     "is_anndata",
     "in_memory",

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from ._matrix import in_memory, row_blocks
+from ._matrix import dense, in_memory, row_blocks
 
 Scaling = Literal["global", "component", "none"]
 
@@ -180,7 +180,7 @@ def least_squares_decoder(Z: np.ndarray, X) -> dict[str, np.ndarray]:
     ``components`` is ``W`` (``D x G``), ``mean`` is ``mean_x - mean_z W`` and ``scale`` one
     number (the root mean variance of ``Z``) repeated.
     """
-    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    X = dense(X, dtype=None)
     mean_x = X.mean(0)
     mean_z = Z.mean(0)
     scale = np.full(

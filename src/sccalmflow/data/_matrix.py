@@ -15,6 +15,21 @@ def is_anndata(obj: Any) -> bool:
     return isinstance(obj, ad.AnnData)
 
 
+def check_anndata(obj: Any, name: str) -> None:
+    """Raise unless ``obj`` is an AnnData (views included) with cells."""
+    if not is_anndata(obj):
+        raise TypeError(f"`{name}` must be an AnnData, got {type(obj).__name__}.")
+    if obj.n_obs == 0:
+        raise ValueError(f"`{name}` has no cells.")
+
+
+def dense(mat: Any, dtype: Any = np.float64) -> np.ndarray:
+    """A numpy array of a dense or sparse matrix (or DataFrame), as ``dtype`` (None: kept)."""
+    if hasattr(mat, "toarray"):
+        mat = mat.toarray()
+    return np.asarray(mat) if dtype is None else np.asarray(mat, dtype=dtype)
+
+
 def get_matrix(
     adata: Any, *, layer: str | None = None, obsm: str | None = None, name: str = "adata"
 ):

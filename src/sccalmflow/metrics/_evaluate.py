@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..data import PCA_KEY, check_same_pca, condition_labels, get_matrix, is_anndata, is_control
+from ..data import (
+    PCA_KEY,
+    check_same_pca,
+    condition_labels,
+    dense,
+    get_matrix,
+    is_anndata,
+    is_control,
+)
 from ..utils import check_int, check_seed
 from ._cluster import joint_umap
 from ._correlation import mean_expression_r2, top_de_genes
@@ -234,8 +242,7 @@ def _rows_mean(mat, idx: np.ndarray) -> np.ndarray:
 
 
 def _dense(mat, idx: np.ndarray, cols: np.ndarray | slice) -> np.ndarray:
-    sub = mat[idx][:, cols]
-    return sub.toarray() if sp.issparse(sub) else np.asarray(sub, dtype=np.float64)
+    return dense(mat[idx][:, cols])
 
 
 def _lookup(table: Mapping[Any, Sequence[str]], cond: Condition) -> Sequence[str] | None:
@@ -375,8 +382,7 @@ def _pca_coordinates(
         zr = get_matrix(real, obsm=pca_key, name="real")
     else:
         raise TypeError("`pca` must be None, 'joint' or a callable.")
-    zp = np.asarray(zp.toarray() if sp.issparse(zp) else zp, dtype=np.float64)
-    zr = np.asarray(zr.toarray() if sp.issparse(zr) else zr, dtype=np.float64)
+    zp, zr = dense(zp), dense(zr)
     if zp.ndim != 2 or zr.ndim != 2 or zp.shape[1] != zr.shape[1]:
         raise ValueError(
             f"PCA coordinates of pred and real differ in shape: {zp.shape} vs {zr.shape}."

@@ -9,13 +9,11 @@ from typing import Literal
 import numpy as np
 
 from .. import tl
-from ..data import get_matrix
+from ..data import check_anndata, dense, get_matrix
 from ._docs import COMMON, doc_params
 from ._utils import (
     CMAP,
     SET_COLORS,
-    check_anndata,
-    dense,
     finish,
     gene_positions,
     make_axes,

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import get_matrix
+from ..data import dense, get_matrix
 from ..tl import EmbeddingOverlay
 from ._docs import COMMON_PANELS, doc_params
-from ._utils import CATEGORICAL, CMAP, SET_COLORS, dense, finish, make_axes, point_size
+from ._utils import CATEGORICAL, CMAP, SET_COLORS, finish, make_axes, point_size
 
 
 def _values(adata, color: str, layer: str | None, name: str) -> pd.Series:

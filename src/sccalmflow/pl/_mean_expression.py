@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import tl
-from ..data import get_matrix
+from ..data import check_anndata, get_matrix
 from ..metrics import mean_expression_r2
 from ._docs import COMMON, doc_params
 from ._utils import (
     OKABE_ITO,
-    check_anndata,
     finish,
     gene_positions,
     make_axes,

@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..data import is_anndata
 from ..metrics import DISTRIBUTION_METRICS
 
 #: Okabe & Ito (2008) colour-blind-safe palette (black first, as in the original).
@@ -68,26 +66,11 @@ LOWER_IS_BETTER = frozenset({*DISTRIBUTION_METRICS, "leiden_kl"})
 _NON_INTERACTIVE = {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
 
 
-def check_anndata(obj: Any, name: str) -> None:
-    """Raise unless ``obj`` is an AnnData with cells."""
-    if not is_anndata(obj):
-        raise TypeError(f"`{name}` must be an AnnData, got {type(obj).__name__}.")
-    if obj.n_obs == 0:
-        raise ValueError(f"`{name}` has no cells.")
-
-
 def metric_label(metric: str, space: str | None = None, sep: str = ", ") -> str:
     """``"mmd (pca), lower is better"``-style label."""
     arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
     where = f" ({space})" if space else ""
     return f"{metric}{where}{sep}{arrow}"
-
-
-def dense(mat) -> np.ndarray:
-    """A float64 array of a dense or sparse matrix."""
-    if hasattr(mat, "toarray"):
-        mat = mat.toarray()
-    return np.asarray(mat, dtype=np.float64)
 
 
 def gene_positions(adata, genes: Sequence[str], name: str) -> np.ndarray:

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..data import get_matrix
+from ..data import check_anndata, get_matrix
 from ..metrics import top_de_genes
-from ._utils import check_anndata
 
 
 def de_genes(

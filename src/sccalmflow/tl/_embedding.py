@@ -11,16 +11,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..data import PCA_KEY, check_same_pca, get_matrix, rows_of
+from ..data import PCA_KEY, check_anndata, check_same_pca, dense, get_matrix, rows_of
 from ..metrics import joint_umap
 from ..utils import check_seed
 from ._utils import (
-    check_anndata,
     check_components,
     check_control,
     check_n_max,
     check_umap_kwargs,
-    dense,
     infer_condition_keys,
     ordered_conditions,
     subsample,

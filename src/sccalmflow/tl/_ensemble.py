@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..data import get_matrix, rows_of
+from ..data import check_anndata, dense, get_matrix, rows_of
 from ..utils import check_int, check_number, check_seed
 from ._de import de_genes
-from ._utils import check_anndata
 
 
 def mean_interval(
@@ -380,8 +379,7 @@ def calibrate_interval(
 
 def _mean_var(x) -> tuple[np.ndarray, np.ndarray]:
     """Per-gene mean and variance (ddof=1) of a dense or sparse cells x genes matrix."""
-    x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
-    x = x.astype(np.float64, copy=False)
+    x = dense(x)
     var = x.var(0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1])
     return x.mean(0), var
 

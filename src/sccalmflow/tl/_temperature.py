@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from ..data import get_matrix, write_pca
+from ..data import check_anndata, get_matrix, write_pca
 from ..metrics import DISTRIBUTION_METRICS, evaluate
 from ..utils import check_numbers
-from ._utils import check_anndata, progress
+from ._utils import progress
 
 #: Metrics of :func:`~sccalmflow.metrics.evaluate`'s ``mean_expression`` family (genes).
 MEAN_EXPRESSION = (

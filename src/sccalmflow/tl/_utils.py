@@ -8,19 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data import is_anndata
 from ..utils import check_int, check_sequence
 
 #: Columns a model or baseline adds to predictions besides the condition keys.
 PREDICTION_ONLY_COLUMNS = ("prompt", "source_cell")
-
-
-def check_anndata(obj: Any, name: str) -> None:
-    """Raise unless ``obj`` is an AnnData with cells."""
-    if not is_anndata(obj):
-        raise TypeError(f"`{name}` must be an AnnData, got {type(obj).__name__}.")
-    if obj.n_obs == 0:
-        raise ValueError(f"`{name}` has no cells.")
 
 
 def check_components(components: Any, n_dims: int) -> tuple[int, int]:
@@ -111,13 +102,6 @@ def subsample(idx: np.ndarray, n_max: int | None, rng: np.random.Generator) -> n
     if n_max is None or idx.size <= n_max:
         return idx
     return np.sort(rng.choice(idx, size=int(n_max), replace=False))
-
-
-def dense(mat) -> np.ndarray:
-    """A float64 array of a dense or sparse matrix (or DataFrame)."""
-    if hasattr(mat, "toarray"):
-        mat = mat.toarray()
-    return np.asarray(mat, dtype=np.float64)
 
 
 def progress(items: Sequence | int, progress_bar: bool | None, *, auto: bool, desc: str):
