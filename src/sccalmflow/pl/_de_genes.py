@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -10,11 +11,15 @@ import numpy as np
 
 from .. import tl
 from ..data import check_anndata, dense, get_matrix
+from ..utils import check_int, check_number
 from ._docs import COMMON, doc_params
 from ._utils import (
     CMAP,
     SET_COLORS,
+    check_figure_output,
+    check_labels,
     finish,
+    gene_list,
     gene_positions,
     make_axes,
     style_axes,
@@ -128,9 +133,9 @@ def de_genes(
         Real perturbed cells of that condition (same genes).
     control : anndata.AnnData
         Real control cells of the same context (same genes).
-    genes : list of str or int
-        Gene names, or ``n`` for the top-``n`` DE genes of ``real`` against ``control``
-        (:func:`sccalmflow.tl.de_genes`).
+    genes : str, list of str or int
+        A gene name or distinct gene names, or ``n`` for the top-``n`` DE genes of ``real``
+        against ``control`` (:func:`sccalmflow.tl.de_genes`).
     kind : {"violin", "dot"}
         Violin plot or dot plot.
     labels : tuple of str
@@ -153,17 +158,17 @@ def de_genes(
     >>> sccalmflow.pl.de_genes(pred_mono, real_mono, ctrl_mono, genes=["ISG15", "IFIT3"])
     >>> sccalmflow.pl.de_genes(pred_mono, real_mono, ctrl_mono, genes=8, kind="dot")
     """
+    check_figure_output(ax, show, save, return_fig)
     for name, a in (("pred", pred), ("real", real), ("control", control)):
         check_anndata(a, name)
     if kind not in ("violin", "dot"):
         raise ValueError(f"kind must be 'violin' or 'dot', not {kind!r}.")
-    if len(labels) != 3:
-        raise ValueError("labels must name the three sets (control, real, predicted).")
-    if isinstance(genes, int | np.integer):
-        genes = tl.de_genes(real, control, int(genes), layer=layer, method=de_method)
-    genes = [str(g) for g in genes]
-    if not genes:
-        raise ValueError("genes is empty.")
+    labels = check_labels(labels, 3, "control, real, predicted")
+    expression_cutoff = check_number("expression_cutoff", expression_cutoff)
+    if isinstance(genes, numbers.Number):  # a number of top DE genes (not a bool)
+        n = check_int("genes", genes, minimum=1)
+        genes = tl.de_genes(real, control, n, layer=layer, method=de_method)
+    genes = gene_list(genes)
     data = []
     for name, a in zip(("control", "real", "pred"), (control, real, pred), strict=True):
         cols = gene_positions(a, genes, name)

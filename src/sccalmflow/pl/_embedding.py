@@ -9,8 +9,17 @@ import pandas as pd
 
 from ..data import dense, get_matrix
 from ..tl import EmbeddingOverlay
+from ..utils import check_bool, check_int, check_number
 from ._docs import COMMON_PANELS, doc_params
-from ._utils import CATEGORICAL, CMAP, SET_COLORS, finish, make_axes, point_size
+from ._utils import (
+    CATEGORICAL,
+    CMAP,
+    SET_COLORS,
+    check_figure_output,
+    finish,
+    make_axes,
+    point_size,
+)
 
 
 def _values(adata, color: str, layer: str | None, name: str) -> pd.Series:
@@ -135,9 +144,15 @@ def embedding_overlay(
     >>> sccalmflow.pl.embedding_overlay(overlay, color="ISG15")
     """
     _check_overlay(overlay)
+    check_figure_output(ax, show, save, return_fig)
+    ncols, share_axes = check_int("ncols", ncols, minimum=1), check_bool("share_axes", share_axes)
+    alpha = check_number("alpha", alpha, minimum=0, maximum=1)
     panels = overlay.panels
     n_shown = max(len(p.pred) + len(p.real) + len(p.control) for p in panels)
-    s = point_size(n_shown) if size is None else float(size)
+    if size is None:
+        s = point_size(n_shown)
+    else:
+        s = check_number("size", size, minimum=0, exclusive_minimum=True)
     per_panel = 1 if color is None else 2
     if color is not None:
         ncols = max(2, ncols - ncols % 2)

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ..utils import check_bool, check_int
 from ._docs import COMMON_PANELS, doc_params
-from ._utils import SET_COLORS, finish, make_axes, style_axes
+from ._utils import SET_COLORS, check_figure_output, finish, make_axes, style_axes
 
 #: panel name -> (title, train key, validation key)
 PANELS: dict[str, tuple[str, str, str]] = {
@@ -100,6 +101,8 @@ def history(
     >>> model.train(max_epochs=50)
     >>> sccalmflow.pl.history(model)
     """
+    check_figure_output(ax, show, save, return_fig)
+    logy, ncols = check_bool("logy", logy), check_int("ncols", ncols, minimum=1)
     hist = model if isinstance(model, Mapping) else getattr(model, "history", None)
     if not hist:
         raise ValueError("No training history: train the model first.")

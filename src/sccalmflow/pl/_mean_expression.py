@@ -10,10 +10,13 @@ import numpy as np
 from .. import tl
 from ..data import check_anndata, get_matrix
 from ..metrics import mean_expression_r2
+from ..utils import check_int
 from ._docs import COMMON, doc_params
 from ._utils import (
     OKABE_ITO,
+    check_figure_output,
     finish,
+    gene_list,
     gene_positions,
     make_axes,
     spread_labels,
@@ -71,8 +74,9 @@ def mean_expression(
     control : anndata.AnnData, optional
         Real control cells of the same context; used to find the top DE genes when
         ``genes`` is not given (:func:`sccalmflow.tl.de_genes`, real vs control).
-    genes : list of str, optional
-        Genes to highlight (most important first); overrides the DE genes.
+    genes : str or list of str, optional
+        A gene or distinct genes to highlight (most important first); overrides the DE
+        genes.
     n_de : int
         Number of top DE genes highlighted when computed from ``control``.
     n_label : int
@@ -94,20 +98,23 @@ def mean_expression(
     --------
     >>> sccalmflow.pl.mean_expression(pred_mono, real_mono, control=ctrl_mono, n_label=10)
     """
+    check_figure_output(ax, show, save, return_fig)
     check_anndata(pred, "pred")
     check_anndata(real, "real")
+    n_de = check_int("n_de", n_de, minimum=1)
+    n_label = check_int("n_label", n_label, minimum=0)
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"`title` must be a string, got {type(title).__name__}.")
     if pred.n_vars != real.n_vars or not np.array_equal(
         np.asarray(pred.var_names), np.asarray(real.var_names)
     ):
         raise ValueError("pred and real must have the same var_names in the same order.")
-    if int(n_label) < 0:
-        raise ValueError(f"n_label must be >= 0, got {n_label}.")
     mu_p, mu_r = _means(pred, layer, "pred"), _means(real, layer, "real")
     if genes is None and control is not None:
         check_anndata(control, "control")
         highlight = tl.de_genes(real, control, n_de, layer=layer, method=de_method)
     else:
-        highlight = [] if genes is None else [str(g) for g in genes]
+        highlight = [] if genes is None else gene_list(genes)
     pos = gene_positions(real, highlight, "real") if highlight else np.array([], dtype=int)
 
     fig, (a,) = make_axes(1, ax, panel_size=(5.0, 5.0))
@@ -135,7 +142,7 @@ def mean_expression(
     if title:
         a.set_title(title)
     a.legend(loc="upper left", fontsize=8, frameon=True, framealpha=0.9, borderaxespad=0.3)
-    k = min(int(n_label), pos.size)
+    k = min(n_label, pos.size)
     if k:
         a.scatter(mu_r[pos[:k]], mu_p[pos[:k]], s=22, facecolors="none", edgecolors="black",
                   linewidths=0.8, zorder=4, label="_labelled")  # fmt: skip

@@ -9,12 +9,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ..utils import check_int
 from ._docs import COMMON_PANELS, doc_params
 from ._utils import (
     CATEGORICAL,
     CMAP,
     EVALUATE_COLUMNS,
     LOWER_IS_BETTER,
+    check_figure_output,
     finish,
     make_axes,
     metric_label,
@@ -91,6 +93,16 @@ def metrics(
     >>> sccalmflow.pl.metrics(table, metric=["r2_pearson", "mmd"], space=["genes", "pca"])
     """
     _check_table(df, kind, x)
+    check_figure_output(ax, show, save, return_fig)
+    ncols = check_int("ncols", ncols, minimum=1)
+    if not isinstance(fmt, str):
+        raise TypeError(f"`fmt` must be a format specification string, e.g. '.3g'; got {fmt!r}.")
+    try:
+        format(0.5, fmt)
+    except ValueError as err:
+        raise ValueError(
+            f"`fmt` must be a format specification for numbers, e.g. '.3g' or '.2f'; got {fmt!r}."
+        ) from err
     hue_cols = _hue_columns(df, hue, x)
     data, panels = _select(df, metric, space)
     data = data.assign(

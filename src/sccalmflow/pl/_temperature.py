@@ -9,7 +9,14 @@ import pandas as pd
 
 from ..data import condition_labels
 from ._docs import COMMON, doc_params
-from ._utils import CATEGORICAL, finish, make_axes, metric_label, style_axes
+from ._utils import (
+    CATEGORICAL,
+    check_figure_output,
+    finish,
+    make_axes,
+    metric_label,
+    style_axes,
+)
 
 #: Columns of :func:`sccalmflow.tl.temperature_sweep` besides the condition keys.
 SWEEP_COLUMNS = ("temperature", "metric", "space", "value")
@@ -76,6 +83,7 @@ def temperature(
     >>> sccalmflow.pl.temperature(sweep)
     """
     metric, space = _check_sweep(sweep)
+    check_figure_output(ax, show, save, return_fig)
     keys = [c for c in sweep.columns if c not in (*SWEEP_COLUMNS, CHOSEN)]
     fig, (a,) = make_axes(1, ax, panel_size=(4.6, 3.4))
     labels = pd.Series(condition_labels(sweep, keys), index=sweep.index)

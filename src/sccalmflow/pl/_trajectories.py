@@ -8,8 +8,9 @@ import numpy as np
 
 from ..data import rows_of
 from ..tl import Trajectories
+from ..utils import check_int, check_number
 from ._docs import COMMON_PANELS, doc_params
-from ._utils import CMAP, finish, make_axes, point_size
+from ._utils import CMAP, check_figure_output, finish, make_axes, point_size
 
 BACKGROUND = "#D9D9D9"
 TARGET = "#8C8C8C"
@@ -106,6 +107,9 @@ def trajectories(
             "`paths = scf.tl.trajectories(model, conditions, ...)`, then "
             f"`scf.pl.trajectories(paths)`; got {type(result).__name__}."
         )
+    check_figure_output(ax, show, save, return_fig)
+    ncols = check_int("ncols", ncols, minimum=1)
+    linewidth = check_number("linewidth", linewidth, minimum=0, exclusive_minimum=True)
     grid = result.time_grid
     fig, axes = make_axes(len(result.conditions), ax, ncols=ncols, panel_size=(4.2, 4.0))
     cmap = matplotlib.colormaps[CMAP]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..metrics import DISTRIBUTION_METRICS
+from ..utils import check_bool, check_sequence
 
 #: Okabe & Ito (2008) colour-blind-safe palette (black first, as in the original).
 OKABE_ITO: tuple[str, ...] = (
@@ -82,6 +84,49 @@ def gene_positions(adata, genes: Sequence[str], name: str) -> np.ndarray:
     return names.get_indexer(list(genes))
 
 
+def gene_list(genes: Any, name: str = "genes") -> list[str]:
+    """Gene names as a list: one name, or a non-empty sequence of distinct names."""
+    if isinstance(genes, str):
+        return [genes]
+    items = check_sequence(name, genes, what="gene names")
+    bad = [g for g in items if not isinstance(g, str)]
+    if bad:
+        raise TypeError(f"`{name}` must be gene names (strings); got {bad[:5]}.")
+    twice = sorted({g for g in items if items.count(g) > 1})
+    if twice:
+        raise ValueError(f"`{name}` names {twice} more than once.")
+    return list(items)
+
+
+def check_labels(labels: Any, n: int, what: str) -> list[str]:
+    """``n`` names (strings) of the sets drawn, e.g. ``("control", "real", "predicted")``."""
+    if isinstance(labels, str | bytes) or not isinstance(labels, Sequence):
+        raise TypeError(f"`labels` must be a list of {n} names ({what}), got {labels!r}.")
+    if len(labels) != n or not all(isinstance(x, str) for x in labels):
+        raise ValueError(f"`labels` must be {n} names ({what}), got {list(labels)!r}.")
+    return list(labels)
+
+
+def check_figure_output(ax: Any, show: Any, save: Any, return_fig: Any) -> None:
+    """The arguments every figure takes: ``ax``, ``show``, ``save``, ``return_fig``."""
+    from matplotlib.axes import Axes
+
+    if ax is not None:
+        axes = list(np.ravel(ax)) if isinstance(ax, np.ndarray | Sequence) else [ax]
+        if isinstance(ax, str | bytes) or not all(isinstance(a, Axes) for a in axes):
+            raise TypeError(
+                f"`ax` must be a matplotlib Axes (or a list of Axes, one per panel), got "
+                f"{type(ax).__name__}."
+            )
+    if show is not None:
+        check_bool("show", show)
+    check_bool("return_fig", return_fig)
+    if save is not None and not isinstance(save, bool | str | Path):
+        raise TypeError(
+            f"`save` must be True, False, a file name or a pathlib.Path, got {type(save).__name__}."
+        )
+
+
 def point_size(n: int, scale: float = 1.0) -> float:
     """Marker area that keeps dense scatter plots readable (60000 / n, within [2, 16])."""
     return float(np.clip(60000.0 / max(n, 1), 2.0, 16.0) * scale)
@@ -110,7 +155,7 @@ def make_axes(
                 f"This plot has {n_panels} panel(s) but {len(axes)} Axes were given in `ax`."
             )
         return axes[0].figure, axes
-    ncols = max(1, min(int(ncols), n_panels))
+    ncols = min(ncols, n_panels)
     nrows = math.ceil(n_panels / ncols)
     fig, grid = plt.subplots(
         nrows,
