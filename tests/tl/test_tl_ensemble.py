@@ -33,6 +33,10 @@ def test_mean_interval_known_values_and_coverage():
         scf.tl.mean_interval(means[:1])
     with pytest.raises(ValueError, match="`level` must be less than 1"):
         scf.tl.mean_interval(means, level=1.0)
+    with pytest.raises(ValueError, match="`means` must be finite; it holds 1 NaN"):
+        scf.tl.mean_interval(np.array([[1.0, np.nan], [3.0, 0.0]]))
+    with pytest.raises(ValueError, match="`cell_var` must be finite"):
+        scf.tl.mean_interval(means, cell_var=np.full((2, 2), np.inf), n_observed=5)
 
 
 def _train(kang_small):
@@ -146,7 +150,7 @@ def test_mean_interval_for_an_observed_mean_adds_its_sampling_error():
         scf.tl.mean_interval(means, n_observed=8)
     with pytest.raises(ValueError, match="pass both or neither"):
         scf.tl.mean_interval(means, cell_var=cell_var)
-    with pytest.raises(ValueError, match="non-negative with the shape"):
+    with pytest.raises(ValueError, match="non-negative and of the shape"):
         scf.tl.mean_interval(means, cell_var=cell_var[:, :1], n_observed=8)
     with pytest.raises(ValueError, match="n_observed"):
         scf.tl.mean_interval(means, cell_var=cell_var, n_observed=0)

@@ -65,6 +65,11 @@ def mean_interval(
             f"`means` must be (n_models >= 2, n_genes); got shape {means.shape}. An interval "
             "needs at least two models."
         )
+    if not np.isfinite(means).all():
+        raise ValueError(
+            f"`means` must be finite; it holds {int((~np.isfinite(means)).sum())} NaN or "
+            "infinite value(s)."
+        )
     check_number(
         "level", level, minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True
     )
@@ -79,9 +84,10 @@ def mean_interval(
                 "cells (shape (n_models, n_genes))."
             )
         cell_var = np.asarray(cell_var, dtype=np.float64)
-        if cell_var.shape != means.shape or not np.all(cell_var >= 0):
+        if cell_var.shape != means.shape or not np.all(np.isfinite(cell_var) & (cell_var >= 0)):
             raise ValueError(
-                f"`cell_var` must be non-negative with the shape of `means` {means.shape}; "
+                f"`cell_var` must be finite, non-negative and of the shape of `means` "
+                f"{means.shape}; "
                 f"got shape {cell_var.shape}."
             )
         sampling = cell_var.mean(0) / n_observed
