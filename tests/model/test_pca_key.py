@@ -79,6 +79,21 @@ def test_add_pca_matches_get_pca_and_keeps_scanpy_pca(setup):
     assert r.uns["other"]["fingerprint"] == model.features_.fingerprint()
 
 
+def test_add_pca_refuses_scanpy_key_and_bad_input(setup):
+    """key='X_pca' would replace scanpy's uns['pca'] (its variance ratios): refused."""
+    model, _, real = setup
+    r = real.copy()
+    scanpy_uns = dict(r.uns["pca"])
+    for key in ("X_pca", "pca"):
+        with pytest.raises(ValueError, match="would overwrite scanpy's PCA"):
+            model.add_pca(r, key=key)
+    assert r.uns["pca"].keys() == scanpy_uns.keys() and PCA_KEY not in r.obsm
+    with pytest.raises(TypeError, match="`key` must be a non-empty .obsm key"):
+        model.add_pca(r, key=3)
+    with pytest.raises(TypeError, match="`adata` must be an AnnData with the model's genes"):
+        model.get_pca(r.X)
+
+
 def test_other_model_fingerprint_differs_and_is_refused(setup, kang_small_shared, tiny):
     model, pred, real = setup
     _, held = _split(kang_small_shared.copy())

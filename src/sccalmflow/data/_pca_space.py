@@ -70,8 +70,17 @@ def write_pca(adata: Any, coords: np.ndarray, fingerprint: str, key: str = PCA_K
     fingerprint
         :meth:`~sccalmflow.data.PCAFeatures.fingerprint` of the projection.
     key
-        ``.obsm`` key.
+        ``.obsm`` key; not scanpy's ``"X_pca"`` (nor ``"pca"``), whose ``uns["pca"]`` the
+        fingerprint would replace.
     """
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"`key` must be a non-empty .obsm key (a string), got {key!r}.")
+    if pca_uns_key(key) == "pca":
+        raise ValueError(
+            f"`key={key!r}` would overwrite scanpy's PCA (obsm['X_pca'] and uns['pca'], the "
+            "basis of its neighbours and UMAP); use another key, e.g. the default "
+            f"{PCA_KEY!r}."
+        )
     coords = np.asarray(coords)
     if coords.ndim != 2 or coords.shape[0] != adata.n_obs:
         raise ValueError(

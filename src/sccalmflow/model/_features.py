@@ -12,6 +12,7 @@ from ..data import (
     PCAFeatures,
     check_expression,
     get_matrix,
+    is_anndata,
     matrix_location,
     write_pca,
 )
@@ -94,6 +95,10 @@ class FeaturesMixin:
 
     def _features_of(self, adata: ad.AnnData, layer: str | None, where: str) -> np.ndarray:
         """Scaled features of cells that are not (necessarily) the registered ones."""
+        if not is_anndata(adata):
+            raise TypeError(
+                f"`{where}` must be an AnnData with the model's genes, got {type(adata).__name__}."
+            )
         features = self.features_
         if self.features_key is not None:
             check_features(adata, self.features_key)
