@@ -55,10 +55,18 @@ def test_brownian_bridge_path_statistics():
 def test_build_path_and_bad_values():
     assert isinstance(build_path("bridge", 0.1), BrownianBridgePath)
     assert build_path("straight", 0.2).sigma_min == 0.2
-    with pytest.raises(ValueError, match="path must be one of 'straight', 'bridge'"):
+    with pytest.raises(ValueError, match=r"`path` must be one of \['straight', 'bridge'\]"):
         build_path("curved", 0.1)
-    with pytest.raises(ValueError, match="sigma must be >= 0"):
+    with pytest.raises(ValueError, match="`sigma` must be at least 0"):
         BrownianBridgePath(-1.0)
+    with pytest.raises(TypeError, match="`sigma` must be a number, got '0.2'"):
+        BrownianBridgePath("0.2")
+    with pytest.raises(TypeError, match="`sigma_min` must be a number, got True"):
+        StraightPath(True)
+    with pytest.raises(TypeError, match="`n_time_points` must be an integer, got 8.0"):
+        time_grid(8.0)
+    with pytest.raises(ValueError, match="`n_time_points` must be at least 2"):
+        time_grid(1)
 
 
 def test_ot_permutation_recovers_matching():

@@ -74,3 +74,9 @@ def test_default_budget_scale():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="scale"):
             default_max_epochs(3000, 24, scale=bad)
+    with pytest.raises(TypeError, match="`scale` must be a number"):
+        default_max_epochs(3000, 24, scale="2")
+    with pytest.raises(TypeError, match="`n_sequences` must be an integer"):
+        default_max_epochs(3000.0, 24)
+    with pytest.raises(ValueError, match="`steps_per_epoch` must be at least 1"):
+        default_max_epochs(3000, 0)

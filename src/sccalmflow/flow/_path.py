@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import torch
 
+from ..utils import check_choice, check_int, check_number
+
 
 def time_grid(n_time_points: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The fixed grid ``0 = t_0 < t_1 < ... < t_{T-1} = 1`` (uniform).
@@ -19,8 +21,7 @@ def time_grid(n_time_points: int, *, dtype: torch.dtype = torch.float32) -> torc
     -------
     Tensor of shape ``(T,)``.
     """
-    if n_time_points < 2:
-        raise ValueError(f"n_time_points must be at least 2, got {n_time_points}.")
+    n_time_points = check_int("n_time_points", n_time_points, minimum=2)
     return torch.linspace(0.0, 1.0, n_time_points, dtype=dtype)
 
 
@@ -75,9 +76,7 @@ class StraightPath:
     """
 
     def __init__(self, sigma_min: float = 0.0):
-        if sigma_min < 0:
-            raise ValueError(f"sigma_min must be >= 0, got {sigma_min}.")
-        self.sigma_min = float(sigma_min)
+        self.sigma_min = check_number("sigma_min", sigma_min, minimum=0)
 
     def sample(
         self,
@@ -128,9 +127,7 @@ class BrownianBridgePath:
     """
 
     def __init__(self, sigma: float = 0.2):
-        if sigma < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma}.")
-        self.sigma = float(sigma)
+        self.sigma = check_number("sigma", sigma, minimum=0)
 
     def sample(
         self,
@@ -159,8 +156,5 @@ PATHS = ("straight", "bridge")
 
 def build_path(name: str, sigma: float) -> StraightPath | BrownianBridgePath:
     """``"straight"`` (:class:`StraightPath` with ``sigma_min=sigma``) or ``"bridge"``."""
-    if name == "straight":
-        return StraightPath(sigma)
-    if name == "bridge":
-        return BrownianBridgePath(sigma)
-    raise ValueError(f"path must be one of {', '.join(map(repr, PATHS))}; got {name!r}.")
+    check_choice("path", name, PATHS)
+    return StraightPath(sigma) if name == "straight" else BrownianBridgePath(sigma)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ..utils import check_int, check_number
+
 #: Optimiser steps for a data set of :data:`REFERENCE_SEQUENCES` training sequences.
 REFERENCE_STEPS = 2000
 REFERENCE_SEQUENCES = 3000
@@ -31,8 +33,9 @@ def default_max_epochs(n_sequences: int, steps_per_epoch: int, scale: float = 1.
         Multiplies the step budget (``CaLMFlowModel.train`` uses 2 from noise, where there
         is no early stopping and the whole distribution is learned).
     """
-    if not (math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite number > 0, got {scale}.")
+    n_sequences = check_int("n_sequences", n_sequences, minimum=0)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    scale = check_number("scale", scale, minimum=0, exclusive_minimum=True)
     steps = scale * REFERENCE_STEPS * math.sqrt(max(n_sequences, 1) / REFERENCE_SEQUENCES)
     steps = min(MAX_STEPS, max(MIN_STEPS, steps))
-    return int(min(MAX_EPOCHS, max(1, math.ceil(steps / max(steps_per_epoch, 1)))))
+    return int(min(MAX_EPOCHS, max(1, math.ceil(steps / steps_per_epoch))))
