@@ -73,15 +73,14 @@ def signature_defaults(func: Callable) -> dict[str, Any]:
 
 
 def calmflow_defaults() -> dict[str, Any]:
-    """``CaLMFlowModel``'s constructor defaults (head, path and noise: those of its source)."""
+    """``CaLMFlowModel``'s constructor defaults (head, path, noise, mean: those of its source)."""
     from sccalmflow import CaLMFlowModel
     from sccalmflow.model import generator_defaults
 
     defaults = signature_defaults(CaLMFlowModel.__init__)
-    resolved = generator_defaults(
-        defaults["source"], defaults["head"], defaults["path"], defaults["sigma_min"]
-    )
-    return defaults | dict(zip(("head", "path", "sigma_min"), resolved, strict=True))
+    names = ("head", "path", "sigma_min", "head_mean")
+    resolved = generator_defaults(defaults["source"], *(defaults[k] for k in names))
+    return defaults | dict(zip(names, resolved, strict=True))
 
 
 def train_defaults() -> dict[str, Any]:

@@ -191,29 +191,33 @@ def test_unconditional_noise_model(kang_small, tiny, quiet_train):
 @pytest.mark.parametrize(
     ("source", "given", "expected"),
     [
-        ("noise", {}, ("flow", "bridge", 1.0)),
-        ("additive", {}, ("deterministic", "straight", 0.0)),
-        ("control", {}, ("deterministic", "straight", 0.0)),
+        ("noise", {}, ("flow", "bridge", 1.0, "mlp")),
+        ("additive", {}, ("deterministic", "straight", 0.0, None)),
+        ("control", {}, ("deterministic", "straight", 0.0, None)),
         (
             "noise",
             {"head": "deterministic", "path": "straight"},
-            ("deterministic", "straight", 0.0),
+            ("deterministic", "straight", 0.0, None),
         ),
-        ("additive", {"path": "bridge"}, ("deterministic", "bridge", 1.0)),
-        ("noise", {"sigma_min": 0.3}, ("flow", "bridge", 0.3)),
+        ("additive", {"path": "bridge"}, ("deterministic", "bridge", 1.0, None)),
+        ("noise", {"sigma_min": 0.3}, ("flow", "bridge", 0.3, "mlp")),
+        ("control", {"head": "flow"}, ("flow", "straight", 0.0, "bottleneck")),
+        ("additive", {"head": "gmm"}, ("gmm", "straight", 0.0, "bottleneck")),
+        ("control", {"head": "flow", "head_mean": "mlp"}, ("flow", "straight", 0.0, "mlp")),
+        ("noise", {"head_mean": "bottleneck"}, ("flow", "bridge", 1.0, "bottleneck")),
     ],
 )
 def test_head_and_path_defaults_follow_the_source(kang_small, tiny, source, given, expected):
-    """From noise the flow head on bridge paths, from cells the deterministic head on straight
-    ones; what is given wins; the resolved values are what a saved model stores."""
+    """From noise the flow head (MLP mean) on bridge paths, from cells the deterministic head
+    on straight ones (a flow or gmm head from cells: the bottleneck mean); what is given
+    wins; the resolved values are what a saved model stores."""
+    from sccalmflow.nn import DeterministicHead
+
     CaLMFlowModel.setup_anndata(kang_small, **KEYS)
     model = CaLMFlowModel(kang_small, source=source, **tiny, **given)
-    head, path, sigma = expected
-    assert (
-        type(model.module.head)
-        .__name__.lower()
-        .startswith({"flow": "flowmatching", "deterministic": "deterministic"}[head])
-    )
+    head, path, sigma, mean = expected
+    names = {"flow": "flowmatching", "deterministic": "deterministic", "gmm": "mixture"}
+    assert type(model.module.head).__name__.lower().startswith(names[head])
     assert (
         type(model.module.path)
         .__name__.lower()
@@ -221,9 +225,22 @@ def test_head_and_path_defaults_follow_the_source(kang_small, tiny, source, give
     )
     path_noise = model.module.path
     assert getattr(path_noise, "sigma", getattr(path_noise, "sigma_min", None)) == sigma
+    if mean is not None:
+        is_bottleneck = isinstance(model.module.head.mean, DeterministicHead)
+        assert is_bottleneck == (mean == "bottleneck")
     stored = model.init_params_["non_kwargs"]
-    assert (stored["head"], stored["path"], stored["sigma_min"]) == expected
-    assert f"{head} head, {path} path" in model._model_summary_string
+    assert tuple(stored[k] for k in ("head", "path", "sigma_min", "head_mean")) == expected
+    summary = f"{head} head ({mean} mean)" if mean else f"{head} head"
+    assert f"{summary}, {path} path" in model._model_summary_string
+
+
+@pytest.mark.parametrize("head", ["deterministic", "variational", "cvae"])
+def test_head_mean_is_refused_by_heads_without_a_mean(kang_small, tiny, head):
+    CaLMFlowModel.setup_anndata(kang_small, **KEYS)
+    with pytest.raises(ValueError, match="no separate mean"):
+        CaLMFlowModel(kang_small, source="control", head=head, head_mean="mlp", **tiny)
+    with pytest.raises(ValueError, match="head_mean"):
+        CaLMFlowModel(kang_small, source="control", head="flow", head_mean="wide", **tiny)
 
 
 def test_multi_trajectory_and_space_tokens(held_out, tiny, quiet_train):
@@ -389,6 +406,7 @@ def test_source_defaults_table_covers_every_source_and_is_read_only():
     for source, d in SOURCE_DEFAULTS.items():
         assert isinstance(d, SourceDefaults)
         assert generator_defaults(source)[:2] == (d.head, d.path)
+        assert generator_defaults(source, head="flow")[3] == d.head_mean
     assert SOURCE_DEFAULTS["noise"].validation_size == 0.0
     assert SOURCE_DEFAULTS["control"].validation_size == 0.1
     with pytest.raises(TypeError):

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..data import is_anndata
 from ..flow import PATHS
-from ..nn import FINETUNE_MODES, HEADS
+from ..nn import FINETUNE_MODES, HEADS, MEAN_HEADS, MEAN_NETWORKS
 from ..train import default_max_epochs
 from ..utils import check_bool, check_choice, check_int, check_number, check_seed
 
@@ -26,6 +26,8 @@ class SourceDefaults:
     ----------
     head, path
         The constructor's ``head`` and ``path``.
+    head_mean
+        The constructor's ``head_mean``: the mean network of a flow or gmm head.
     validation_size
         ``train()``'s validation split (0: no early stopping).
     step_scale
@@ -35,6 +37,7 @@ class SourceDefaults:
 
     head: str
     path: str
+    head_mean: str
     validation_size: float
     step_scale: float
 
@@ -46,15 +49,20 @@ class SourceDefaults:
 #:   E-distance below every CFM's; the deterministic head on straight paths was far behind),
 #:   trained without a validation split (early stopping on the mean velocity's error stopped
 #:   it too soon) for twice the step budget from cells (the flow head learns the whole
-#:   distribution: W2 in PCA fell from 10.0 to below the best CFM's, 3 seeds);
+#:   distribution: W2 in PCA fell from 10.0 to below the best CFM's, 3 seeds), its mean an
+#:   MLP (the bottleneck: cells too wide at every τ, MMD 0.0047 vs 0.0013);
 #: - from cells, the deterministic head on straight paths (held-out Kang types: the best R²,
-#:   E-distance, MMD and W2 of the heads), early-stopped on a 10 % validation split.
+#:   E-distance, MMD and W2 of the heads), early-stopped on a 10 % validation split; a flow
+#:   or gmm head from cells gets the deterministic head's network as its mean (the MLP
+#:   failed on one held-out split of six, E-distance 4.3 vs 0.46).
 SOURCE_DEFAULTS: Mapping[str, SourceDefaults] = MappingProxyType(
     {
-        "noise": SourceDefaults("flow", "bridge", validation_size=0.0, step_scale=2.0),
-        "control": SourceDefaults("deterministic", "straight", validation_size=0.1, step_scale=1.0),
+        "noise": SourceDefaults("flow", "bridge", "mlp", validation_size=0.0, step_scale=2.0),
+        "control": SourceDefaults(
+            "deterministic", "straight", "bottleneck", validation_size=0.1, step_scale=1.0
+        ),
         "additive": SourceDefaults(
-            "deterministic", "straight", validation_size=0.1, step_scale=1.0
+            "deterministic", "straight", "bottleneck", validation_size=0.1, step_scale=1.0
         ),
     }
 )
@@ -84,6 +92,8 @@ def check_init_arguments(args: dict[str, Any]) -> None:
         check_choice("head", args["head"], HEADS)
     if args["path"] is not None:
         check_choice("path", args["path"], PATHS)
+    if args["head_mean"] is not None:
+        check_choice("head_mean", args["head_mean"], MEAN_NETWORKS)
     check_seed("seed", args["seed"])
     _check_given_parts(args["features"], args["prompt_encoder"])
     _check_language(args)
@@ -110,40 +120,54 @@ def generator_defaults(
     head: str | None = None,
     path: str | None = None,
     sigma_min: float | None = None,
-) -> tuple[str, str, float]:
-    """The head, path and path noise :class:`~sccalmflow.CaLMFlowModel` uses for ``source``.
+    head_mean: str | None = None,
+) -> tuple[str, str, float, str | None]:
+    """The head, path, path noise and mean network the model uses for ``source``.
 
     Each argument given is kept; each ``None`` is filled from :data:`SOURCE_DEFAULTS`:
     from noise the flow head on Brownian-bridge paths, from cells (``"additive"``,
     ``"control"``) the deterministic head on straight paths, each chosen from the numbers
-    in ``benchmarks/results/`` (``unconditional.md``, ``generator.md``).
+    in ``benchmarks/results/`` (``unconditional.md``, ``generator.md``). A flow or gmm head
+    gets an MLP mean from noise and the deterministic head's network from cells; the other
+    heads have no separate mean (``None``; giving one is an error).
 
     Parameters
     ----------
     source
         ``"additive"``, ``"control"`` or ``"noise"``.
-    head, path, sigma_min
+    head, path, sigma_min, head_mean
         As in :class:`~sccalmflow.CaLMFlowModel`. Without ``sigma_min`` a bridge gets 1.0
         (the best of 0.5, 1 and 2 from noise on Kang), a straight path 0.
 
     Returns
     -------
-    ``(head, path, sigma_min)``.
+    ``(head, path, sigma_min, head_mean)``.
 
     Examples
     --------
     >>> from sccalmflow.model import generator_defaults
     >>> generator_defaults("noise")
-    ('flow', 'bridge', 1.0)
+    ('flow', 'bridge', 1.0, 'mlp')
     >>> generator_defaults("additive", path="bridge")
-    ('deterministic', 'bridge', 1.0)
+    ('deterministic', 'bridge', 1.0, None)
+    >>> generator_defaults("control", head="flow")
+    ('flow', 'straight', 0.0, 'bottleneck')
     """
     check_choice("source", source, SOURCES)
     defaults = SOURCE_DEFAULTS[source]
+    head = defaults.head if head is None else head
     path = defaults.path if path is None else path
     if sigma_min is None:
         sigma_min = 1.0 if path == "bridge" else 0.0
-    return (defaults.head if head is None else head), path, float(sigma_min)
+    if head not in MEAN_HEADS:
+        if head_mean is not None:
+            raise ValueError(
+                f"head_mean={head_mean!r} is for the {' and '.join(map(repr, MEAN_HEADS))} "
+                f"heads; the {head!r} head has no separate mean. Leave head_mean None."
+            )
+    elif head_mean is None:
+        head_mean = defaults.head_mean
+    return head, path, float(sigma_min), head_mean
 
 
 def _check_language(args: dict[str, Any]) -> None:

@@ -10,10 +10,16 @@ from scvi import REGISTRY_KEYS
 from ..data import (
     PCA_KEY,
     PCAFeatures,
+    Scaling,
     check_expression,
+    check_n_pca,
     get_matrix,
+    in_memory,
     is_anndata,
+    least_squares_decoder,
     matrix_location,
+    read_rows,
+    stratified_rows,
     write_pca,
 )
 from ._registration import FEATURES_KEY, check_features
@@ -27,6 +33,23 @@ class FeaturesMixin:
         """The feature space, read from the module's buffers (its only holder)."""
         state = {k: v.numpy() for k, v in self.module.feature_state().items()}
         return PCAFeatures.from_state_dict(state, self.pca_scaling)
+
+    def _fit_features(self, n_pca: int, scaling: Scaling, seed: int, max_cells: int) -> PCAFeatures:
+        """PCA of the registered layer (at most ``max_cells`` cells), or an ``.obsm`` decoder."""
+        X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        if self.features_key is None:
+            check_n_pca(n_pca, *X.shape)
+            if X.shape[0] <= max_cells and in_memory(X):
+                return PCAFeatures(n_pca, scaling, random_state=seed).fit(X)
+            groups = (
+                self.conditions.labels(self._cell_conditions()) if self.condition_keys else None
+            )
+            rows = stratified_rows(
+                np.zeros(X.shape[0]) if groups is None else groups, max_cells, seed
+            )
+            return PCAFeatures(n_pca, scaling, random_state=seed).fit(read_rows(X, rows))
+        Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY))
+        return PCAFeatures.from_state_dict(least_squares_decoder(Z, X), scaling)
 
     def _registered_features(self) -> np.ndarray:
         if "features" not in self._cache:

@@ -19,11 +19,6 @@ from ..data import (
     PCAFeatures,
     PromptEncoder,
     Scaling,
-    check_n_pca,
-    in_memory,
-    least_squares_decoder,
-    read_rows,
-    stratified_rows,
 )
 from ..module import CaLMFlowModule
 from ._calibration import CalibrationMixin
@@ -31,7 +26,7 @@ from ._checks import check_init_arguments, generator_defaults
 from ._features import FeaturesMixin
 from ._generation import GenerationMixin
 from ._language import LanguageMixin
-from ._registration import FEATURES_KEY, RegistrationMixin, registry_conditions
+from ._registration import RegistrationMixin, registry_conditions
 from ._save_load import SaveLoadMixin
 from ._training import TrainingMixin
 
@@ -114,7 +109,8 @@ class CaLMFlowModel(
         deterministic head on straight paths (held-out Kang types: the best R², E-distance,
         MMD and W2 of all heads, ``generator.md``).
     latent_dim
-        Dimension of the head's latent (deterministic, variational and cvae heads).
+        Dimension of the head's latent (deterministic, variational and cvae heads; the
+        bottleneck of a ``"bottleneck"`` mean).
     kl_weight
         β of the KL term.
     kl_free_bits
@@ -176,6 +172,12 @@ class CaLMFlowModel(
         of every condition (all cells below it); every cell is then projected, in row blocks
         when the matrix is on disk (:func:`~sccalmflow.data.read_backed`). The fit holds the
         subsample in memory: about 3 GB for 200,000 cells x 2,000 genes at 27 % non-zeros.
+    head_mean
+        The network that regresses the mean velocity of a ``"flow"`` or ``"gmm"`` head:
+        ``"mlp"`` (two layers) or ``"bottleneck"`` (the deterministic head's network).
+        Default (``None``): the bottleneck from cells (held-out Kang types: no failed split,
+        lower E-distance), the MLP from noise (the bottleneck made cells too wide there).
+        Other heads have no separate mean and refuse it.
     pretrained_config
         Used by :meth:`load`: the saved pretrained backbone's config, built with random
         weights that the saved ones then replace (no download).
@@ -219,9 +221,12 @@ class CaLMFlowModel(
         features: PCAFeatures | None = None,
         pretrained_config: dict[str, Any] | None = None,
         pca_max_cells: int = 100_000,
+        head_mean: Literal["mlp", "bottleneck"] | None = None,
     ):
         check_init_arguments(locals())
-        head, path, sigma_min = generator_defaults(source, head, path, sigma_min)
+        head, path, sigma_min, head_mean = generator_defaults(
+            source, head, path, sigma_min, head_mean
+        )
         super().__init__(adata)
         self._cache: dict[str, Any] = {}
         setup = self.adata_manager.registry["setup_args"]
@@ -261,6 +266,7 @@ class CaLMFlowModel(
                 n_space_tokens=n_space_tokens,
                 n_trajectories=n_trajectories,
                 head=head,
+                head_mean=head_mean,
                 latent_dim=latent_dim,
                 head_hidden=head_hidden,
                 tokenizer_hidden=tokenizer_hidden,
@@ -282,30 +288,13 @@ class CaLMFlowModel(
             f"source={source}, "
             f"T={n_time_points}, "
             f"K={n_space_tokens}, N={n_trajectories}, {features.n_components} features, "
-            f"{head} head, {path} path)"
+            f"{head} head{f' ({head_mean} mean)' if head_mean else ''}, {path} path)"
         )
         self.init_params_ = self._get_init_params(locals())
         self.init_params_["non_kwargs"].pop("features", None)
         self.init_params_["non_kwargs"].pop("pretrained_config", None)
         if not isinstance(self.init_params_["non_kwargs"].get("prompt_encoder"), str | None):
             self.init_params_["non_kwargs"]["prompt_encoder"] = self.prompt_encoder.kind
-
-    def _fit_features(self, n_pca: int, scaling: Scaling, seed: int, max_cells: int) -> PCAFeatures:
-        """PCA of the registered layer (at most ``max_cells`` cells), or an ``.obsm`` decoder."""
-        X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        if self.features_key is None:
-            check_n_pca(n_pca, *X.shape)
-            if X.shape[0] <= max_cells and in_memory(X):
-                return PCAFeatures(n_pca, scaling, random_state=seed).fit(X)
-            groups = (
-                self.conditions.labels(self._cell_conditions()) if self.condition_keys else None
-            )
-            rows = stratified_rows(
-                np.zeros(X.shape[0]) if groups is None else groups, max_cells, seed
-            )
-            return PCAFeatures(n_pca, scaling, random_state=seed).fit(read_rows(X, rows))
-        Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY))
-        return PCAFeatures.from_state_dict(least_squares_decoder(Z, X), scaling)
 
     # ================================================================== conditions
     @property

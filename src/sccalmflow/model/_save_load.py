@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import __version__
 from ..data import AdditiveShift, PCAFeatures, PromptEncoder, is_anndata
+from ..nn import MEAN_HEADS
 from ..utils import check_bool, check_number
 from ._io import read_json, write_json
 from ._registration import registered_var_names, registry_conditions, registry_phrases
@@ -235,6 +236,8 @@ class SaveLoadMixin:
         if params.get("backbone") in ("gpt_neox", "gpt2") and "architecture" not in params:
             # saved before 0.x: `backbone` named the random-weight family
             params["architecture"] = params.pop("backbone")
+        if params.get("head") in MEAN_HEADS and "head_mean" not in params:
+            params["head_mean"] = "mlp"  # saved before head_mean existed: the MLP mean
         if params.get("backbone") is not None:
             # a pretrained backbone: rebuilt from its saved config, never fetched again
             params["pretrained_config"] = config.get("backbone_config")

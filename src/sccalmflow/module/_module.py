@@ -50,6 +50,9 @@ class CaLMFlowModule(BaseModuleClass):
     head
         The next-state head: ``"deterministic"``, ``"variational"`` (the paper's), ``"cvae"``,
         ``"flow"`` or ``"gmm"`` (see :func:`~sccalmflow.nn.build_head`).
+    head_mean
+        The mean network of the flow and gmm heads (``"mlp"`` or ``"bottleneck"``; ``None``:
+        ``"mlp"``; see :func:`~sccalmflow.nn.build_head`).
     latent_dim, head_hidden, tokenizer_hidden
         Sizes of the head's latent and of the MLPs.
     path
@@ -103,6 +106,7 @@ class CaLMFlowModule(BaseModuleClass):
         finetune: str = "full",
         lora_rank: int = 8,
         prompt_input: dict[str, Any] | None = None,
+        head_mean: str | None = None,
     ):
         super().__init__()
         self.n_features = n_features
@@ -134,7 +138,12 @@ class CaLMFlowModule(BaseModuleClass):
             n_features, n_space_tokens, width, n_time_points, tokenizer_hidden
         )
         self.head = build_head(
-            head, n_space_tokens * width, n_features, latent_dim=latent_dim, hidden=head_hidden
+            head,
+            n_space_tokens * width,
+            n_features,
+            latent_dim=latent_dim,
+            hidden=head_hidden,
+            mean=head_mean,
         )
         self.path = build_path(path, sigma_min)
         self.register_buffer("time_grid", time_grid(n_time_points))

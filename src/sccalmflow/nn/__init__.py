@@ -15,14 +15,16 @@ from ._backbone import (
 from ._cvae_head import ConditionalVAEHead
 from ._flow_head import FlowMatchingHead
 from ._head import HeadLoss, NextStateHead, gaussian_kl
-from ._head_choice import HEADS, build_head
+from ._head_choice import HEADS, MEAN_HEADS, build_head
 from ._mixture_head import MixtureHead
 from ._state_tokenizer import StateTokenizer
-from ._variational_head import DeterministicHead, VariationalHead
+from ._variational_head import MEAN_NETWORKS, DeterministicHead, VariationalHead, mean_network
 
 __all__ = [
     "FINETUNE_MODES",
     "HEADS",
+    "MEAN_HEADS",
+    "MEAN_NETWORKS",
     "ConditionalVAEHead",
     "DeterministicHead",
     "FlowMatchingHead",
@@ -41,5 +43,6 @@ __all__ = [
     "gaussian_kl",
     "load_pretrained_backbone",
     "lora_target_modules",
+    "mean_network",
     "run_backbone",
 ]

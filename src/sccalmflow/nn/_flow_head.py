@@ -16,6 +16,7 @@ from torch import nn
 from torchdiffeq import odeint
 
 from ._head import HeadLoss, NextStateHead
+from ._variational_head import mean_network
 
 
 def time_features(s: torch.Tensor, dim: int) -> torch.Tensor:
@@ -78,6 +79,9 @@ class FlowMatchingHead(NextStateHead):
         mean: the flow reads the hidden state without gradient, so its noisy loss cannot
         slow the LM's learning of the mean (measured: without this, one of four Kang runs
         stalled far from the target).
+    mean, latent_dim
+        The mean's network and its bottleneck width (:func:`mean_network`: ``"mlp"`` or
+        ``"bottleneck"``, the deterministic head's network); with ``residual=True`` only.
     """
 
     stochastic = True
@@ -91,13 +95,15 @@ class FlowMatchingHead(NextStateHead):
         n_steps: int = 8,
         n_train_draws: int = 1,
         residual: bool = True,
+        mean: str = "mlp",
+        latent_dim: int = 32,
     ):
         super().__init__()
         self.noise_dim = n_features
         self.n_steps = n_steps
         self.n_train_draws = n_train_draws
         self.mean = (
-            nn.Sequential(nn.Linear(in_features, hidden), nn.GELU(), nn.Linear(hidden, n_features))
+            mean_network(mean, in_features, n_features, latent_dim=latent_dim, hidden=hidden)
             if residual
             else None
         )

@@ -8,14 +8,23 @@ from ._cvae_head import ConditionalVAEHead
 from ._flow_head import FlowMatchingHead
 from ._head import NextStateHead
 from ._mixture_head import MixtureHead
-from ._variational_head import DeterministicHead, VariationalHead
+from ._variational_head import MEAN_NETWORKS, DeterministicHead, VariationalHead
 
 #: The heads by name, in the order the docs list them.
 HEADS = ("deterministic", "variational", "cvae", "flow", "gmm")
 
+#: The heads that regress a mean velocity and sample the rest (they take ``mean``).
+MEAN_HEADS = ("flow", "gmm")
+
 
 def build_head(
-    name: str, in_features: int, n_features: int, *, latent_dim: int, hidden: int
+    name: str,
+    in_features: int,
+    n_features: int,
+    *,
+    latent_dim: int,
+    hidden: int,
+    mean: str | None = None,
 ) -> NextStateHead:
     """The next-state head ``name`` (one of :data:`HEADS`).
 
@@ -30,14 +39,28 @@ def build_head(
     n_features
         ``D``.
     latent_dim
-        Latent size of the deterministic, variational and cvae heads (unused by ``"flow"``
-        and ``"gmm"``).
+        Latent size of the deterministic, variational and cvae heads, and of the
+        ``"bottleneck"`` mean of the flow and gmm heads.
     hidden
         Hidden width of the head's MLPs. The flow head warns when it is below ``n_features``:
         its draws are then confined to a ``hidden``-dimensional family (measured on the
         100-d Gaussians task: W2 2.04 with 32, 1.46 with 128; ``benchmarks/results/
         generator_toys.md``).
+    mean
+        The mean network of the heads in :data:`MEAN_HEADS` (``"mlp"``, the default, or
+        ``"bottleneck"``; see :func:`~sccalmflow.nn.mean_network`); the other heads have none
+        and refuse it.
     """
+    if mean is not None and name not in MEAN_HEADS:
+        raise ValueError(
+            f"The {name!r} head has no separate mean network; `mean` applies to the "
+            f"{' and '.join(map(repr, MEAN_HEADS))} heads. Leave it None."
+        )
+    if mean is not None and mean not in MEAN_NETWORKS:
+        raise ValueError(
+            f"mean must be one of {', '.join(map(repr, MEAN_NETWORKS))}; got {mean!r}."
+        )
+    kwargs = {"mean": mean or "mlp", "latent_dim": latent_dim}
     if name == "deterministic":
         return DeterministicHead(in_features, n_features, latent_dim, hidden)
     if name == "variational":
@@ -53,7 +76,7 @@ def build_head(
                 UserWarning,
                 stacklevel=2,
             )
-        return FlowMatchingHead(in_features, n_features, hidden)
+        return FlowMatchingHead(in_features, n_features, hidden, **kwargs)
     if name == "gmm":
-        return MixtureHead(in_features, n_features, hidden)
+        return MixtureHead(in_features, n_features, hidden, **kwargs)
     raise ValueError(f"head must be one of {', '.join(map(repr, HEADS))}; got {name!r}.")

@@ -7,6 +7,7 @@ import math
 import torch
 
 from ._head import LOGVAR_RANGE, HeadLoss, NextStateHead, mlp
+from ._variational_head import mean_network
 
 
 class MixtureHead(NextStateHead):
@@ -30,17 +31,30 @@ class MixtureHead(NextStateHead):
         Width of the MLPs.
     n_components
         ``K``, the number of Gaussians.
+    mean, latent_dim
+        The mean's network and its bottleneck width (:func:`mean_network`: ``"mlp"`` or
+        ``"bottleneck"``, the deterministic head's network).
     """
 
     stochastic = True
 
-    def __init__(self, in_features: int, n_features: int, hidden: int, n_components: int = 8):
+    def __init__(
+        self,
+        in_features: int,
+        n_features: int,
+        hidden: int,
+        n_components: int = 8,
+        mean: str = "mlp",
+        latent_dim: int = 32,
+    ):
         super().__init__()
         self.n_features = n_features
         self.n_components = n_components
         # one standard normal per feature, and one more that picks the component
         self.noise_dim = n_features + 1
-        self.mean = mlp([in_features, hidden, n_features])
+        self.mean = mean_network(
+            mean, in_features, n_features, latent_dim=latent_dim, hidden=hidden
+        )
         self.mixture = mlp([in_features, hidden, n_components * (1 + 2 * n_features)])
 
     def components(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

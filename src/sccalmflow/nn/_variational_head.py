@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._head import LOGVAR_RANGE, HeadLoss, NextStateHead, gaussian_kl
+from ._head import LOGVAR_RANGE, HeadLoss, NextStateHead, gaussian_kl, mlp
+
+#: The mean networks of the heads that regress a mean and sample the rest (flow, gmm).
+MEAN_NETWORKS = ("mlp", "bottleneck")
 
 
 class DeterministicHead(NextStateHead):
@@ -97,3 +100,31 @@ class VariationalHead(DeterministicHead):
         """Decode ``u ~ N(0, I)`` (what the head emits when the latent carries no information)."""
         u = torch.randn(*shape, self.latent_dim, generator=generator, device=device)
         return self.decoder(u)
+
+
+def mean_network(
+    kind: str, in_features: int, n_features: int, *, latent_dim: int, hidden: int
+) -> nn.Module:
+    """The network that regresses a sampling head's mean velocity ``m(h)``.
+
+    Parameters
+    ----------
+    kind
+        ``"mlp"``: ``Linear -> GELU -> Linear`` through ``hidden``; ``"bottleneck"``: the
+        deterministic head's network (:class:`DeterministicHead`: an encoder, a
+        ``latent_dim``-wide bottleneck and a decoder; calling it gives ``decoder(mu(h))``).
+        From cells the bottleneck was the better mean (held-out Kang types: higher R²,
+        lower E-distance and no failed split), from noise the MLP (unconditional Kang; see
+        ``benchmarks/results/generator_notes.md``).
+    in_features, n_features
+        ``K * width`` and ``D``.
+    latent_dim
+        Width of the bottleneck (``"bottleneck"`` only).
+    hidden
+        Hidden width.
+    """
+    if kind == "mlp":
+        return mlp([in_features, hidden, n_features])
+    if kind == "bottleneck":
+        return DeterministicHead(in_features, n_features, latent_dim, hidden)
+    raise ValueError(f"mean must be one of {', '.join(map(repr, MEAN_NETWORKS))}; got {kind!r}.")
