@@ -1,5 +1,7 @@
 """The sampling heads through the model: seeds, batches, the cache, few sources, save/load."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,36 @@ def test_save_load_keeps_the_head(sampler, tmp_path):
     a = sampler.predict(COND, n_cells=10, seed=3, decode=False).obsm[PCA_KEY]
     b = loaded.predict(COND, n_cells=10, seed=3, decode=False).obsm[PCA_KEY]
     np.testing.assert_allclose(a, b, atol=1e-5)
+    # from cells (the sampler's source is the default, additive) the bottleneck mean
+    expected = "bottleneck" if sampler.init_params_["non_kwargs"]["head"] != "cvae" else None
+    assert sampler.init_params_["non_kwargs"]["head_mean"] == expected
+    assert loaded.init_params_["non_kwargs"]["head_mean"] == expected
+
+
+def _strip_head_mean(folder):
+    """``folder``'s config as written before ``head_mean`` existed."""
+    config = json.loads((folder / "config.json").read_text())
+    del config["init_params"]["non_kwargs"]["head_mean"]
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_a_file_saved_before_head_mean_loads_with_the_mlp_mean(
+    kang_small_shared, tiny_config, tmp_path
+):
+    """Flow-head files saved before ``head_mean`` existed had the MLP mean: they still load
+    (same predictions); a bottleneck model's file without it is refused with a clear error."""
+    ad = kang_small_shared.copy()
+    CaLMFlowModel.setup_anndata(ad, **kang2018_setup())
+    old = CaLMFlowModel(ad, **{**tiny_config, "head": "flow", "head_mean": "mlp"})
+    old.save(tmp_path / "old")
+    _strip_head_mean(tmp_path / "old")
+    loaded = CaLMFlowModel.load(tmp_path / "old", adata=ad)
+    assert loaded.init_params_["non_kwargs"]["head_mean"] == "mlp"
+    a = old.predict(COND, n_cells=8, seed=1, decode=False).obsm[PCA_KEY]
+    b = loaded.predict(COND, n_cells=8, seed=1, decode=False).obsm[PCA_KEY]
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    new = CaLMFlowModel(ad, **{**tiny_config, "head": "flow"})
+    new.save(tmp_path / "new")
+    _strip_head_mean(tmp_path / "new")
+    with pytest.raises(ValueError, match="do not describe a model"):
+        CaLMFlowModel.load(tmp_path / "new", adata=ad)

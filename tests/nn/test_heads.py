@@ -13,6 +13,7 @@ from sccalmflow.nn import (
     MixtureHead,
     VariationalHead,
     build_head,
+    mean_network,
 )
 
 
@@ -101,12 +102,21 @@ def _train_bimodal(head, steps=400):
     return _fit(head, _coin, steps)
 
 
-@pytest.mark.parametrize("name", ["flow", "cvae", "gmm"])
-def test_sampling_heads_carry_the_spread_the_history_leaves(name):
+@pytest.mark.parametrize(
+    ("name", "mean"),
+    [
+        ("flow", "mlp"),
+        ("flow", "bottleneck"),
+        ("cvae", None),
+        ("gmm", "mlp"),
+        ("gmm", "bottleneck"),
+    ],
+)
+def test_sampling_heads_carry_the_spread_the_history_leaves(name, mean):
     """A bimodal next state: the sampling heads put cells on both modes (the regression
-    puts them between) and follow the history where it decides."""
+    puts them between) and follow the history where it decides, with either mean network."""
     torch.manual_seed(0)
-    head = build_head(name, 4, 2, latent_dim=2, hidden=64)
+    head = build_head(name, 4, 2, latent_dim=2, hidden=64, mean=mean)
     h, x = _train_bimodal(head)
     with torch.no_grad():
         y = head.sample(h, generator=torch.Generator().manual_seed(1))
@@ -150,3 +160,38 @@ def test_temperature_scales_the_spread(name):
     # the flow learns the spread; the cvae's squared-error decoder underestimates it a little
     low = 0.6 if name == "cvae" else 0.8
     assert low < spread[2] < 1.25, spread
+
+
+@pytest.mark.parametrize("name", ["flow", "gmm"])
+def test_mean_networks_of_the_sampling_heads(name):
+    """``"mlp"``: two layers (the state-dict keys of files saved before the option);
+    ``"bottleneck"``: the deterministic head's network, which the mean loss trains."""
+    mlp = build_head(name, 12, 3, latent_dim=4, hidden=32, mean="mlp")
+    assert {k for k in mlp.state_dict() if k.startswith("mean.")} == {
+        "mean.0.weight",
+        "mean.0.bias",
+        "mean.2.weight",
+        "mean.2.bias",
+    }
+    assert build_head(name, 12, 3, latent_dim=4, hidden=32).state_dict().keys() == (
+        mlp.state_dict().keys()
+    )
+    head = build_head(name, 12, 3, latent_dim=4, hidden=32, mean="bottleneck")
+    assert isinstance(head.mean, DeterministicHead)
+    assert head.mean.mu[-1].out_features == 4
+    h, y = torch.randn(6, 12), torch.randn(6, 3)
+    head.loss_terms(h, y).reconstruction.mean().backward()
+    assert head.mean.encoder[0].weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        cold = head.sample(h, temperature=0.0)
+    assert cold.shape == (6, 3) and torch.isfinite(cold).all()
+
+
+def test_mean_is_refused_where_it_does_not_apply():
+    for name in ("deterministic", "variational", "cvae"):
+        with pytest.raises(ValueError, match="no separate mean network"):
+            build_head(name, 12, 3, latent_dim=4, hidden=32, mean="mlp")
+    with pytest.raises(ValueError, match="mean must be one of 'mlp', 'bottleneck'"):
+        build_head("flow", 12, 3, latent_dim=4, hidden=32, mean="wide")
+    with pytest.raises(ValueError, match="mean must be one of"):
+        mean_network("wide", 12, 3, latent_dim=4, hidden=32)
