@@ -48,8 +48,9 @@ class FlowMatchingHead(NextStateHead):
     """``p(v | h)`` as a regression of the mean plus a conditional flow for the rest.
 
     By default (``residual=True``) a network (``mean``: a small MLP or the deterministic
-    head's bottleneck) regresses the conditional mean ``m(h)`` of the velocity (squared error, as the deterministic head) and a flow, trained by flow
-    matching, samples the residual ``r = v - m(h)``: per position ``s ~ U(0, 1)``,
+    head's bottleneck) regresses the conditional mean ``m(h)`` of the velocity (squared
+    error, as the deterministic head) and a flow, trained by flow matching, samples the
+    residual ``r = v - m(h)``: per position ``s ~ U(0, 1)``,
     ``e ~ N(0, I)``, ``y_s = (1 - s) e + s r`` and the loss ``|| f(y_s, s, h) - (r - e) ||^2``
     (summed over features, averaged over ``n_train_draws`` draws; the residual's target uses
     ``m(h)`` without gradient). Generation: ``v = m(h) + y_1`` where ``y_0 = sqrt(tau) e`` is

@@ -14,8 +14,9 @@ class MixtureHead(NextStateHead):
     """``p(v | h)`` as a regression of the mean plus a Gaussian mixture for the rest.
 
     A mixture density network: a network (``mean``: a small MLP or the deterministic head's
-    bottleneck) regresses the conditional mean ``m(h)`` of the velocity (squared error, as the deterministic head, and the only part of the loss that
-    reaches the LM), and ``K`` diagonal Gaussians model the residual ``r = v - m(h)`` (its
+    bottleneck) regresses the conditional mean ``m(h)`` of the velocity (squared error, as
+    the deterministic head, and the only part of the loss that reaches the LM), and ``K``
+    diagonal Gaussians model the residual ``r = v - m(h)`` (its
     negative log-likelihood, with ``m(h)`` and the hidden state read without gradient):
     ``p(r | h) = sum_k pi_k(h) N(r; mu_k(h), diag sigma_k(h)^2)``. Generation draws a
     component ``k ~ pi(h)`` and ``v = m(h) + mu_k + sqrt(tau) sigma_k e``: τ scales the
