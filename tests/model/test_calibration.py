@@ -140,7 +140,7 @@ def test_deterministic_head_is_not_calibrated(synthetic, tiny, quiet_train):
     CaLMFlowModel.setup_anndata(
         synthetic, condition_keys=["cell_type", "condition"], control={"condition": "control"}
     )
-    model = CaLMFlowModel(synthetic, source="control", **tiny)
+    model = CaLMFlowModel(synthetic, source="control", head="deterministic", **tiny)
     quiet_train(model, max_epochs=1)
     assert model.temperature == 1.0
     assert getattr(model, "temperature_calibration_", None) is None

@@ -192,14 +192,15 @@ def test_unconditional_noise_model(kang_small, tiny, quiet_train):
     ("source", "given", "expected"),
     [
         ("noise", {}, ("flow", "bridge", 1.0, "mlp")),
-        ("additive", {}, ("deterministic", "straight", 0.0, None)),
-        ("control", {}, ("deterministic", "straight", 0.0, None)),
+        ("additive", {}, ("flow", "straight", 0.0, "bottleneck")),
+        ("control", {}, ("flow", "straight", 0.0, "bottleneck")),
         (
             "noise",
             {"head": "deterministic", "path": "straight"},
             ("deterministic", "straight", 0.0, None),
         ),
-        ("additive", {"path": "bridge"}, ("deterministic", "bridge", 1.0, None)),
+        ("additive", {"path": "bridge"}, ("flow", "bridge", 1.0, "bottleneck")),
+        ("control", {"head": "deterministic"}, ("deterministic", "straight", 0.0, None)),
         ("noise", {"sigma_min": 0.3}, ("flow", "bridge", 0.3, "mlp")),
         ("control", {"head": "flow"}, ("flow", "straight", 0.0, "bottleneck")),
         ("additive", {"head": "gmm"}, ("gmm", "straight", 0.0, "bottleneck")),
@@ -208,9 +209,9 @@ def test_unconditional_noise_model(kang_small, tiny, quiet_train):
     ],
 )
 def test_head_and_path_defaults_follow_the_source(kang_small, tiny, source, given, expected):
-    """From noise the flow head (MLP mean) on bridge paths, from cells the deterministic head
-    on straight ones (a flow or gmm head from cells: the bottleneck mean); what is given
-    wins; the resolved values are what a saved model stores."""
+    """From noise the flow head with an MLP mean on bridge paths, from cells the flow head
+    with the bottleneck mean on straight ones; what is given wins; the resolved values are
+    what a saved model stores."""
     from sccalmflow.nn import DeterministicHead
 
     CaLMFlowModel.setup_anndata(kang_small, **KEYS)
@@ -310,7 +311,11 @@ def test_predict_from_given_source_cells(trained):
         trained.predict(cond, n_cells=3, source_cells=nan)
 
 
-def test_oversample_modes_and_the_default(trained):
+def test_oversample_modes_and_the_default(held_out, tiny, quiet_train):
+    """``oversample`` (for the deterministic head): repeat, interpolate and the default,
+    a smoothed bootstrap."""
+    trained = CaLMFlowModel(held_out, **{**tiny, "head": "deterministic"})
+    quiet_train(trained, max_epochs=3, batch_size=64)
     reg = trained.adata
     ctrl = reg[((reg.obs["cell_type"] == "NK") & (reg.obs["condition"] == "control")).to_numpy()]
     cond = {"cell_type": ["NK"], "condition": [HELD[1]]}

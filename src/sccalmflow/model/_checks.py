@@ -51,18 +51,20 @@ class SourceDefaults:
 #:   it too soon) for twice the step budget from cells (the flow head learns the whole
 #:   distribution: W2 in PCA fell from 10.0 to below the best CFM's, 3 seeds), its mean an
 #:   MLP (the bottleneck: cells too wide at every τ, MMD 0.0047 vs 0.0013);
-#: - from cells, the deterministic head on straight paths (held-out Kang types: the best R²,
-#:   E-distance, MMD and W2 of the heads), early-stopped on a 10 % validation split; a flow
-#:   or gmm head from cells gets the deterministic head's network as its mean (the MLP
-#:   failed on one held-out split of six, E-distance 4.3 vs 0.46).
+#: - from cells, the flow head on straight paths with the deterministic head's network (the
+#:   bottleneck) as its mean (kang-loo, 9 held-out types x 3 seeds: R² top-100 DE, E-distance
+#:   and MMD at least as good as the deterministic head's, a higher empirical W2 (wider
+#:   cells), and a distribution instead of one cell per source; with an MLP mean it failed on
+#:   one held-out split of six, E-distance 4.3 vs 0.46), early-stopped on a 10 % validation
+#:   split.
 SOURCE_DEFAULTS: Mapping[str, SourceDefaults] = MappingProxyType(
     {
         "noise": SourceDefaults("flow", "bridge", "mlp", validation_size=0.0, step_scale=2.0),
         "control": SourceDefaults(
-            "deterministic", "straight", "bottleneck", validation_size=0.1, step_scale=1.0
+            "flow", "straight", "bottleneck", validation_size=0.1, step_scale=1.0
         ),
         "additive": SourceDefaults(
-            "deterministic", "straight", "bottleneck", validation_size=0.1, step_scale=1.0
+            "flow", "straight", "bottleneck", validation_size=0.1, step_scale=1.0
         ),
     }
 )
@@ -125,11 +127,11 @@ def generator_defaults(
     """The head, path, path noise and mean network the model uses for ``source``.
 
     Each argument given is kept; each ``None`` is filled from :data:`SOURCE_DEFAULTS`:
-    from noise the flow head on Brownian-bridge paths, from cells (``"additive"``,
-    ``"control"``) the deterministic head on straight paths, each chosen from the numbers
-    in ``benchmarks/results/`` (``unconditional.md``, ``generator.md``). A flow or gmm head
-    gets an MLP mean from noise and the deterministic head's network from cells; the other
-    heads have no separate mean (``None``; giving one is an error).
+    the flow head, on Brownian-bridge paths from noise and on straight paths from cells
+    (``"additive"``, ``"control"``), each chosen from the numbers in ``benchmarks/results/``
+    (``unconditional_seeds.md``, ``kang-loo_seeds.md``, ``generator.md``). A flow or gmm head
+    gets an MLP mean from noise and the deterministic head's network (``"bottleneck"``) from
+    cells; the other heads have no separate mean (``None``; giving one is an error).
 
     Parameters
     ----------
@@ -148,10 +150,10 @@ def generator_defaults(
     >>> from sccalmflow.model import generator_defaults
     >>> generator_defaults("noise")
     ('flow', 'bridge', 1.0, 'mlp')
-    >>> generator_defaults("additive", path="bridge")
-    ('deterministic', 'bridge', 1.0, None)
-    >>> generator_defaults("control", head="flow")
+    >>> generator_defaults("additive")
     ('flow', 'straight', 0.0, 'bottleneck')
+    >>> generator_defaults("control", head="deterministic", path="bridge")
+    ('deterministic', 'bridge', 1.0, None)
     """
     check_choice("source", source, SOURCES)
     defaults = SOURCE_DEFAULTS[source]

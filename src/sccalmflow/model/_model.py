@@ -96,18 +96,19 @@ class CaLMFlowModel(
     ot_coupling
         Pair sources and targets within a condition by exact optimal transport (POT).
     head
-        The next-state head: ``"deterministic"`` (a regression: one cell per source cell; τ
-        has no effect), ``"gmm"`` (the mean velocity plus a mixture of 8 Gaussians for the
-        rest of ``p(velocity | history)``; τ scales their variance), ``"flow"`` (the mean
-        plus a small flow-matching network that samples the rest; τ scales its start
-        noise), ``"variational"`` (the paper's; its decoder can learn to ignore the latent)
-        or ``"cvae"`` (a conditional VAE). Default (``None``), from the numbers in
-        ``benchmarks/results/``: with ``source="noise"`` the flow head on bridge paths
+        The next-state head: ``"flow"`` (a regression of the mean velocity plus a small
+        flow-matching network that samples the rest of ``p(velocity | history)``; τ scales its
+        start noise), ``"deterministic"`` (the regression alone: one cell per source cell; τ
+        has no effect), ``"gmm"`` (the mean plus a mixture of 8 Gaussians for the rest; τ
+        scales their variance), ``"variational"`` (the paper's; its decoder can learn to
+        ignore the latent) or ``"cvae"`` (a conditional VAE). Default (``None``), from the
+        numbers in ``benchmarks/results/``: the flow head, on bridge paths from noise
         (unconditional Kang, 3 seeds, with ``train()``'s budget from noise: MMD, W2 and
         E-distance below every CFM's at the suite's budget; the deterministic head on straight
-        paths: E-distance 0.40 vs 0.05); from cells the
-        deterministic head on straight paths (held-out Kang types: the best R², E-distance,
-        MMD and W2 of all heads, ``generator.md``).
+        paths: E-distance 0.40 vs 0.05) and on straight paths from cells (held-out Kang types,
+        3 seeds: R², E-distance and MMD at least as good as the deterministic head's, cells
+        somewhat wider, W2 higher; ``kang-loo_seeds.md``). ``head="deterministic"`` gives
+        the regression, one cell per source cell, at a fifth of the generation time.
     latent_dim
         Dimension of the head's latent (deterministic, variational and cvae heads; the
         bottleneck of a ``"bottleneck"`` mean).
@@ -175,8 +176,8 @@ class CaLMFlowModel(
     head_mean
         The network that regresses the mean velocity of a ``"flow"`` or ``"gmm"`` head:
         ``"mlp"`` (two layers) or ``"bottleneck"`` (the deterministic head's network).
-        Default (``None``): the bottleneck from cells (held-out Kang types: no failed split,
-        lower E-distance), the MLP from noise (the bottleneck made cells too wide there).
+        Default (``None``): the bottleneck from cells (held-out Kang types: the MLP failed on
+        one split of six), the MLP from noise (the bottleneck made cells too wide there).
         Other heads have no separate mean and refuse it.
     pretrained_config
         Used by :meth:`load`: the saved pretrained backbone's config, built with random
