@@ -12,7 +12,10 @@ when training began to seed torch at every epoch's first step (resumable checkpo
 million cells"; the deterministic case kept its values); a
 change that moves code without meaning to change behaviour must keep these values (to float
 tolerance). ``noise_defaults`` was rewritten when ``train()`` began to choose τ from the
-cells (``temperature=None``, the default; its model and its cells at τ = 1 unchanged).
+cells (``temperature=None``, the default; its model and its cells at τ = 1 unchanged),
+and again when the weight average became bias-corrected (its short training had kept much
+of the first weights); ``control_flow_bridge`` when a flow head from cells got the
+deterministic head's network as its mean (``head_mean="bottleneck"``).
 Regenerate only when a change is meant to alter
 predictions, and say so in CHANGELOG.md::
 

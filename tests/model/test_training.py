@@ -151,10 +151,19 @@ def _flat(model):
 
 
 def test_ema_decay_ends_with_the_average_of_the_weights(kang_small, tiny, quiet_train, capsys):
-    """``train(ema_decay=...)`` is Lightning's weight averaging as an EMA: decay 0 averages
-    nothing (the plain run's weights), 0.995 is the default, 0.9 differs from the plain run
-    and equals Lightning's ``EMAWeightAveraging`` passed by hand (to rounding)."""
-    from lightning.pytorch.callbacks import EMAWeightAveraging
+    """``train(ema_decay=...)`` is Lightning's weight averaging as a bias-corrected EMA: decay
+    0 averages nothing (the plain run's weights), 0.995 is the default, and the model ends
+    with ``m_1 = w_1, m_t = m_{t-1} + (w_t - m_{t-1}) (1 - d) / (1 - d^t)`` over the weights
+    ``w_t`` after each step, computed here by hand: a short run is not pulled back towards
+    its first weights (a plain EMA keeps ``d^t`` of them)."""
+    import lightning.pytorch as pl
+
+    class Steps(pl.Callback):  # the raw weights after every optimiser step
+        def __init__(self):
+            self.seen = []
+
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            self.seen.append(_flat(pl_module))
 
     def weights(**kwargs):
         model = CaLMFlowModel(_held_out(kang_small), **{**tiny, "head": "flow"})
@@ -163,15 +172,18 @@ def test_ema_decay_ends_with_the_average_of_the_weights(kang_small, tiny, quiet_
 
     plain_model, plain = weights(ema_decay=None)
     _, none = weights(ema_decay=0.0)
-    model, ema = weights(ema_decay=0.9)
-    lightning_ema = EMAWeightAveraging(decay=0.9, use_buffers=False)
-    _, by_hand = weights(ema_decay=None, callbacks=[lightning_ema])
+    spy = Steps()
+    model, ema = weights(ema_decay=0.9, callbacks=[spy])
     default_model, _ = weights()
     torch.testing.assert_close(none, plain)
     # the buffers (the PCA) are not averaged: predictions stay in the model's PCA space
     assert model.features_.fingerprint() == plain_model.features_.fingerprint()
     assert not torch.allclose(ema, plain)
+    by_hand = spy.seen[0].clone()
+    for t, w in enumerate(spy.seen[1:], start=2):
+        by_hand += (w - by_hand) * (1 - 0.9) / (1 - 0.9**t)
     torch.testing.assert_close(ema, by_hand)
+    torch.testing.assert_close(spy.seen[-1], plain)  # the spy saw the same run
     assert model.training_summary["ema_decay"] == 0.9
     assert default_model.training_summary["ema_decay"] == 0.995
     assert plain_model.training_summary["ema_decay"] is None

@@ -12,7 +12,6 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import WeightAveraging
 from scvi.train import TrainRunner
-from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from ..data import SequenceDataModule, stratified_split
 from ..module import MEAN_ERROR
@@ -81,13 +80,25 @@ def training_line(summary: dict) -> str:
 
 
 def ema_callback(decay: float) -> WeightAveraging:
-    """Lightning's weight averaging, after every step, as an EMA of the parameters by ``lerp``.
+    """Lightning's weight averaging, after every step: a bias-corrected EMA of the parameters.
 
-    Not the buffers (the PCA); and ``lerp`` leaves a constant exactly as it is (frozen
-    backbone weights stay bit for bit), where ``EMAWeightAveraging``'s
-    ``decay * a + (1 - decay) * b`` rounds it.
+    Update ``t`` (1 the first) moves the average towards the weights by
+    ``(1 - decay) / (1 - decay**t)``, Adam's bias correction: the average is the
+    ``decay``-weighted mean of the steps taken so far, not, as a plain EMA started at the
+    first weights (``get_ema_multi_avg_fn``), one that keeps ``decay**t`` of them (half after
+    140 steps at 0.995: a short training ended near its random start, below Additive in the
+    language tutorial, R² 0.81 instead of 0.91). After a few thousand steps the two agree.
+    Not the buffers (the PCA); ``lerp`` leaves a constant exactly as it is (frozen backbone
+    weights stay bit for bit).
     """
-    return WeightAveraging(use_buffers=False, multi_avg_fn=get_ema_multi_avg_fn(decay))
+
+    @torch.no_grad()
+    def update(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
+        t = int(n_averaged) + 1
+        weight = (1.0 - decay) / (1.0 - decay**t) if decay < 1 else 1.0 / t
+        torch._foreach_lerp_(averaged, current, weight)
+
+    return WeightAveraging(use_buffers=False, multi_avg_fn=update)
 
 
 def with_callbacks(
@@ -200,8 +211,10 @@ class TrainingMixin:
         ema_decay
             Generate with an exponential moving average of the weights (Lightning's
             :class:`~lightning.pytorch.callbacks.WeightAveraging`, updated after every
-            step with this decay; 0.995, the default, averages over about the last 200 steps;
-            the buffers, such as the PCA, are not averaged). The average is what is
+            step with this decay; 0.995, the default, averages over about the last 200 steps,
+            bias-corrected so that a shorter run averages the steps it took instead of
+            keeping part of its first weights; the buffers, such as the PCA, are not
+            averaged). The average is what is
             validated, what early stopping and ``restore_best`` read, and what the model ends
             with. ``None``: the weights of the last (or best) step. On held-out Kang types
             (CD14 Mono and B, 3 seeds, the deterministic head) it lowered E-distance, MMD and
