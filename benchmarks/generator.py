@@ -232,8 +232,11 @@ def markdown(rows: list[dict], note: str = "") -> str:
             if has_spread
             else ""
         )
-        + ". `default` is the constructor's defaults; other variants name the keywords they "
-        "change. Sampling heads are scored at every τ.",
+        + ". `default` is the constructor's defaults when the row was run (until 2026-12-03 the "
+        "deterministic head from cells, since then the flow head on the bottleneck mean, "
+        '`head_mean="bottleneck"`); other variants name the keywords they change (rows run '
+        "before that date with `head=flow` or `head=gmm` have the MLP mean). Sampling heads "
+        "are scored at every τ.",
         "",
         "## Mean ± sd over runs (held-out type x seed), per variant and τ",
         "",
