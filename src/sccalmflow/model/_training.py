@@ -95,8 +95,7 @@ def ema_callback(decay: float) -> WeightAveraging:
     @torch.no_grad()
     def update(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
         t = int(n_averaged) + 1
-        weight = (1.0 - decay) / (1.0 - decay**t) if decay < 1 else 1.0 / t
-        torch._foreach_lerp_(averaged, current, weight)
+        torch._foreach_lerp_(averaged, current, (1.0 - decay) / (1.0 - decay**t))
 
     return WeightAveraging(use_buffers=False, multi_avg_fn=update)
 
@@ -214,9 +213,8 @@ class TrainingMixin:
             step with this decay; 0.995, the default, averages over about the last 200 steps,
             bias-corrected so that a shorter run averages the steps it took instead of
             keeping part of its first weights; the buffers, such as the PCA, are not
-            averaged). The average is what is
-            validated, what early stopping and ``restore_best`` read, and what the model ends
-            with. ``None``: the weights of the last (or best) step. On held-out Kang types
+            averaged). The average is what is validated, what early stopping and
+            ``restore_best`` read, and what the model ends with. ``None``: the weights of the last (or best) step. On held-out Kang types
             (CD14 Mono and B, 3 seeds, the deterministic head) it lowered E-distance, MMD and
             W2; from noise it is what makes the flow head match CFM
             (``benchmarks/results/generator.md``, ``unconditional.md``).

@@ -8,7 +8,7 @@ from ._cvae_head import ConditionalVAEHead
 from ._flow_head import FlowMatchingHead
 from ._head import NextStateHead
 from ._mixture_head import MixtureHead
-from ._variational_head import MEAN_NETWORKS, DeterministicHead, VariationalHead
+from ._variational_head import DeterministicHead, VariationalHead
 
 #: The heads by name, in the order the docs list them.
 HEADS = ("deterministic", "variational", "cvae", "flow", "gmm")
@@ -55,10 +55,6 @@ def build_head(
         raise ValueError(
             f"The {name!r} head has no separate mean network; `mean` applies to the "
             f"{' and '.join(map(repr, MEAN_HEADS))} heads. Leave it None."
-        )
-    if mean is not None and mean not in MEAN_NETWORKS:
-        raise ValueError(
-            f"mean must be one of {', '.join(map(repr, MEAN_NETWORKS))}; got {mean!r}."
         )
     kwargs = {"mean": mean or "mlp", "latent_dim": latent_dim}
     if name == "deterministic":
