@@ -214,9 +214,10 @@ class TrainingMixin:
             bias-corrected so that a shorter run averages the steps it took instead of
             keeping part of its first weights; the buffers, such as the PCA, are not
             averaged). The average is what is validated, what early stopping and
-            ``restore_best`` read, and what the model ends with. ``None``: the weights of the last (or best) step. On held-out Kang types
-            (CD14 Mono and B, 3 seeds, the deterministic head) it lowered E-distance, MMD and
-            W2; from noise it is what makes the flow head match CFM
+            ``restore_best`` read, and what the model ends with. ``None``: the weights of the
+            last (or best) step. On held-out Kang types (CD14 Mono and B, 3 seeds, the
+            deterministic head) it lowered E-distance, MMD and W2; from noise it is what makes
+            the flow head match CFM
             (``benchmarks/results/generator.md``, ``unconditional.md``).
         n_steps_kl_warmup
             Steps over which the KL weight rises linearly to ``kl_weight`` (default: a fifth
