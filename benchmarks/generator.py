@@ -89,16 +89,19 @@ def run_one(
         pred, gen_s = predict_timed(model, split.condition, n_cells, seed, temperature=tau)
         row[f"tau={tau:g}"] = {**scored(pred, real, split, setup, seed), "gen_s": gen_s}
     row["default_tau"] = model.temperature
-    row["pool"] = score_pool(model, split, setup, seed, n_cells)
+    row["pool"] = score_pool(model, split, setup, seed, n_cells, taus if sampling else ())
     if variant == "default":
         row["references"] = score_references(model, split, setup, seed, n_cells)
     return row
 
 
-def score_pool(model, split, setup: dict, seed: int, n_cells: int, pool: int = 40, subsets=4):
+def score_pool(
+    model, split, setup: dict, seed: int, n_cells: int, taus=(), pool: int = 40, subsets=4
+):
     """``n_cells`` cells from ``subsets`` random sets of ``pool`` of the type's control cells.
 
-    A sampling head reuses each source with new noise (``oversample="repeat"``); the
+    A sampling head reuses each source with new noise (``oversample="repeat"``), at its
+    default τ (mode ``"repeat"``) and at every other τ of ``taus`` (``"repeat τ=0.5"``); the
     deterministic head is scored with ``"repeat"``, ``"interpolate"`` and ``"smooth"`` (the
     smoothed bootstrap of the sources). Means over subsets.
     """
@@ -107,18 +110,24 @@ def score_pool(model, split, setup: dict, seed: int, n_cells: int, pool: int = 4
     ct = split.cell_type
     obs = split.train.obs
     ctrl = split.train[((obs["cell_type"] == ct) & (obs["condition"] == "control")).to_numpy()]
-    modes = ["repeat"] if model.module.samples_latent(1.0) else list(OVERSAMPLE)
+    if model.module.samples_latent(1.0):
+        others = [t for t in taus if not np.isclose(t, model.temperature)]
+        modes = [("repeat", {})] + [(f"repeat τ={t:g}", {"temperature": t}) for t in others]
+    else:
+        modes = [(mode, {}) for mode in OVERSAMPLE]
     out: dict = {}
-    for mode in modes:
+    for name, kwargs in modes:
+        oversample = name.split()[0]
         values = []
         for s in range(subsets):
             rng = np.random.default_rng(100 + s)
             subset = ctrl[np.sort(rng.choice(ctrl.n_obs, min(pool, ctrl.n_obs), replace=False))]
             pred, _ = predict_timed(
-                model, split.condition, n_cells, seed + s, source_cells=subset, oversample=mode
-            )
+                model, split.condition, n_cells, seed + s, source_cells=subset,
+                oversample=oversample, **kwargs,
+            )  # fmt: skip
             values.append(scored(pred, split.real, split, setup, seed))
-        out[mode] = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
+        out[name] = {k: float(np.mean([v[k] for v in values])) for k in values[0]}
     return out
 
 
