@@ -175,6 +175,16 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(tau_rows(rows, keys))
 
 
+def common_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the (cell type, seed) pairs that every variant has."""
+    pairs = df.groupby("variant")[["cell_type", "seed"]].apply(
+        lambda g: set(zip(g.cell_type, g.seed, strict=True))
+    )
+    shared = set.intersection(*pairs)
+    keep = [(c, s) in shared for c, s in zip(df.cell_type, df.seed, strict=True)]
+    return df[keep]
+
+
 def pool_frame(rows: list[dict]) -> pd.DataFrame:
     """One row per (variant, cell type, seed, oversample mode) of the 40-control pools."""
     return pd.DataFrame(
@@ -193,14 +203,17 @@ def pool_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def reference_frame(rows: list[dict]) -> pd.DataFrame:
-    """Additive and the replicate per (cell type, seed)."""
-    return pd.DataFrame(
+    """Additive and the replicate per (cell type, seed), once (the latest run's)."""
+    df = pd.DataFrame(
         [
             {"cell_type": r["cell_type"], "seed": r["seed"], "method": m, **v}
             for r in rows
             for m, v in r.get("references", {}).items()
         ]
     )
+    if df.empty:
+        return df
+    return df.drop_duplicates(["cell_type", "seed", "method"], keep="last")
 
 
 def gap_closed(df: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
@@ -251,6 +264,17 @@ def markdown(rows: list[dict], note: str = "") -> str:
         "",
         md_table(mean_sd(df.sort_values(["variant", "tau"]), ["variant", "tau"], cols)),
     ]
+    common = common_runs(df)
+    if len(common) < len(df):
+        lines += [
+            "",
+            "## The same, on the runs every variant has",
+            "",
+            "Variants were run on different held-out types and seeds; here only the (type, "
+            f"seed) pairs all of them have ({len(common.groupby(['cell_type', 'seed']))}).",
+            "",
+            md_table(mean_sd(common.sort_values(["variant", "tau"]), ["variant", "tau"], cols)),
+        ]
     refs = reference_frame(rows)
     if not refs.empty:
         gaps = gap_closed(df, refs)
@@ -274,7 +298,8 @@ def markdown(rows: list[dict], note: str = "") -> str:
             "## 500 cells from 40 control cells",
             "",
             "Four random sets of 40 of the held-out type's control cells (`source_cells=`), "
-            "500 cells each at the variant's default τ: the deterministic head repeats its 40 "
+            "500 cells each at the variant's default τ (`repeat`; runs since 2026-12-03 also at "
+            "each other τ, `repeat τ=...`): the deterministic head repeats its 40 "
             "cells (`oversample='repeat'`), interpolates between controls "
             "(`'interpolate'`) or starts from a smoothed bootstrap of them that keeps their "
             "mean and covariance (`'smooth'`, runs since 2026-12-02); a sampling head draws a "
