@@ -89,10 +89,37 @@ def run_one(
         pred, gen_s = predict_timed(model, split.condition, n_cells, seed, temperature=tau)
         row[f"tau={tau:g}"] = {**scored(pred, real, split, setup, seed), "gen_s": gen_s}
     row["default_tau"] = model.temperature
+    if sampling and len(taus) > 1:
+        row["calibration"] = calibrate_on_validation(model, split, taus)
     row["pool"] = score_pool(model, split, setup, seed, n_cells, taus if sampling else ())
     if variant == "default":
         row["references"] = score_references(model, split, setup, seed, n_cells)
     return row
+
+
+def calibrate_on_validation(model, split, taus) -> dict:
+    """The τ ``calibrate_temperature`` would choose on cells of the training conditions.
+
+    A 10 % stratified sample of the training cells (``train()``'s validation fraction and
+    seed; the model trained on it or not, the held-out cells stay unseen), scored at every τ
+    of ``taus`` with MMD and with E-distance; the model's τ is restored afterwards.
+    """
+    from sccalmflow.data import stratified_split
+
+    cells = split.train.obs[list(model.condition_keys)].astype(str)
+    groups, _ = model.conditions.groups(cells)
+    _, val = stratified_split(groups, 0.1, model.seed)
+    default, out = model.temperature, {}
+    for metric in ("mmd", "e_distance"):
+        table = model.calibrate_temperature(
+            split.train[val], temperatures=list(taus), metric=metric, progress_bar=False
+        )
+        out[metric] = {
+            "chosen": float(table.temperature[table.chosen].iloc[0]),
+            "values": [float(v) for v in table.value],
+        }
+    model.temperature = default
+    return out
 
 
 def score_pool(
