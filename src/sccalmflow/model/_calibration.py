@@ -57,9 +57,15 @@ class CalibrationMixin:
         closest to 1). :meth:`train` calls it at the end for a model from noise
         (``source="noise"``) built with ``temperature=None`` (the default) whose head
         samples, with the validation cells as reference (the training cells when there is no
-        validation split). From cells, call it yourself with cells of the conditions you
-        will generate: a τ chosen on the training conditions can be too wide for a
-        condition the model never saw. A deterministic head ignores τ and is refused.
+        validation split). From cells :meth:`train` leaves τ at 1: on held-out Kang cell
+        types MMD and E-distance kept falling up to the widest τ tried (1.5), on the seen
+        conditions' cells as on the held-out ones, while the cells at τ = 1 were already
+        wider than the real ones (``benchmarks/results/generator_notes.md``): past the right
+        spread they reward cells that cover an error of the mean. Call it yourself with
+        cells of the conditions you will generate, and check the choice against a metric
+        that is lowest at the right spread (``metric="w2_gaussian"``, or
+        :func:`sccalmflow.tl.temperature_sweep`). A deterministic head ignores τ and is
+        refused.
 
         Parameters
         ----------
@@ -190,9 +196,10 @@ class CalibrationMixin:
         """:meth:`train`'s last step: choose τ on the validation (else training) cells.
 
         Only for a model from noise built with ``temperature=None`` whose head samples.
-        From cells the spread comes partly from the source cells, and a τ that suits the
-        training conditions can over-disperse a condition never seen, so τ stays 1 there.
-        When no condition has 2 validation cells, the training cells are the reference.
+        From cells τ stays 1: there MMD on the seen conditions' cells chose the widest τ of
+        the grid in 21 of 21 held-out Kang runs, where the cells at τ = 1 are already wider
+        than the real ones (see :meth:`calibrate_temperature`). When no condition has 2
+        validation cells, the training cells are the reference.
         """
         # the constructor's own argument (saved with the model): None asks for a calibration
         given = self.init_params_["non_kwargs"].get("temperature")
