@@ -100,15 +100,19 @@ def run_one(
 def calibrate_on_validation(model, split, taus) -> dict:
     """The τ ``calibrate_temperature`` would choose on cells of the training conditions.
 
-    A 10 % stratified sample of the training cells (``train()``'s validation fraction and
-    seed; the model trained on it or not, the held-out cells stay unseen), scored at every τ
-    of ``taus`` with MMD and with E-distance; the model's τ is restored afterwards.
+    A stratified sample of the training cells of ``train()``'s default validation fraction
+    for the model's source (:data:`sccalmflow.model.SOURCE_DEFAULTS`) and the model's seed
+    (not necessarily the cells ``train()`` held out; the held-out type's cells stay unseen),
+    scored at every τ of ``taus`` with MMD and with E-distance; the model's τ is restored
+    afterwards.
     """
     from sccalmflow.data import stratified_split
+    from sccalmflow.model import SOURCE_DEFAULTS
 
     cells = split.train.obs[list(model.condition_keys)].astype(str)
     groups, _ = model.conditions.groups(cells)
-    _, val = stratified_split(groups, 0.1, model.seed)
+    fraction = SOURCE_DEFAULTS[model.source].validation_size
+    _, val = stratified_split(groups, fraction, model.seed)
     default, out = model.temperature, {}
     for metric in ("mmd", "e_distance"):
         table = model.calibrate_temperature(
@@ -139,12 +143,12 @@ def score_pool(
     ctrl = split.train[((obs["cell_type"] == ct) & (obs["condition"] == "control")).to_numpy()]
     if model.module.samples_latent(1.0):
         others = [t for t in taus if not np.isclose(t, model.temperature)]
-        modes = [("repeat", {})] + [(f"repeat τ={t:g}", {"temperature": t}) for t in others]
+        modes = [("repeat", "repeat", {})]
+        modes += [(f"repeat τ={t:g}", "repeat", {"temperature": t}) for t in others]
     else:
-        modes = [(mode, {}) for mode in OVERSAMPLE]
+        modes = [(mode, mode, {}) for mode in OVERSAMPLE]
     out: dict = {}
-    for name, kwargs in modes:
-        oversample = name.split()[0]
+    for name, oversample, kwargs in modes:
         values = []
         for s in range(subsets):
             rng = np.random.default_rng(100 + s)
