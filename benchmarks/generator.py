@@ -100,19 +100,11 @@ def run_one(
 def calibrate_on_validation(model, split, taus) -> dict:
     """The τ ``calibrate_temperature`` would choose on cells of the training conditions.
 
-    A stratified sample of the training cells of ``train()``'s default validation fraction
-    for the model's source (:data:`sccalmflow.model.SOURCE_DEFAULTS`) and the model's seed
-    (not necessarily the cells ``train()`` held out; the held-out type's cells stay unseen),
-    scored at every τ of ``taus`` with MMD and with E-distance; the model's τ is restored
-    afterwards.
+    The cells ``train()`` held out for validation (``model.validation_indices``; the
+    held-out type's cells stay unseen), scored at every τ of ``taus`` with MMD and with
+    E-distance; the model's τ is restored afterwards.
     """
-    from sccalmflow.data import stratified_split
-    from sccalmflow.model import SOURCE_DEFAULTS
-
-    cells = split.train.obs[list(model.condition_keys)].astype(str)
-    groups, _ = model.conditions.groups(cells)
-    fraction = SOURCE_DEFAULTS[model.source].validation_size
-    _, val = stratified_split(groups, fraction, model.seed)
+    val = model.validation_indices
     default, out = model.temperature, {}
     for metric in ("mmd", "e_distance"):
         table = model.calibrate_temperature(

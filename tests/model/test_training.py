@@ -33,6 +33,14 @@ def test_train_reports_and_restores_the_best_epoch(kang_small, tiny, quiet_train
     assert summary["epochs"] == len(val) <= 8
     assert summary["best_epoch"] == int(np.nanargmin(val))
     assert summary["best_validation_loss"] == pytest.approx(float(np.nanmin(val)), rel=1e-5)
+    # the split is kept as scvi-tools keeps it: disjoint positions covering every cell, about
+    # 10 % of each condition's cells in validation
+    train, val_idx = model.train_indices, model.validation_indices
+    assert not set(train) & set(val_idx)
+    assert sorted([*train, *val_idx]) == list(range(model.adata.n_obs))
+    groups = model.adata.obs.groupby(list(model.condition_keys), observed=True).indices
+    for rows in groups.values():
+        assert np.isin(rows, val_idx).sum() == min(round(0.1 * len(rows)), len(rows) - 1)
     repr(model)  # scvi-tools prints the summary
     printed = " ".join(capsys.readouterr().out.split())  # rich wraps lines
     assert f"weights of epoch {summary['best_epoch'] + 1}" in printed

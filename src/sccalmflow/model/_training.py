@@ -334,6 +334,8 @@ class TrainingMixin:
         )
         cells = self._cell_conditions()
         self.observed_values_ = {k: sorted(set(cells[k].astype(str))) for k in self.condition_keys}
+        # scvi-tools' record of the split: positions of the registered cells
+        self.train_indices, self.validation_indices = dm.train_idx, dm.val_idx
         self._calibrate_after_training(
             dm.train_idx, dm.val_idx, show=bool(trainer_kwargs.get("enable_progress_bar", True))
         )
