@@ -269,6 +269,49 @@ def pool_frame(rows: list[dict]) -> pd.DataFrame:
     )
 
 
+def calibration_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per (run, calibration metric): the τ chosen and the held-out scores there.
+
+    ``reference``: the cells the choice was made on (``train()``'s validation cells, or, in
+    rows before they were recorded, a re-drawn sample of mostly trained-on cells);
+    ``delta_<metric>``: the held-out metric at the chosen τ minus at the default τ.
+    """
+    out = []
+    for r in rows:
+        cal = r.get("calibration")
+        if not cal:
+            continue
+        where = "validation cells" if cal.get("reference") else "re-drawn sample"
+        default = r[f"tau={r['default_tau']:g}"]
+        for metric, v in cal.items():
+            if metric == "reference":
+                continue
+            at = r[f"tau={v['chosen']:g}"]
+            out.append(
+                {
+                    "reference": where,
+                    "chosen_by": metric,
+                    "cell_type": r["cell_type"],
+                    "seed": r["seed"],
+                    "tau": v["chosen"],
+                    **{m: at[m] for m in [*METRICS, "spread"] if m in at},
+                    **{f"delta_{m}": at[m] - default[m] for m in METRICS},
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def steps_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per (run, number of the flow head's integration steps)."""
+    return pd.DataFrame(
+        [
+            {"cell_type": r["cell_type"], "seed": r["seed"], "n_steps": int(n), **v}
+            for r in rows
+            for n, v in r.get("head_steps", {}).items()
+        ]
+    )
+
+
 def reference_frame(rows: list[dict]) -> pd.DataFrame:
     """Additive and the replicate per (cell type, seed), once (the latest run's)."""
     df = pd.DataFrame(
@@ -376,6 +419,7 @@ def markdown(rows: list[dict], note: str = "") -> str:
             "",
             md_table(mean_sd(pools, ["variant", "mode"], [*METRICS, "distinct"])),
         ]
+    lines += calibration_section(rows) + steps_section(rows)
     at_default = df[np.isclose(df.tau, df.default_tau) | df.default_tau.isna()]
     lines += [
         "",
@@ -386,6 +430,52 @@ def markdown(rows: list[dict], note: str = "") -> str:
         note,
     ]
     return "\n".join(lines)
+
+
+def calibration_section(rows: list[dict]) -> list[str]:
+    """The page's lines on the τ ``calibrate_temperature`` chose (none without records)."""
+    from benchmarks.report import md_table, mean_sd
+
+    cal = calibration_frame(rows)
+    if cal.empty:
+        return []
+    by = ["reference", "chosen_by"]
+    cols = [*METRICS, "spread", *(f"delta_{m}" for m in METRICS)]
+    chosen = cal.groupby(by)["tau"].apply(
+        lambda t: ", ".join(f"{k:g}: {n}" for k, n in sorted(t.value_counts().items()))
+    )
+    table = mean_sd(cal, by, cols).merge(chosen.rename("τ chosen (times)").reset_index(), on=by)
+    return [
+        "",
+        "## The τ `calibrate_temperature` chooses, and the held-out cells there",
+        "",
+        "Per run, the τ of `--taus` that `calibrate_temperature` chose on cells of the seen "
+        "conditions (`train()`'s validation cells, `model.validation_indices`; older rows: a "
+        "re-drawn 10 % sample, mostly cells the model trained on) with each metric, and the "
+        "held-out cells' scores at that τ; `delta_`: minus the scores at the default τ (below "
+        "0 is better for E-distance, MMD and W2, above 0 for R²).",
+        "",
+        md_table(table),
+    ]
+
+
+def steps_section(rows: list[dict]) -> list[str]:
+    """The page's lines on the flow head's integration steps (none without records)."""
+    from benchmarks.report import md_table, mean_sd
+
+    steps = steps_frame(rows)
+    if steps.empty:
+        return []
+    return [
+        "",
+        "## The flow head's integration steps",
+        "",
+        "The default model's 500 cells at the default τ, generated again with the head's "
+        "midpoint steps set to each count after training (same seed); `gen_s`: seconds to "
+        "generate the 500 cells (one torch thread, two runs sharing the machine).",
+        "",
+        md_table(mean_sd(steps.sort_values("n_steps"), ["n_steps"], [*METRICS, "spread", "gen_s"])),
+    ]
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:

@@ -431,6 +431,45 @@ def test_generator_variants_and_page(tmp_path):
     pools = md.split("## 500 cells from 40 control cells")[1]
     assert "| default | interpolate |" in pools and f"| {'head=gmm'} | repeat |" in pools
     assert "Per held-out type" in md
+    assert "calibrate_temperature` chooses" not in md and "integration steps" not in md
+
+
+def test_generator_calibration_and_steps_sections(tmp_path):
+    """``generator.py``: the τ calibration chose and the flow head's steps, from rows."""
+    from benchmarks import generator
+
+    scores = dict(r2_pearson_top_de=0.9, e_distance_pca=1.0, mmd_pca=0.03, w2_pca=8.0)
+    cal = {
+        "reference": "validation_indices",
+        "mmd": {"chosen": 1.0, "values": [2, 1]},
+        "w2_gaussian": {"chosen": 0.5, "values": [1, 2]},
+    }
+    rows = [
+        {"variant": "default", "cell_type": "B", "seed": s, "train_s": 10.0, "epochs": 3,
+         "default_tau": 1.0, "calibration": cal if s else {k: v for k, v in cal.items()
+                                                           if k != "reference"},
+         "head_steps": {str(n): {**scores, "spread": 6.0, "gen_s": n / 4} for n in (2, 8)},
+         **{f"tau={t:g}": {**scores, "w2_pca": 8.0 + t + s, "spread": 6.0 + t, "distinct": 9}
+            for t in (0.5, 1.0)}}
+        for s in (0, 1)
+    ]  # fmt: skip
+    c = generator.calibration_frame(rows)
+    assert len(c) == 4 and set(c.reference) == {"validation cells", "re-drawn sample"}
+    w2 = c[c.chosen_by == "w2_gaussian"]
+    assert (w2.tau == 0.5).all() and np.allclose(w2.delta_w2_pca, -0.5)
+    assert np.allclose(w2.spread, 6.5) and np.allclose(w2.w2_pca, [8.5, 9.5])
+    assert np.allclose(c[c.chosen_by == "mmd"].delta_w2_pca, 0)
+    steps = generator.steps_frame(rows)
+    assert sorted(steps.n_steps) == [2, 2, 8, 8] and np.allclose(steps.gen_s, [0.5, 2, 0.5, 2])
+    (tmp_path / "generator.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    generator.main(["--report-only", "--out", str(tmp_path)])
+    md = (tmp_path / "generator.md").read_text()
+    section = md.split("calibrate_temperature` chooses")[1].split("## The flow head")[0]
+    line = next(ln for ln in section.splitlines() if "| validation cells | w2_gaussian |" in ln)
+    assert line.rstrip().endswith("| 1 | 0.5: 1 |")  # one run, τ 0.5 chosen once
+    steps_md = md.split("## The flow head's integration steps")[1].split("## Per held-out")[0]
+    line = next(ln for ln in steps_md.splitlines() if ln.startswith("| 8 |"))
+    assert line.rstrip().endswith("| 2 ± 0 | 2 |")  # gen_s 8 / 4 = 2 in both runs
 
 
 def test_generator_toys_page(tmp_path):
