@@ -659,3 +659,25 @@ def test_seeds_page_unconditional_notes(tmp_path):
     assert "| CaLMFlow (1 traj.) | 11 ± 1 | 11 ± 1 |" in md
     assert "| 2 | CaLMFlow (1 traj.) | 1.09 |" in md  # 12 / 11
     assert md.endswith("## What these runs say\n")
+
+
+# ====================================================================== metric_spread.py
+def test_metric_spread_finds_which_metric_wants_the_right_spread(tmp_path):
+    """Gaussian cells vs Gaussian cells, one set rescaled: E-distance and MMD are lowest at
+    the real spread, the empirical W2 in 30-d at 150 cells per set below it."""
+    from benchmarks import metric_spread
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 30)) * np.linspace(3.0, 0.5, 30)
+    a = metric_spread.rescaled(z, 0.5)
+    np.testing.assert_allclose(a.mean(0), z.mean(0))
+    np.testing.assert_allclose(a.std(0), 0.5 * z.std(0))
+    df = metric_spread.run({"gauss": z}, scales=(0.6, 0.8, 1.0, 1.25), n_splits=3)
+    assert len(df) == 12 and set(df.n_half) == {150}
+    low = metric_spread.lowest_at(df).loc["gauss"]
+    assert low["e_distance"] == low["mmd"] == 1.0
+    assert low["w2"] == 0.6
+    df.to_csv(tmp_path / "metric_spread.csv", index=False)
+    metric_spread.main(["--report-only", "--out", str(tmp_path)])
+    md = (tmp_path / "metric_spread.md").read_text()
+    assert "| gauss | 0.6 | 1 | 1 |" in md
