@@ -21,7 +21,11 @@ from scipy import stats
 from scipy.spatial.distance import pdist
 
 HERE = Path(__file__).parent / "pinned_metrics"
-RTOL, ATOL = 1e-7, 1e-10
+#: Values in PCA space move at the 1e-6 level between releases of the numerical stack (a
+#: fresh install on 2026-12-03 moved 14 of 90 values of ``joint_layer`` by up to 1.4e-6
+#: relative, with no code change): checked to 1e-5, which still catches any change of
+#: behaviour.
+RTOL, ATOL = 1e-5, 1e-9
 #: UMAP coordinates change between umap-learn / pynndescent / numba releases (an upgrade
 #: moved every point, yet kept the pairwise distances' ranks at 0.99 and the metrics in UMAP
 #: space within 14 %): those are checked for the same geometry, not the same numbers.

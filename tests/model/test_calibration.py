@@ -119,21 +119,44 @@ def test_too_few_validation_cells_fall_back_to_training_cells(synthetic, tiny, q
     assert rec["n_reference_cells"] == synthetic.n_obs - 6
 
 
-def test_from_cells_train_keeps_one(synthetic, tiny, quiet_train):
-    """From cells train() leaves τ at 1; asked, the reference is the perturbed conditions."""
+def test_from_cells_train_calibrates_on_the_perturbed_validation_cells(
+    synthetic, tiny, quiet_train
+):
+    """From cells train() chooses τ too, on the validation cells of the generated conditions."""
     CaLMFlowModel.setup_anndata(
         synthetic, condition_keys=["cell_type", "condition"], control={"condition": "control"}
     )
     model = CaLMFlowModel(synthetic, source="control", head="gmm", **tiny)
-    quiet_train(model, max_epochs=1)
-    assert model.temperature == 1.0
-    assert getattr(model, "temperature_calibration_", None) is None
+    quiet_train(model, max_epochs=1, validation_size=0.2)
+    rec = model.temperature_calibration_
+    assert rec["reference"] == "validation cells" and rec["metric"] == "mmd"
+    assert rec["n_conditions"] == 3  # 3 cell types x "drug"; control cells are sources
+    drug = (synthetic.obs["condition"] == "drug").to_numpy()
+    assert rec["n_reference_cells"] == drug[model.validation_indices].sum()
+    best = rec["temperatures"][int(np.argmin(rec["values"]))]
+    assert model.temperature == best and model.training_summary["temperature"] == best
+    # asked again on the registered cells: the reference is every perturbed cell
     table = model.calibrate_temperature(temperatures=(0.5, 1.0), progress_bar=False)
     rec = model.temperature_calibration_
     assert rec["reference"] == "registered cells"
-    assert rec["n_conditions"] == 3  # 3 cell types x "drug"; control cells are sources
-    assert rec["n_reference_cells"] == (synthetic.obs["condition"] == "drug").sum()
+    assert rec["n_conditions"] == 3 and rec["n_reference_cells"] == drug.sum()
     assert model.temperature == table.loc[table["value"].idxmin(), "temperature"]
+
+
+def test_no_reference_for_the_calibration_warns_and_keeps_one(synthetic, tiny, quiet_train):
+    """When no generated condition has 2 cells to compare with, τ stays 1 with a warning."""
+    CaLMFlowModel.setup_anndata(
+        synthetic, condition_keys=["cell_type", "condition"], control={"condition": "control"}
+    )
+    model = CaLMFlowModel(synthetic, source="control", head="flow", **tiny)
+    quiet_train(model, max_epochs=1)
+    model.temperature, model.temperature_calibration_ = 1.0, None
+    control = np.flatnonzero((synthetic.obs["condition"] == "control").to_numpy())
+    one_drug = np.flatnonzero((synthetic.obs["condition"] == "drug").to_numpy())[:1]
+    # control cells are sources, and one perturbed cell cannot be compared with
+    with pytest.warns(UserWarning, match="stays 1"):
+        model._calibrate_after_training(control, one_drug, show=False)
+    assert model.temperature == 1.0 and model.temperature_calibration_ is None
 
 
 def test_deterministic_head_is_not_calibrated(synthetic, tiny, quiet_train):

@@ -16,6 +16,8 @@ cells (``temperature=None``, the default; its model and its cells at τ = 1 unch
 and again when the weight average became bias-corrected (its short training had kept much
 of the first weights); ``control_flow_bridge`` when a flow head from cells got the
 deterministic head's network as its mean (``head_mean="bottleneck"``).
+``noise_variational`` was rewritten on 2026-12-03 when a fresh install of the dependencies
+(no code change) moved its cells by up to 0.0024; the cause was not isolated.
 Regenerate only when a change is meant to alter
 predictions, and say so in CHANGELOG.md::
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -54,18 +55,22 @@ class CalibrationMixin:
         cells (same seed at every τ, so only τ differs) and measures ``metric`` between the
         generated and the real cells of each condition in the model's PCA space; the τ with
         the lowest mean over conditions becomes :attr:`temperature` (a tie goes to the τ
-        closest to 1). :meth:`train` calls it at the end for a model from noise
-        (``source="noise"``) built with ``temperature=None`` (the default) whose head
-        samples, with the validation cells as reference (the training cells when there is no
-        validation split). From cells :meth:`train` leaves τ at 1: on held-out Kang cell
-        types MMD and E-distance kept falling up to the widest τ tried (1.5), on the seen
-        conditions' cells as on the held-out ones, while the cells at τ = 1 were already
-        wider than the real ones (``benchmarks/results/generator_notes.md``): past the right
-        spread they reward cells that cover an error of the mean. Call it yourself with
-        cells of the conditions you will generate, and check the choice against a metric
-        that is lowest at the right spread (``metric="w2_gaussian"``, or
-        :func:`sccalmflow.tl.temperature_sweep`). A deterministic head ignores τ and is
-        refused.
+        closest to 1). :meth:`train` calls it at the end for a model built with
+        ``temperature=None`` (the default) whose head samples, from noise or from cells,
+        with the validation cells of the conditions it generates as reference (from cells
+        the control cells are sources and are left out; the training cells when no such
+        condition has 2 validation cells). MMD by default because it is lowest at the right
+        spread: real cells against real cells, one half scaled about its mean, MMD and
+        E-distance were lowest at the real spread on 4 of 4 Kang cell types while the
+        empirical W2 kept falling down to the narrowest scale tried, 0.6
+        (``benchmarks/results/metric_spread.md``). On held-out Kang cell types
+        (``benchmarks/results/generator_notes.md``) the validation cells of the seen
+        conditions chose 1.5 in @@CHOSEN@@ runs (the default flow head's cells there are
+        narrower than the real ones at τ = 1), and on the held-out cells 1.5 had a lower
+        E-distance than τ = 1 in @@EBETTER@@ runs, a lower MMD in @@MBETTER@@ and a higher R² in
+        @@RBETTER@@. Call it yourself with cells of the conditions you will generate, or check
+        the choice with :func:`sccalmflow.tl.temperature_sweep`. A deterministic head
+        ignores τ and is refused.
 
         Parameters
         ----------
@@ -76,8 +81,9 @@ class CalibrationMixin:
             Distinct temperatures τ >= 0 to try.
         metric
             ``"mmd"`` (default; RBF kernel, :func:`~sccalmflow.metrics.mmd`),
-            ``"e_distance"`` or ``"w2_gaussian"``. Not the empirical W2: in many dimensions
-            it prefers sets narrower than the real cells.
+            ``"e_distance"`` or ``"w2_gaussian"`` (with under ~100 cells per condition it
+            too prefers sets somewhat narrower than the real cells). Not the empirical W2: in
+            many dimensions it prefers sets narrower than the real cells.
         max_cells
             At most this many reference cells (a seeded subsample, the same share of every
             condition); as many cells are generated, split evenly over the conditions.
@@ -195,36 +201,47 @@ class CalibrationMixin:
     ) -> None:
         """:meth:`train`'s last step: choose τ on the validation (else training) cells.
 
-        Only for a model from noise built with ``temperature=None`` whose head samples.
-        From cells τ stays 1: there MMD on the seen conditions' cells chose the widest τ of
-        the grid in 21 of 21 held-out Kang runs, where the cells at τ = 1 are already wider
-        than the real ones (see :meth:`calibrate_temperature`). When no condition has 2
-        validation cells, the training cells are the reference.
+        Only for a model built with ``temperature=None`` whose head samples, from noise or
+        from cells (see :meth:`calibrate_temperature` for the measurements behind it). The
+        reference is the validation cells when a condition to generate (from cells: not a
+        control one) has 2 of them, else the training cells; when neither has, τ stays 1
+        with a warning.
         """
         # the constructor's own argument (saved with the model): None asks for a calibration
         given = self.init_params_["non_kwargs"].get("temperature")
-        if self.source != "noise" or given is not None:
-            return
-        if not self.module.samples_latent(1.0):
+        if given is not None or not self.module.samples_latent(1.0):
             return
         cells = self._cell_conditions()
-        groups, _ = self.conditions.groups(cells)
-        has_two = np.bincount(groups[np.asarray(val_idx, dtype=np.int64)]).max(initial=0) >= 2
-        rows, where = (val_idx, "validation cells") if has_two else (train_idx, "training cells")
-        self._calibrate(
-            cells, self.get_pca(), np.asarray(rows), list(CALIBRATION_TEMPERATURES), "mmd",
-            DEFAULT_MAX_CELLS, self.seed + 1, where, show,
-        )  # fmt: skip
+        groups, frame = self.conditions.groups(cells)
+        targets = self._is_target(frame)
+        for rows, where in ((val_idx, "validation cells"), (train_idx, "training cells")):
+            rows = np.asarray(rows, dtype=np.int64)
+            if (np.bincount(groups[rows], minlength=len(frame))[targets] >= 2).any():
+                self._calibrate(
+                    cells, self.get_pca(), rows, list(CALIBRATION_TEMPERATURES), "mmd",
+                    DEFAULT_MAX_CELLS, self.seed + 1, where, show,
+                )  # fmt: skip
+                return
+        warnings.warn(
+            "No condition to generate has 2 or more validation or training cells to choose the "
+            "sampling temperature with, so it stays 1. Call model.calibrate_temperature(cells) "
+            "with cells of the conditions you will generate, or build the model with "
+            "temperature=1.0 to keep 1 without this warning.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def _is_target(self, frame: pd.DataFrame) -> np.ndarray:
+        """Which conditions of ``frame`` are generated (from cells, control ones are sources)."""
+        if self.source == "noise":
+            return np.ones(len(frame), dtype=bool)
+        return ~np.asarray(self.conditions.is_control(frame), dtype=bool)
 
     def _reference_groups(self, cells: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray]]:
         """The conditions to generate (not control ones from cells) and their reference rows."""
         groups, frame = self.conditions.groups(cells)
-        keep = [
-            g
-            for g in range(len(frame))
-            if (groups == g).sum() >= 2
-            and not (self.source != "noise" and self.conditions.is_control(frame.iloc[[g]])[0])
-        ]
+        targets = self._is_target(frame)
+        keep = [g for g in range(len(frame)) if targets[g] and (groups == g).sum() >= 2]
         if not keep:
             raise ValueError(
                 "No condition has 2 or more reference cells to compare with (control cells are "

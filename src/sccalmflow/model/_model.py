@@ -119,9 +119,10 @@ class CaLMFlowModel(
     temperature
         Sampling temperature τ: scales the variance of a sampling head's noise at generation
         (0: no noise; the deterministic head ignores it); the cells' spread grows with τ.
-        Default (``None``): from noise, chosen by :meth:`train` at its end, the τ whose cells
-        are closest (MMD) to the validation or training cells (:meth:`calibrate_temperature`);
-        from cells, and until then, 1.0. A number: that τ, kept.
+        Default (``None``): chosen by :meth:`train` at its end, from noise and from cells,
+        the τ whose cells are closest (MMD) to the validation (else training) cells of the
+        conditions it generates (:meth:`calibrate_temperature`); 1.0 until then. A number:
+        that τ, kept.
     architecture
         Family of the random-weight backbone: ``"gpt_neox"`` (Pythia-style) or ``"gpt2"``
         (ignored with a pretrained ``backbone``).

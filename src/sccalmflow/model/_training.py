@@ -166,12 +166,14 @@ class TrainingMixin:
         One epoch is one pass over the training cells: every cell is the target of one
         trajectory, with a new source, coupling and grouping each epoch.
 
-        At the end, a model from noise built with ``temperature=None`` (the default) whose
-        head samples sets :attr:`temperature` to the τ of
+        At the end, a model built with ``temperature=None`` (the default) whose head samples
+        sets :attr:`temperature` to the τ of
         :data:`~sccalmflow.model.CALIBRATION_TEMPERATURES` whose generated cells have the
-        lowest MMD to the validation cells (to at most 2,000 training cells without a
-        validation split; :meth:`calibrate_temperature`); the choice is in
-        ``temperature_calibration_`` and :attr:`training_summary` (``"temperature"``).
+        lowest MMD to the validation cells of the conditions it generates (from cells, not
+        the control ones; to at most 2,000 training cells without a validation split;
+        :meth:`calibrate_temperature`); the choice is in ``temperature_calibration_`` and
+        :attr:`training_summary` (``"temperature"``). The indices of the split are
+        ``train_indices`` and ``validation_indices``.
 
         Parameters
         ----------
