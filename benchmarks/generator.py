@@ -368,7 +368,10 @@ def markdown(rows: list[dict], note: str = "") -> str:
         "deterministic head from cells, since then the flow head on the bottleneck mean, "
         '`head_mean="bottleneck"`); other variants name the keywords they change (rows run '
         "before that date with `head=flow` or `head=gmm` have the MLP mean). Sampling heads "
-        "are scored at every τ.",
+        "are scored at every τ. Every row's `default_tau` is 1, the default from cells when "
+        "it was run; since the evening of 2026-12-03 `train()` chooses τ from the validation "
+        "cells (MMD), and the section on `calibrate_temperature` below gives the held-out "
+        "scores at the τ it chooses.",
         "",
         "## Mean ± sd over runs (held-out type x seed), per variant and τ",
         "",
