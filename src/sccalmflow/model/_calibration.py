@@ -68,9 +68,9 @@ class CalibrationMixin:
         conditions chose 1.5 in 18 of 18 runs (the default flow head's cells there are
         narrower than the real ones at τ = 1), and on the held-out cells 1.5 had a lower
         E-distance than τ = 1 in 13 of them, a lower MMD in 12 and a higher R² in 14 (and a
-        higher empirical W2 in all 18). Call it yourself with cells of the conditions you will generate, or check
-        the choice with :func:`sccalmflow.tl.temperature_sweep`. A deterministic head
-        ignores τ and is refused.
+        higher empirical W2 in all 18). Call it yourself with cells of the conditions you
+        will generate, or check the choice with :func:`sccalmflow.tl.temperature_sweep`. A
+        deterministic head ignores τ and is refused.
 
         Parameters
         ----------
@@ -82,8 +82,8 @@ class CalibrationMixin:
         metric
             ``"mmd"`` (default; RBF kernel, :func:`~sccalmflow.metrics.mmd`),
             ``"e_distance"`` or ``"w2_gaussian"`` (with fewer than a few hundred cells per
-            condition it too prefers sets narrower than the real cells). Not the empirical W2: in
-            many dimensions it prefers sets narrower than the real cells.
+            condition it too prefers sets narrower than the real cells). Not the empirical
+            W2: in many dimensions it prefers sets narrower than the real cells.
         max_cells
             At most this many reference cells (a seeded subsample, the same share of every
             condition); as many cells are generated, split evenly over the conditions.
