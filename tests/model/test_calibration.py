@@ -24,6 +24,7 @@ def test_train_chooses_the_lowest_mmd(from_noise):
     assert rec["temperatures"] == list(CALIBRATION_TEMPERATURES)
     assert rec["reference"] == "training cells"  # from noise: no validation split
     assert rec["n_reference_cells"] == 600 and rec["n_conditions"] == 1
+    assert rec["n_generated_per_condition"] == 600
     best = rec["temperatures"][int(np.argmin(rec["values"]))]
     assert from_noise.temperature == rec["chosen"] == best
     assert from_noise.training_summary["temperature"] == best
@@ -133,6 +134,10 @@ def test_from_cells_train_calibrates_on_the_perturbed_validation_cells(
     assert rec["n_conditions"] == 3  # 3 cell types x "drug"; control cells are sources
     drug = (synthetic.obs["condition"] == "drug").to_numpy()
     assert rec["n_reference_cells"] == drug[model.validation_indices].sum()
+    # as many generated cells per condition as the largest reference set, not max_cells' share
+    val = synthetic.obs.iloc[model.validation_indices]
+    largest = val[val["condition"] == "drug"].groupby("cell_type", observed=True).size().max()
+    assert rec["n_generated_per_condition"] == largest
     best = rec["temperatures"][int(np.argmin(rec["values"]))]
     assert model.temperature == best and model.training_summary["temperature"] == best
     # asked again on the registered cells: the reference is every perturbed cell

@@ -86,7 +86,8 @@ class CalibrationMixin:
             W2: in many dimensions it prefers sets narrower than the real cells.
         max_cells
             At most this many reference cells (a seeded subsample, the same share of every
-            condition); as many cells are generated, split evenly over the conditions.
+            condition); each condition gets as many generated cells as the largest reference
+            set has, and at most ``max_cells`` are generated in all.
             Conditions with fewer than 2 reference cells are left out, and of many conditions
             only the ``max_cells // 20`` with the most reference cells are compared.
         seed
@@ -168,7 +169,9 @@ class CalibrationMixin:
                        for m in members]  # fmt: skip
         rows = rows[np.concatenate(members)]
         members = list(np.split(np.arange(len(rows)), np.cumsum([len(m) for m in members])[:-1]))
-        n_gen = max(2, max_cells // len(frame))
+        # per condition as many cells as the largest reference set (no more than its share of
+        # max_cells): more generated cells than reference ones add time, not precision
+        n_gen = max(2, min(max_cells // len(frame), max(len(m) for m in members)))
         score = CALIBRATION_METRICS[metric]
         values = []
         labels = self.conditions.labels(frame)
@@ -192,6 +195,7 @@ class CalibrationMixin:
             "reference": where,
             "n_reference_cells": int(sum(len(m) for m in members)),
             "n_conditions": len(members),
+            "n_generated_per_condition": int(n_gen),
             "seed": int(seed),
         }
         return calibration_table(self.temperature_calibration_)
