@@ -216,11 +216,9 @@ class CalibrationMixin:
         if given is not None or not self.module.samples_latent(1.0):
             return
         cells = self._cell_conditions()
-        groups, frame = self.conditions.groups(cells)
-        targets = self._is_target(frame)
         for rows, where in ((val_idx, "validation cells"), (train_idx, "training cells")):
             rows = np.asarray(rows, dtype=np.int64)
-            if (np.bincount(groups[rows], minlength=len(frame))[targets] >= 2).any():
+            if self._reference_members(cells.iloc[rows])[1]:
                 self._calibrate(
                     cells, self.get_pca(), rows, list(CALIBRATION_TEMPERATURES), "mmd",
                     DEFAULT_MAX_CELLS, self.seed + 1, where, show,
@@ -235,23 +233,29 @@ class CalibrationMixin:
             stacklevel=3,
         )
 
-    def _is_target(self, frame: pd.DataFrame) -> np.ndarray:
-        """Which conditions of ``frame`` are generated (from cells, control ones are sources)."""
+    def _reference_members(self, cells: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray]]:
+        """The conditions to generate that have 2 or more of ``cells``, and their rows.
+
+        Every condition from noise; from cells not the control ones (they are sources).
+        Both empty when there is none.
+        """
+        groups, frame = self.conditions.groups(cells)
         if self.source == "noise":
-            return np.ones(len(frame), dtype=bool)
-        return ~np.asarray(self.conditions.is_control(frame), dtype=bool)
+            targets = np.ones(len(frame), dtype=bool)
+        else:
+            targets = ~np.asarray(self.conditions.is_control(frame), dtype=bool)
+        keep = [g for g in range(len(frame)) if targets[g] and (groups == g).sum() >= 2]
+        return frame.iloc[keep].reset_index(drop=True), [np.flatnonzero(groups == g) for g in keep]
 
     def _reference_groups(self, cells: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray]]:
-        """The conditions to generate (not control ones from cells) and their reference rows."""
-        groups, frame = self.conditions.groups(cells)
-        targets = self._is_target(frame)
-        keep = [g for g in range(len(frame)) if targets[g] and (groups == g).sum() >= 2]
-        if not keep:
+        """:meth:`_reference_members`, refusing cells with no condition to compare with."""
+        frame, members = self._reference_members(cells)
+        if not members:
             raise ValueError(
                 "No condition has 2 or more reference cells to compare with (control cells are "
                 "sources, not targets): pass cells of the generated conditions, or more of them."
             )
-        return frame.iloc[keep].reset_index(drop=True), [np.flatnonzero(groups == g) for g in keep]
+        return frame, members
 
 
 def calibration_table(record: dict[str, Any]) -> pd.DataFrame:
