@@ -137,21 +137,51 @@ def tau_rows(rows: list[dict], keys: list[str]) -> list[dict]:
     ]
 
 
+SOFTWARE = (
+    "sccalmflow", "torch", "numpy", "scipy", "scikit-learn", "anndata", "scanpy", "scvi-tools",
+    "lightning", "transformers", "POT", "torchcfm",
+)  # fmt: skip
+
+
+def software() -> dict[str, str]:
+    """The versions of :data:`SOFTWARE` installed (``""``: not installed) and the git commit.
+
+    Every JSON-lines row records them (``"software"``), so a number that moves between two
+    runs can be traced to a release.
+    """
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in SOFTWARE:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = ""
+    git = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, cwd=Path(__file__).parent, check=False,
+    )  # fmt: skip
+    found["commit"] = git.stdout.strip()
+    return found
+
+
 def run_jsonl(jsonl: Path, seeds, items, run) -> None:
     """``run(item, seed)`` for every seed and item, each result's rows appended to ``jsonl``.
 
     One torch thread, quiet Lightning (``configure_runtime``); prints each result and the
-    minutes it all took.
+    minutes it all took. Each row also records :func:`software` (``"software"``).
     """
     import time
 
     from benchmarks.methods import configure_runtime
 
     configure_runtime()
+    env = software()
     t0 = time.perf_counter()
     for seed in seeds:
         for item in items:
-            rows = run(item, seed)
+            rows = [{**row, "software": env} for row in run(item, seed)]
             append_jsonl(jsonl, rows)
             print(json.dumps(rows), flush=True)
     print(f"{(time.perf_counter() - t0) / 60:.1f} min", flush=True)

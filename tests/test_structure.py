@@ -174,3 +174,22 @@ def test_ci_fails_when_a_test_run_fails():
         script = "set -euo pipefail\n" + ci_line.replace(command, chain) + "\necho reached\n"
         res = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
         assert res.returncode != 0 and "reached" not in res.stdout, parts[failing]
+
+
+def test_ci_constraints_pin_exact_versions_without_torch():
+    """README's test install reads ``.ci/constraints.txt``: one exact ``name==version`` per
+    line, each package once, and neither torch (installed first, from the CPU wheel) nor a
+    CUDA package nor the project itself."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    assert '-e ".[test]" -c .ci/constraints.txt' in readme
+    lines = (root / ".ci" / "constraints.txt").read_text().splitlines()
+    pins = [line for line in lines if line and not line.startswith("#")]
+    pattern = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!-]+$")
+    assert pins and all(pattern.match(p) for p in pins), [p for p in pins if not pattern.match(p)]
+    names = [re.sub(r"[-_.]+", "-", p.split("==")[0]).lower() for p in pins]
+    assert len(names) == len(set(names))
+    assert not {"torch", "torchcfm", "sccalmflow"} & set(names)
+    assert not [n for n in names if n.startswith("nvidia") or "cuda" in n]

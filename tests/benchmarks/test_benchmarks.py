@@ -681,3 +681,14 @@ def test_metric_spread_finds_which_metric_wants_the_right_spread(tmp_path):
     metric_spread.main(["--report-only", "--out", str(tmp_path)])
     md = (tmp_path / "metric_spread.md").read_text()
     assert "| gauss | 0.6 | 1 | 1 |" in md
+
+
+def test_jsonl_rows_record_the_software(tmp_path, keep_threads):
+    """Every row ``run_jsonl`` appends carries the installed versions and the commit."""
+    jsonl = tmp_path / "rows.jsonl"
+    records.run_jsonl(jsonl, [0, 1], ["a"], lambda item, seed: [{"item": item, "seed": seed}])
+    rows = records.read_jsonl(jsonl)
+    assert [(r["item"], r["seed"]) for r in rows] == [("a", 0), ("a", 1)]
+    env = rows[0]["software"]
+    assert set(records.SOFTWARE) <= set(env) and "commit" in env
+    assert env["torch"] == torch.__version__ and env["numpy"] == np.__version__
