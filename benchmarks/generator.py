@@ -273,8 +273,9 @@ def calibration_frame(rows: list[dict]) -> pd.DataFrame:
     """One row per (run, calibration metric): the τ chosen and the held-out scores there.
 
     ``reference``: the cells the choice was made on (``train()``'s validation cells, or, in
-    rows before they were recorded, a re-drawn sample of mostly trained-on cells);
-    ``delta_<metric>``: the held-out metric at the chosen τ minus at the default τ.
+    rows before they were recorded, a re-drawn sample of mostly trained-on cells); ``grid``:
+    the τ it chose from; ``delta_<metric>``: the held-out metric at the chosen τ minus at
+    τ = 1.
     """
     out = []
     for r in rows:
@@ -282,7 +283,8 @@ def calibration_frame(rows: list[dict]) -> pd.DataFrame:
         if not cal:
             continue
         where = "validation cells" if cal.get("reference") else "re-drawn sample"
-        default = r[f"tau={r['default_tau']:g}"]
+        taus = row_taus(r)
+        default = r["tau=1"]
         for metric, v in cal.items():
             if metric == "reference":
                 continue
@@ -290,12 +292,57 @@ def calibration_frame(rows: list[dict]) -> pd.DataFrame:
             out.append(
                 {
                     "reference": where,
+                    "grid": f"{taus[0]:g} ... {taus[-1]:g}",
                     "chosen_by": metric,
                     "cell_type": r["cell_type"],
                     "seed": r["seed"],
                     "tau": v["chosen"],
                     **{m: at[m] for m in [*METRICS, "spread"] if m in at},
                     **{f"delta_{m}": at[m] - default[m] for m in METRICS},
+                }
+            )
+    return pd.DataFrame(out)
+
+
+def row_taus(row: dict) -> list[float]:
+    """The τ a row was scored at, in the order of its calibration values."""
+    return [float(k[4:]) for k in row if k.startswith("tau=")]
+
+
+def trained_tau(row: dict) -> float | None:
+    """The τ ``train()`` chooses for the row's model (``None``: no validation-cell record).
+
+    ``train()`` (since 2026-12-03, evening) ends by choosing τ with MMD on its validation
+    cells from :data:`~sccalmflow.model.CALIBRATION_TEMPERATURES`; rows run before it did
+    recorded the same MMD curve (:func:`calibrate_on_validation`), so the choice is read
+    from it: the lowest value among the row's τ up to the package grid's largest.
+    """
+    from sccalmflow.model import CALIBRATION_TEMPERATURES
+
+    cal = row.get("calibration", {})
+    if cal.get("reference") != "validation_indices":
+        return None
+    taus = row_taus(row)
+    ok = [i for i, tau in enumerate(taus) if tau <= max(CALIBRATION_TEMPERATURES) + 1e-9]
+    return taus[min(ok, key=lambda i: cal["mmd"]["values"][i])]
+
+
+def trained_frame(rows: list[dict]) -> pd.DataFrame:
+    """Per run with a validation-cell record: held-out scores at :func:`trained_tau` and at 1."""
+    out = []
+    for r in rows:
+        tau = trained_tau(r)
+        if tau is None:
+            continue
+        for at, label in ((tau, "chosen by train()"), (1.0, "τ = 1")):
+            out.append(
+                {
+                    "variant": r["variant"],
+                    "cell_type": r["cell_type"],
+                    "seed": r["seed"],
+                    "at": label,
+                    "tau": at,
+                    **{m: r[f"tau={at:g}"][m] for m in [*METRICS, "spread"]},
                 }
             )
     return pd.DataFrame(out)
@@ -368,10 +415,11 @@ def markdown(rows: list[dict], note: str = "") -> str:
         "deterministic head from cells, since then the flow head on the bottleneck mean, "
         '`head_mean="bottleneck"`); other variants name the keywords they change (rows run '
         "before that date with `head=flow` or `head=gmm` have the MLP mean). Sampling heads "
-        "are scored at every τ. Every row's `default_tau` is 1, the default from cells when "
-        "it was run; since the evening of 2026-12-03 `train()` chooses τ from the validation "
-        "cells (MMD), and the section on `calibrate_temperature` below gives the held-out "
-        "scores at the τ it chooses.",
+        "are scored at every τ. `default_tau` is the model's τ after `train()`: 1 from cells "
+        "in rows run before the evening of 2026-12-03, since then the τ `train()` chooses "
+        "from the validation cells (MMD); the sections on `calibrate_temperature` and on "
+        "the τ `train()` chooses below give the held-out scores there for every row with a "
+        "validation-cell record.",
         "",
         "## Mean ± sd over runs (held-out type x seed), per variant and τ",
         "",
@@ -422,11 +470,16 @@ def markdown(rows: list[dict], note: str = "") -> str:
             "",
             md_table(mean_sd(pools, ["variant", "mode"], [*METRICS, "distinct"])),
         ]
-    lines += calibration_section(rows) + steps_section(rows)
-    at_default = df[np.isclose(df.tau, df.default_tau) | df.default_tau.isna()]
+    lines += calibration_section(rows) + trained_section(rows) + steps_section(rows)
+    chosen = {(r["variant"], r["cell_type"], r["seed"]): trained_tau(r) for r in rows}
+    runs = zip(df.variant, df.cell_type, df.seed, df.default_tau, strict=True)
+    at_tau = np.array([chosen.get(k[:3]) or k[3] for k in runs], dtype=float)
+    at_default = df[np.isclose(df.tau, at_tau) | np.isnan(at_tau)]
     lines += [
         "",
         "## Per held-out type at the variant's default τ (mean ± sd over seeds)",
+        "",
+        "Runs with a validation-cell record: at the τ `train()` chooses (previous section).",
         "",
         md_table(mean_sd(at_default, ["cell_type", "variant"], [*METRICS, "train_s"])),
         "",
@@ -442,7 +495,7 @@ def calibration_section(rows: list[dict]) -> list[str]:
     cal = calibration_frame(rows)
     if cal.empty:
         return []
-    by = ["reference", "chosen_by"]
+    by = ["reference", "grid", "chosen_by"]
     cols = [*METRICS, "spread", *(f"delta_{m}" for m in METRICS)]
     chosen = cal.groupby(by)["tau"].apply(
         lambda t: ", ".join(f"{k:g}: {n}" for k, n in sorted(t.value_counts().items()))
@@ -455,10 +508,40 @@ def calibration_section(rows: list[dict]) -> list[str]:
         "Per run, the τ of `--taus` that `calibrate_temperature` chose on cells of the seen "
         "conditions (`train()`'s validation cells, `model.validation_indices`; older rows: a "
         "re-drawn 10 % sample, mostly cells the model trained on) with each metric, and the "
-        "held-out cells' scores at that τ; `delta_`: minus the scores at the default τ (below "
-        "0 is better for E-distance, MMD and W2, above 0 for R²).",
+        "held-out cells' scores at that τ; `delta_`: minus the scores at τ = 1 (below "
+        "0 is better for E-distance, MMD and W2, above 0 for R²); `grid`: the τ it chose "
+        "from (`train()` chooses from 0.25 ... 1.5).",
         "",
         md_table(table),
+    ]
+
+
+def trained_section(rows: list[dict]) -> list[str]:
+    """The page's lines on the held-out scores at the τ ``train()`` chooses, per seed."""
+    from benchmarks.report import md_table, mean_sd
+
+    df = trained_frame(rows)
+    if df.empty:
+        return []
+    cols = [*METRICS, "spread"]
+    per_seed = df.groupby(["at", "seed"], as_index=False)[cols].mean()
+    chosen = df[df["at"] == "chosen by train()"].tau.value_counts()
+    return [
+        "",
+        "## The τ `train()` chooses: held-out scores per seed",
+        "",
+        "The runs with a validation-cell record (all variants), at the τ `train()` chooses "
+        "(MMD on its validation cells, grid up to 1.5; read from the record in rows run "
+        "before `train()` chose it: `trained_tau`) and at τ = 1. Chosen: "
+        + ", ".join(f"{k:g} in {n} runs" for k, n in sorted(chosen.items()))
+        + ". Per seed, the mean over held-out types; then mean ± sd over the seeds' means, "
+        "and over all runs.",
+        "",
+        md_table(per_seed.sort_values(["at", "seed"]).round(4)),
+        "",
+        md_table(mean_sd(per_seed, ["at"], cols, count="seeds")),
+        "",
+        md_table(mean_sd(df, ["at"], cols)),
     ]
 
 
