@@ -473,7 +473,9 @@ def markdown(rows: list[dict], note: str = "") -> str:
     lines += calibration_section(rows) + trained_section(rows) + steps_section(rows)
     chosen = {(r["variant"], r["cell_type"], r["seed"]): trained_tau(r) for r in rows}
     runs = zip(df.variant, df.cell_type, df.seed, df.default_tau, strict=True)
-    at_tau = np.array([chosen.get(k[:3]) or k[3] for k in runs], dtype=float)
+    at_tau = np.array(
+        [k[3] if chosen.get(k[:3]) is None else chosen[k[:3]] for k in runs], dtype=float
+    )
     at_default = df[np.isclose(df.tau, at_tau) | np.isnan(at_tau)]
     lines += [
         "",
