@@ -703,3 +703,28 @@ def test_jsonl_rows_record_the_software(tmp_path, keep_threads):
     env = rows[0]["software"]
     assert set(records.SOFTWARE) <= set(env) and "commit" in env
     assert env["torch"] == torch.__version__ and env["numpy"] == np.__version__
+
+
+def test_generator_pooled_gap_is_the_fraction_of_the_mean_gap():
+    """``pooled_gap``: (mean method − mean Additive) / (mean replicate − mean Additive), and
+    the median of the per-run fractions in brackets."""
+    from benchmarks import generator
+
+    metrics = list(generator.METRICS)
+    runs = [("B", 0), ("NK", 0)]
+    refs = pd.DataFrame(
+        [
+            {"cell_type": c, "seed": s, "method": m, **dict.fromkeys(metrics, v)}
+            for (c, s), add, rep in zip(runs, (0.0, 0.0), (1.0, 3.0), strict=True)
+            for m, v in (("Additive", add), ("replicate", rep))
+        ]
+    )
+    df = pd.DataFrame(
+        [
+            {"variant": "v", "tau": 1.0, "cell_type": c, "seed": s, **dict.fromkeys(metrics, v)}
+            for (c, s), v in zip(runs, (0.5, 0.3), strict=True)
+        ]
+    )
+    table = generator.pooled_gap(df, refs)
+    # pooled: (0.4 - 0) / (2 - 0) = 0.2; per run 0.5 and 0.1, median 0.3
+    assert table.loc[0, "e_distance_pca"] == "0.200 (0.300)" and table.loc[0, "runs"] == 2
