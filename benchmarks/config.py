@@ -83,6 +83,7 @@ class UnconditionalConfig(SuiteConfig):
     trajectories: tuple[int, ...]
     n_genes: int | None = None
     temperatures: tuple[float, ...] = ()  # τ sweep of the first CaLMFlow model
+    head_steps: tuple[int, ...] = ()  # the first model again with its head's steps set to each
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +143,7 @@ CONFIGS: dict[str, dict[str, SuiteConfig]] = {
             n_genes=300,
             trajectories=(1, 2),
             temperatures=(0.5, 1.0),
+            head_steps=(2,),
             calmflow={**TINY_ARCH, "n_pca": 10, "n_time_points": 6},
             train={"max_epochs": 1},
             cfm=_TINY_CFM,

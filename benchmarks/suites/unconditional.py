@@ -78,6 +78,7 @@ def run(cfg: UnconditionalConfig, out: Path, seed: int) -> SuiteResult:
     # the sweep's τ and the one train() chose (the default), scored the same way
     taus = tuple(sorted({*cfg.temperatures, float(pca_model.temperature)}))
     sweep = sweep_temperatures(pca_model, taus if cfg.temperatures else (), n_eval, seed)
+    gen |= head_steps(pca_model, cfg, gen, n_eval, seed)
     real_pca = pca_model.get_pca(adata)
     gen |= generate_cfm(adata, cfg, pca_model, notes, n_eval, seed)
     nan = math.nan
@@ -135,6 +136,32 @@ def generate_calmflow(
         check_space(pred, first)
         gen[name] = Generated(np.asarray(pred.obsm[PCA_KEY]), t, g, math.nan, setting)
     return gen, first
+
+
+def head_steps(
+    model, cfg: UnconditionalConfig, gen: dict[str, Generated], n_eval: int, seed: int
+) -> dict[str, Generated]:
+    """The first model's cells again with its head's steps set to each of ``cfg.head_steps``.
+
+    Same seed and τ; nothing for a head that does not integrate. Named ``"CaLMFlow (N traj., n head steps)"``; the head's own count is restored.
+    """
+    from sccalmflow.data import PCA_KEY
+
+    head = model.module.head
+    if not cfg.head_steps or not hasattr(head, "n_steps"):
+        return {}
+    first = f"CaLMFlow ({cfg.trajectories[0]} traj.)"
+    out, default = {}, head.n_steps
+    try:
+        for n in cfg.head_steps:
+            head.n_steps = int(n)
+            pred, g = predict_timed(model, None, n_eval, seed)
+            setting = f"{gen[first].setting}, {n} head steps (default {default})"
+            name = f"CaLMFlow ({cfg.trajectories[0]} traj., {n} head steps)"
+            out[name] = Generated(np.asarray(pred.obsm[PCA_KEY]), math.nan, g, math.nan, setting)
+    finally:
+        head.n_steps = default
+    return out
 
 
 def sweep_temperatures(

@@ -176,9 +176,13 @@ def test_moons_tiny(keep_threads, tmp_path):
 @pytest.mark.slow
 def test_unconditional_tiny(keep_threads, tmp_path):
     suites.run_suite("unconditional", mode="tiny", out=tmp_path)
-    methods = FROM_NOISE | {"Real (other half)"}
+    # the first model again with 2 head steps (the tiny config's head_steps)
+    steps = "CaLMFlow (1 traj., 2 head steps)"
+    methods = FROM_NOISE | {"Real (other half)", steps}
     metrics = {"mmd", "w2", "adaptive_mmd", "leiden_kl", "w2_gaussian"}
-    _check_outputs("unconditional", tmp_path, methods, metrics)
+    df = _check_outputs("unconditional", tmp_path, methods, metrics)
+    rows = df[df.method == steps]
+    assert (rows.generate_seconds > 0).all() and rows.setting.str.contains("2 head steps").all()
     # the τ sweep of the first model: one row per temperature of the tiny config
     md = (tmp_path / "unconditional.md").read_text()
     section = md.split("## Temperature")[1].split("## Setup")[0]
