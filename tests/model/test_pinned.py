@@ -18,6 +18,8 @@ of the first weights); ``control_flow_bridge`` when a flow head from cells got t
 deterministic head's network as its mean (``head_mean="bottleneck"``).
 ``noise_variational`` was rewritten on 2026-12-03 when a fresh install of the dependencies
 (no code change) moved its cells by up to 0.0024; the cause was not isolated.
+``control_flow_bridge`` and ``noise_defaults`` were rewritten when the flow head's default
+integration steps went from 8 to 4 (same training, fewer sampler steps).
 Regenerate only when a change is meant to alter
 predictions, and say so in CHANGELOG.md::
 

@@ -69,7 +69,11 @@ class FlowMatchingHead(NextStateHead):
     n_blocks
         Number of residual blocks.
     n_steps
-        Midpoint steps of the sampler (2 evaluations each).
+        Midpoint steps of the sampler (2 evaluations each). 4 by default (8 until
+        2026-12-03): from cells on held-out Kang types (27 runs) and from noise on all Kang
+        cells (3 seeds) four steps gave the eight steps' E-distance, MMD and R² to within
+        seed noise in 0.55-0.62x the time; two steps were worse from noise
+        (``benchmarks/results/generator_notes.md``).
     n_train_draws
         Flow-matching draws per position in training (the LM runs once for all of them).
     residual
@@ -93,7 +97,7 @@ class FlowMatchingHead(NextStateHead):
         n_features: int,
         hidden: int,
         n_blocks: int = 3,
-        n_steps: int = 8,
+        n_steps: int = 4,
         n_train_draws: int = 1,
         residual: bool = True,
         mean: str = "mlp",
