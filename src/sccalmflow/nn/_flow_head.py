@@ -71,9 +71,9 @@ class FlowMatchingHead(NextStateHead):
     n_steps
         Midpoint steps of the sampler (2 evaluations each). 4 by default (8 until
         2026-12-03): from cells on held-out Kang types (27 runs) and from noise on all Kang
-        cells (3 seeds) four steps gave the eight steps' E-distance, MMD and R² to within
-        seed noise in 0.55-0.62x the time; two steps were worse from noise
-        (``benchmarks/results/generator_notes.md``).
+        cells (3 seeds) four steps gave the eight steps' E-distance and MMD (from cells also
+        R²) to within seed noise in 0.51-0.62x the time; two steps were worse from noise
+        (``benchmarks/results/generator_notes.md``, ``flow_head_steps/``).
     n_train_draws
         Flow-matching draws per position in training (the LM runs once for all of them).
     residual
