@@ -144,17 +144,13 @@ def score_head_steps(model, split, setup: dict, seed: int, n_cells: int, steps) 
     Same seed for every count, so only the steps differ; generation timed; the head's own
     count is restored afterwards.
     """
-    from benchmarks.methods import predict_timed
+    from benchmarks.methods import head_steps_set, predict_timed
 
-    head, out = model.module.head, {}
-    default = head.n_steps
-    try:
-        for n in steps:
-            head.n_steps = int(n)
+    out = {}
+    for n in steps:
+        with head_steps_set(model, n):
             pred, gen_s = predict_timed(model, split.condition, n_cells, seed)
-            out[str(n)] = {**scored(pred, split.real, split, setup, seed), "gen_s": gen_s}
-    finally:
-        head.n_steps = default
+        out[str(n)] = {**scored(pred, split.real, split, setup, seed), "gen_s": gen_s}
     return out
 
 

@@ -11,7 +11,8 @@ import inspect
 import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,18 @@ def predict_timed(obj, conditions, n: int, seed: int, **kwargs) -> tuple[Any, fl
     """``obj.predict`` timed after a 1-cell warm-up call (one-time caches, lazy imports)."""
     obj.predict(conditions, n_cells=1, seed=seed + WARMUP_SEED_OFFSET, **kwargs)
     return timed(lambda: obj.predict(conditions, n_cells=n, seed=seed, **kwargs))
+
+
+@contextmanager
+def head_steps_set(model, n: int) -> Iterator[None]:
+    """Inside the block the model's flow head integrates with ``n`` steps; its own after."""
+    head = model.module.head
+    default = head.n_steps
+    head.n_steps = int(n)
+    try:
+        yield
+    finally:
+        head.n_steps = default
 
 
 def signature_defaults(func: Callable) -> dict[str, Any]:

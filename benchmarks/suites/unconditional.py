@@ -25,6 +25,7 @@ from ..methods import (
     calmflow_defaults,
     cfm_setting,
     fit_calmflow,
+    head_steps_set,
     predict_timed,
     timed,
 )
@@ -143,24 +144,21 @@ def head_steps(
 ) -> dict[str, Generated]:
     """The first model's cells again with its head's steps set to each of ``cfg.head_steps``.
 
-    Same seed and τ; nothing for a head that does not integrate. Named ``"CaLMFlow (N traj., n head steps)"``; the head's own count is restored.
+    Same seed and τ, named ``"CaLMFlow (N traj., n head steps)"``; nothing for a head that
+    does not integrate.
     """
     from sccalmflow.data import PCA_KEY
 
-    head = model.module.head
-    if not cfg.head_steps or not hasattr(head, "n_steps"):
+    if not cfg.head_steps or not hasattr(model.module.head, "n_steps"):
         return {}
     first = f"CaLMFlow ({cfg.trajectories[0]} traj.)"
-    out, default = {}, head.n_steps
-    try:
-        for n in cfg.head_steps:
-            head.n_steps = int(n)
+    out = {}
+    for n in cfg.head_steps:
+        with head_steps_set(model, n):
             pred, g = predict_timed(model, None, n_eval, seed)
-            setting = f"{gen[first].setting}, {n} head steps (default {default})"
-            name = f"CaLMFlow ({cfg.trajectories[0]} traj., {n} head steps)"
-            out[name] = Generated(np.asarray(pred.obsm[PCA_KEY]), math.nan, g, math.nan, setting)
-    finally:
-        head.n_steps = default
+        setting = f"{gen[first].setting}, {n} head steps (default {model.module.head.n_steps})"
+        name = f"CaLMFlow ({cfg.trajectories[0]} traj., {n} head steps)"
+        out[name] = Generated(np.asarray(pred.obsm[PCA_KEY]), math.nan, g, math.nan, setting)
     return out
 
 

@@ -732,3 +732,16 @@ def test_generator_pooled_gap_is_the_fraction_of_the_mean_gap():
     table = generator.pooled_gap(df, refs)
     # pooled: (0.4 - 0) / (2 - 0) = 0.2; per run 0.5 and 0.1, median 0.3
     assert table.loc[0, "e_distance_pca"] == "0.200 (0.300)" and table.loc[0, "runs"] == 2
+
+
+def test_head_steps_set_restores_the_count_even_after_an_error():
+    """``methods.head_steps_set``: the flow head's steps inside the block, its own after."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(module=SimpleNamespace(head=SimpleNamespace(n_steps=4)))
+    with methods.head_steps_set(model, 2):
+        assert model.module.head.n_steps == 2
+    assert model.module.head.n_steps == 4
+    with pytest.raises(RuntimeError), methods.head_steps_set(model, 8):
+        raise RuntimeError
+    assert model.module.head.n_steps == 4
