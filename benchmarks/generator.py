@@ -31,7 +31,7 @@ import pandas as pd
 if __package__ in (None, ""):  # `python benchmarks/generator.py` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.records import add_run_arguments, read_jsonl, run_jsonl, tau_rows
+from benchmarks.records import add_run_arguments, read_jsonl, run_jsonl, scored_taus, tau_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The variants a plain run compares.
@@ -302,7 +302,7 @@ def calibration_frame(rows: list[dict]) -> pd.DataFrame:
 
 def row_taus(row: dict) -> list[float]:
     """The τ a row was scored at, in the order of its calibration values."""
-    return [float(k[4:]) for k in row if k.startswith("tau=")]
+    return list(scored_taus(row))
 
 
 def trained_tau(row: dict) -> float | None:

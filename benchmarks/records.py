@@ -127,13 +127,17 @@ def add_run_arguments(parser, variants: list[str], out: Path) -> None:
     parser.add_argument("--report-only", action="store_true")
 
 
+def scored_taus(row: dict) -> dict[float, dict]:
+    """The ``"tau=<τ>"`` entries of one record as ``{τ: values}``, in the record's order."""
+    return {float(key[4:]): val for key, val in row.items() if key.startswith("tau=")}
+
+
 def tau_rows(rows: list[dict], keys: list[str]) -> list[dict]:
     """One flat row per ``"tau=<τ>"`` entry of each record: ``keys`` copied, ``tau``, values."""
     return [
-        {**{k: r.get(k, float("nan")) for k in keys}, "tau": float(key[4:]), **val}
+        {**{k: r.get(k, float("nan")) for k in keys}, "tau": tau, **val}
         for r in rows
-        for key, val in r.items()
-        if key.startswith("tau=")
+        for tau, val in scored_taus(r).items()
     ]
 
 

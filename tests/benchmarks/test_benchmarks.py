@@ -709,6 +709,21 @@ def test_jsonl_rows_record_the_software(tmp_path, keep_threads):
     assert env["torch"] == torch.__version__ and env["numpy"] == np.__version__
 
 
+def test_scored_taus_and_tau_rows_read_the_tau_entries_once():
+    """``"tau=<τ>"`` keys are parsed in one place; the flat rows follow the record's order."""
+    row = {"cell_type": "B", "tau=0.5": {"mmd": 2.0}, "calibration": {}, "tau=1.25": {"mmd": 1.0}}
+    assert records.scored_taus(row) == {0.5: {"mmd": 2.0}, 1.25: {"mmd": 1.0}}
+    flat = records.tau_rows([row], ["cell_type", "seed"])
+    assert [(r["tau"], r["mmd"], r["cell_type"]) for r in flat] == [
+        (0.5, 2.0, "B"),
+        (1.25, 1.0, "B"),
+    ]
+    assert np.isnan(flat[0]["seed"])
+    from benchmarks import generator
+
+    assert generator.row_taus(row) == [0.5, 1.25]
+
+
 def test_generator_pooled_gap_is_the_fraction_of_the_mean_gap():
     """``pooled_gap``: (mean method − mean Additive) / (mean replicate − mean Additive), and
     the median of the per-run fractions in brackets."""
