@@ -200,12 +200,18 @@ def score_references(model, split, setup: dict, seed: int, n_cells: int) -> dict
     from benchmarks.suites.kang_loo import replicate_halves
     from sccalmflow.baselines import Additive
 
-    add = Additive().fit(split.train, n_pca=model.module.n_features, seed=seed, **setup)
+    n_pca = model.module.n_features
+    add = Additive().fit(split.train, n_pca=n_pca, seed=seed, **setup)
     pred, _ = predict_timed(add, split.condition, n_cells, seed)
     half_a, ref = replicate_halves(split, seed)
     out = {}
     for name, (p, r) in {"Additive": (pred, split.real), "replicate": (half_a, ref)}.items():
         out[name] = scored(p, r, split, setup, seed, cells=False)
+    if getattr(model, "pca_folds", None):  # the same cells, with the model's cross-fitting
+        folds = model.pca_folds
+        add = Additive().fit(split.train, n_pca=n_pca, seed=seed, pca_folds=folds, **setup)
+        pred, _ = predict_timed(add, split.condition, n_cells, seed)
+        out["Additive, cross-fitted"] = scored(pred, split.real, split, setup, seed, cells=False)
     return out
 
 

@@ -140,6 +140,7 @@ class BaselineMethod:
         pca_scaling: Scaling = "global",
         seed: int = 0,
         log_normalised: bool = True,
+        pca_folds: int | None = None,
     ) -> Self:
         """Fit the baseline on the cells of ``adata``.
 
@@ -166,6 +167,11 @@ class BaselineMethod:
             ``X`` (or the layer) holds log-normalised expression, checked as by the model
             (finite, not raw counts, not scaled). ``False``: any finite continuous data
             (e.g. synthetic points); only finiteness is checked.
+        pca_folds
+            ``None`` (default): the training cells enter as projected, as the published
+            methods do. A number: cross-fitted in that many folds
+            (:meth:`~sccalmflow.data.PCAFeatures.cross_fit_transform`), with the spread new
+            cells have, as :class:`~sccalmflow.CaLMFlowModel` does by default.
 
         Returns
         -------
@@ -181,6 +187,8 @@ class BaselineMethod:
         )
         check_n_pca(check_int("n_pca", n_pca, minimum=1), adata.n_obs, adata.n_vars)
         check_seed("seed", seed)
+        if pca_folds is not None:
+            check_int("pca_folds", pca_folds, minimum=2)
         if adata.n_obs < 2:
             raise ValueError("Need at least two cells to fit.")
         self.condition_spec = spec
@@ -188,7 +196,11 @@ class BaselineMethod:
         self._seed = int(seed)
 
         self.pca = PCAFeatures(n_pca, pca_scaling, random_state=seed).fit(X)
-        z = self.pca.transform(X)
+        z = (
+            self.pca.transform(X)
+            if pca_folds is None
+            else self.pca.cross_fit_transform(X, pca_folds, seed)
+        )
         codes = spec.codes(adata.obs)
         self.training_summary = {}
         with torch_threads(None):  # sccalmflow.settings.n_threads, as the model's train

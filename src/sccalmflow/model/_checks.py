@@ -77,6 +77,8 @@ def check_init_arguments(args: dict[str, Any]) -> None:
     """The constructor's hyperparameters (see :class:`~sccalmflow.CaLMFlowModel`)."""
     check_int("n_pca", args["n_pca"], minimum=1)
     check_int("pca_max_cells", args["pca_max_cells"], minimum=2)
+    if args["pca_folds"] is not None:
+        check_int("pca_folds", args["pca_folds"], minimum=2)
     check_choice("pca_scaling", args["pca_scaling"], ("global", "component", "none"))
     check_choice("source", args["source"], SOURCES)
     check_int("n_time_points", args["n_time_points"], minimum=2)

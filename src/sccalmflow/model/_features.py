@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -37,30 +39,81 @@ class FeaturesMixin:
     def _fit_features(self, n_pca: int, scaling: Scaling, seed: int, max_cells: int) -> PCAFeatures:
         """PCA of the registered layer (at most ``max_cells`` cells), or an ``.obsm`` decoder."""
         X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        if self.features_key is None:
-            check_n_pca(n_pca, *X.shape)
-            if X.shape[0] <= max_cells and in_memory(X):
-                return PCAFeatures(n_pca, scaling, random_state=seed).fit(X)
-            groups = (
-                self.conditions.labels(self._cell_conditions()) if self.condition_keys else None
+        if self.features_key is not None:
+            Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY))
+            return PCAFeatures.from_state_dict(least_squares_decoder(Z, X), scaling)
+        check_n_pca(n_pca, *X.shape)
+        rows = self._pca_rows(max_cells, seed)
+        n_fit = X.shape[0] if rows is None else len(rows)
+        if self.pca_folds and n_fit - -(-n_fit // self.pca_folds) < 2:
+            raise ValueError(
+                f"pca_folds={self.pca_folds} leaves too few of the {n_fit} cells to fit a PCA "
+                "on without each fold: pass fewer folds or pca_folds=None."
             )
-            rows = stratified_rows(
-                np.zeros(X.shape[0]) if groups is None else groups, max_cells, seed
-            )
-            return PCAFeatures(n_pca, scaling, random_state=seed).fit(read_rows(X, rows))
-        Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY))
-        return PCAFeatures.from_state_dict(least_squares_decoder(Z, X), scaling)
+        return PCAFeatures(n_pca, scaling, random_state=seed).fit(
+            X if rows is None else read_rows(X, rows)
+        )
+
+    def _pca_rows(self, max_cells: int, seed: int) -> np.ndarray | None:
+        """The registered rows the PCA is fitted on (``None``: all of them)."""
+        X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        if X.shape[0] <= max_cells and in_memory(X):
+            return None
+        groups = self.conditions.labels(self._cell_conditions()) if self.condition_keys else None
+        return stratified_rows(np.zeros(X.shape[0]) if groups is None else groups, max_cells, seed)
+
+    def _pca_cells(self) -> str:
+        """A short SHA-256 of the names of the registered rows the PCA is fitted on.
+
+        Saved with the model: loaded onto other cells, it cannot cross-fit the cells of its
+        PCA's fit (:meth:`_registered_features`) and says so.
+        """
+        rows = self._pca_rows(self.pca_max_cells, self.seed)
+        names = self.adata_manager.adata.obs_names
+        names = names if rows is None else names[rows]
+        return hashlib.sha256("\n".join(map(str, names)).encode()).hexdigest()[:16]
 
     def _registered_features(self) -> np.ndarray:
+        """Scaled features of the registered cells, the ones the PCA was fitted on cross-fitted.
+
+        With ``pca_folds``, the cells of the PCA's fit get
+        :meth:`~sccalmflow.data.PCAFeatures.cross_fit_transform`'s coordinates, the spread
+        new cells have (their own projection is cached as ``"in_sample_features"``).
+        """
         if "features" not in self._cache:
             if self.features_key is None:
                 X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-                Z = self.features_.transform(X)
+                features = self.features_
+                Z = features.transform(X)
+                if self.pca_folds:
+                    self._cache["in_sample_features"] = Z.copy()
+                    rows = self._pca_rows(self.pca_max_cells, self.seed)
+                    fit = X if rows is None else read_rows(X, rows)
+                    cross = features.cross_fit_transform(fit, self.pca_folds, self.seed)
+                    Z[slice(None) if rows is None else rows] = cross
             else:
                 Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY), np.float32)
                 Z = Z / self.features_.scale_
             self._cache["features"] = Z.astype(np.float32)
         return self._cache["features"]
+
+    def _as_new_cells(self, adata: ad.AnnData, Z: np.ndarray) -> np.ndarray:
+        """``Z`` with the registered cells among ``adata`` given their cross-fitted features.
+
+        A cell counts as registered when its name is a registered cell's and its projection
+        equals that cell's; without ``pca_folds`` (or with duplicate names) ``Z`` is kept.
+        """
+        registered = self.adata_manager.adata.obs_names
+        if not self.pca_folds or not (registered.is_unique and adata.obs_names.is_unique):
+            return Z
+        pos = registered.get_indexer(adata.obs_names)
+        hit = np.flatnonzero(pos >= 0)
+        if hit.size:
+            cross = self._registered_features()
+            own = self._cache["in_sample_features"][pos[hit]]
+            same = hit[np.abs(own - Z[hit]).max(1) <= 1e-4 * (1 + np.abs(Z[hit]).max(1))]
+            Z[same] = cross[pos[same]]
+        return Z
 
     def get_pca(self, adata: ad.AnnData | None = None, layer: str | None = None) -> np.ndarray:
         """Cells in the model's PCA space (unscaled scores, like ``pred.obsm["X_calmflow_pca"]``).
@@ -139,7 +192,7 @@ class FeaturesMixin:
             )
         X = get_matrix(adata, layer=layer, name=where)
         check_expression(X, where if layer is None else matrix_location(layer=layer, name=where))
-        return features.transform(X)
+        return self._as_new_cells(adata, features.transform(X))
 
     def get_latent_representation(
         self, adata: ad.AnnData | None = None, layer: str | None = None

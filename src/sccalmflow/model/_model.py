@@ -174,6 +174,12 @@ class CaLMFlowModel(
         of every condition (all cells below it); every cell is then projected, in row blocks
         when the matrix is on disk (:func:`~sccalmflow.data.read_backed`). The fit holds the
         subsample in memory: about 3 GB for 200,000 cells x 2,000 genes at 27 % non-zeros.
+    pca_folds
+        The cells of the PCA's fit enter the flow with the spread new cells have: split in
+        this many folds, each projected on a PCA fitted without it
+        (:meth:`~sccalmflow.data.PCAFeatures.cross_fit_transform`; their own projection is
+        wider in the trailing components than that of a held-out condition's cells, and the
+        flow copies it). ``None``: their own projection. Not used with ``features_key``.
     head_mean
         The network that regresses the mean velocity of a ``"flow"`` or ``"gmm"`` head:
         ``"mlp"`` (two layers) or ``"bottleneck"`` (the deterministic head's network).
@@ -223,6 +229,7 @@ class CaLMFlowModel(
         features: PCAFeatures | None = None,
         pretrained_config: dict[str, Any] | None = None,
         pca_max_cells: int = 100_000,
+        pca_folds: int | None = 5,
         head_mean: Literal["mlp", "bottleneck"] | None = None,
     ):
         check_init_arguments(locals())
@@ -246,8 +253,10 @@ class CaLMFlowModel(
         self.ot_coupling = bool(ot_coupling)
         self.pca_scaling = pca_scaling
         self.features_key = setup.get("features_key")
+        self.pca_max_cells, self.pca_folds = int(pca_max_cells), pca_folds
         if features is None:
             features = self._fit_features(n_pca, pca_scaling, seed, pca_max_cells)
+        self.pca_cells_ = self._pca_cells() if self.features_key is None else None
         cfg = self._language_parts(
             templates,
             backbone=backbone,

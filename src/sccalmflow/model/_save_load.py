@@ -12,7 +12,7 @@ import pandas as pd
 from .. import __version__
 from ..data import AdditiveShift, PCAFeatures, PromptEncoder, is_anndata
 from ..nn import MEAN_HEADS
-from ..utils import check_bool, check_number
+from ..utils import check_bool, check_number, warn_user
 from ._io import read_json, write_json
 from ._registration import registered_var_names, registry_conditions, registry_phrases
 
@@ -119,6 +119,19 @@ def _saved_prompt_encoder(path: Path, registry: dict) -> PromptEncoder:
     )
 
 
+def _check_pca_cells(model, saved: str | None) -> None:
+    """Loaded onto cells other than its PCA's fit: no cross-fitting, and a warning."""
+    if saved is None or not model.pca_folds or model.pca_cells_ == saved:
+        return
+    model.pca_cells_, model.pca_folds = saved, None
+    warn_user(
+        "The model is loaded onto cells other than the ones its PCA was fitted on, so they "
+        "enter as projected (pca_folds is not applied): cells that were in the PCA's fit "
+        "come out wider than new cells. Load it onto the data it was trained on to predict "
+        "from its cells as trained."
+    )
+
+
 def _saved_features(state: dict, scaling) -> PCAFeatures:
     return PCAFeatures.from_state_dict(
         {
@@ -185,6 +198,7 @@ class SaveLoadMixin:
                 "training_summary": getattr(self, "training_summary_", None),
                 "temperature": self.temperature,
                 "temperature_calibration": getattr(self, "temperature_calibration_", None),
+                "pca_cells": getattr(self, "pca_cells_", None),
                 "checksums": checksums,
             },
         )
@@ -238,6 +252,7 @@ class SaveLoadMixin:
             params["architecture"] = params.pop("backbone")
         if params.get("head") in MEAN_HEADS and "head_mean" not in params:
             params["head_mean"] = "mlp"  # saved before head_mean existed: the MLP mean
+        params.setdefault("pca_folds", None)  # saved before cross-fitting: own projections
         if params.get("backbone") is not None:
             # a pretrained backbone: rebuilt from its saved config, never fetched again
             params["pretrained_config"] = config.get("backbone_config")
@@ -274,6 +289,7 @@ class SaveLoadMixin:
             model.temperature = float(check_number("temperature", config["temperature"], minimum=0))
         if config.get("temperature_calibration") is not None:
             model.temperature_calibration_ = config["temperature_calibration"]
+        _check_pca_cells(model, config.get("pca_cells"))
         _, _, dev = parse_device_args(
             accelerator=accelerator, devices=device, return_device="torch"
         )
