@@ -126,3 +126,20 @@ def test_attributes_follow_the_condition_spec(toy, fit_baseline):
     assert method.perturbation_keys == ["condition"] and method.context_keys == ["cell_type"]
     assert method.control == CONTROL
     assert method.categories == {k: list(adata.obs[k].cat.categories) for k in KEYS}
+
+
+def test_additive_can_cross_fit_like_the_model(kang_small):
+    """``pca_folds``: the training cells enter with the spread of new cells, as the model's."""
+    from sccalmflow.data import PCA_KEY
+    from sccalmflow.datasets import kang2018_setup
+
+    KANG = kang2018_setup()
+    COND = {"cell_type": ["B"], "condition": ["IFN-beta"]}
+    plain = Additive().fit(kang_small, n_pca=10, seed=0, **KANG)
+    cross = Additive().fit(kang_small, n_pca=10, seed=0, pca_folds=5, **KANG)
+    a = plain.predict(COND, n_cells=200, seed=0).obsm[PCA_KEY]
+    b = cross.predict(COND, n_cells=200, seed=0).obsm[PCA_KEY]
+    assert b[:, 5:].var(0).sum() < 0.9 * a[:, 5:].var(0).sum()
+    np.testing.assert_allclose(a.mean(0)[:3], b.mean(0)[:3], atol=0.3 * np.abs(a).mean())
+    with pytest.raises(ValueError, match="at least 2"):
+        Additive().fit(kang_small, n_pca=10, pca_folds=1, **KANG)
