@@ -135,11 +135,11 @@ def test_additive_can_cross_fit_like_the_model(kang_small):
 
     KANG = kang2018_setup()
     COND = {"cell_type": ["B"], "condition": ["IFN-beta"]}
-    plain = Additive().fit(kang_small, n_pca=10, seed=0, **KANG)
-    cross = Additive().fit(kang_small, n_pca=10, seed=0, pca_folds=5, **KANG)
+    plain = Additive().fit(kang_small, n_pca=30, seed=0, **KANG)
+    cross = Additive().fit(kang_small, n_pca=30, seed=0, pca_folds=5, **KANG)
     a = plain.predict(COND, n_cells=200, seed=0).obsm[PCA_KEY]
     b = cross.predict(COND, n_cells=200, seed=0).obsm[PCA_KEY]
-    assert b[:, 5:].var(0).sum() < 0.9 * a[:, 5:].var(0).sum()
+    assert b[:, 5:].var(0).sum() < 0.8 * a[:, 5:].var(0).sum()
     np.testing.assert_allclose(a.mean(0)[:3], b.mean(0)[:3], atol=0.3 * np.abs(a).mean())
     with pytest.raises(ValueError, match="at least 2"):
         Additive().fit(kang_small, n_pca=10, pca_folds=1, **KANG)

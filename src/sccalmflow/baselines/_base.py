@@ -169,9 +169,10 @@ class BaselineMethod:
             (e.g. synthetic points); only finiteness is checked.
         pca_folds
             ``None`` (default): the training cells enter as projected, as the published
-            methods do. A number: cross-fitted in that many folds
-            (:meth:`~sccalmflow.data.PCAFeatures.cross_fit_transform`), with the spread new
-            cells have, as :class:`~sccalmflow.CaLMFlowModel` does by default.
+            methods do. A number: cross-fitted in that many folds, each cell in the fold of
+            its name (:meth:`~sccalmflow.data.PCAFeatures.cross_fit_transform`), with the
+            spread new cells have, as :class:`~sccalmflow.CaLMFlowModel` does by default
+            (the same folds for the same cells and seed).
 
         Returns
         -------
@@ -199,7 +200,7 @@ class BaselineMethod:
         z = (
             self.pca.transform(X)
             if pca_folds is None
-            else self.pca.cross_fit_transform(X, pca_folds, seed)
+            else self.pca.cross_fit_transform(X, pca_folds, seed, names=adata.obs_names)
         )
         codes = spec.codes(adata.obs)
         self.training_summary = {}

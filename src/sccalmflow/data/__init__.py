@@ -4,7 +4,8 @@
   control pools (used by the model, the baselines and the metrics).
 - :class:`PromptEncoder` (and :class:`LMPromptEncoder`, :class:`SentencePromptEncoder`,
   :class:`ConditionTokenEncoder`): conditions -> prompt text -> what the LM reads first.
-- :class:`PCAFeatures` and :func:`least_squares_decoder`: the feature space and its way
+- :class:`PCAFeatures` (with its cross-fitting, keyed by :func:`name_folds`) and
+  :func:`least_squares_decoder`: the feature space and its way
   back to genes.
 - :class:`SequenceDataModule`: per epoch, sources, OT coupling within a condition and N
   trajectories per sequence.
@@ -37,7 +38,7 @@ from ._disk import (
     check_store_path,
     read_backed,
 )
-from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder
+from ._features import PCAFeatures, Scaling, check_n_pca, least_squares_decoder, name_folds
 from ._matrix import (
     READ_BLOCK,
     check_anndata,
@@ -129,6 +130,7 @@ __all__ = [
     "load_sentence_model",
     "load_tokenizer",
     "least_squares_decoder",
+    "name_folds",
     "matrix_location",
     "normalize_templates",
     "observed_categories",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -20,6 +18,7 @@ from ..data import (
     is_anndata,
     least_squares_decoder,
     matrix_location,
+    name_folds,
     read_rows,
     stratified_rows,
     write_pca,
@@ -62,58 +61,57 @@ class FeaturesMixin:
         groups = self.conditions.labels(self._cell_conditions()) if self.condition_keys else None
         return stratified_rows(np.zeros(X.shape[0]) if groups is None else groups, max_cells, seed)
 
-    def _pca_cells(self) -> str:
-        """A short SHA-256 of the names of the registered rows the PCA is fitted on.
+    def _cross_fit(self) -> dict[str, np.ndarray] | None:
+        """The fold maps and the name hashes of the PCA's cells (``None``: no cross-fitting).
 
-        Saved with the model: loaded onto other cells, it cannot cross-fit the cells of its
-        PCA's fit (:meth:`_registered_features`) and says so.
+        Made on first use from the registered cells the PCA was fitted on, each in the fold
+        ``hash(name) % pca_folds`` (:func:`~sccalmflow.data.name_folds`, seeded);
+        saved with the model, so a loaded model recognises those cells in any data.
         """
-        rows = self._pca_rows(self.pca_max_cells, self.seed)
-        names = self.adata_manager.adata.obs_names
-        names = names if rows is None else names[rows]
-        return hashlib.sha256("\n".join(map(str, names)).encode()).hexdigest()[:16]
+        if not self.pca_folds or self.features_key is not None:
+            return None
+        if getattr(self, "cross_fit_", None) is None:
+            X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+            rows = self._pca_rows(self.pca_max_cells, self.seed)
+            names = self.adata_manager.adata.obs_names
+            names = names if rows is None else names[rows]
+            hashes, folds = name_folds(names, self.pca_folds, self.seed)
+            features = self.features_
+            features.random_state = self.seed  # the fold PCAs' solver, as the fit's
+            maps = features.cross_fit_maps(X if rows is None else read_rows(X, rows), folds)
+            self.cross_fit_ = {"maps": maps, "hashes": np.unique(hashes)}
+        return self.cross_fit_
+
+    def _as_new_cells(self, names: pd.Index, X, Z: np.ndarray) -> np.ndarray:
+        """``Z`` (features of ``X``) with the cells of the PCA's fit cross-fitted (in place).
+
+        A cell is one of the fit when its name is (its hash is among the saved ones); it
+        then gets its fold's map. Other cells keep their projection.
+        """
+        cross = self._cross_fit()
+        if cross is None:
+            return Z
+        hashes, folds = name_folds(names, len(cross["maps"]), self.seed)
+        hit = np.isin(hashes, cross["hashes"])
+        features = self.features_
+        for k, mapping in enumerate(cross["maps"]):
+            rows = np.flatnonzero(hit & (folds == k))
+            if rows.size:
+                Z[rows] = features.apply_map(read_rows(X, rows), mapping)
+        return Z
 
     def _registered_features(self) -> np.ndarray:
-        """Scaled features of the registered cells, the ones the PCA was fitted on cross-fitted.
-
-        With ``pca_folds``, the cells of the PCA's fit get
-        :meth:`~sccalmflow.data.PCAFeatures.cross_fit_transform`'s coordinates, the spread
-        new cells have (their own projection is cached as ``"in_sample_features"``).
-        """
+        """Scaled features of the registered cells; the cells of the PCA's fit cross-fitted."""
         if "features" not in self._cache:
             if self.features_key is None:
                 X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-                features = self.features_
-                Z = features.transform(X)
-                if self.pca_folds:
-                    self._cache["in_sample_features"] = Z.copy()
-                    rows = self._pca_rows(self.pca_max_cells, self.seed)
-                    fit = X if rows is None else read_rows(X, rows)
-                    cross = features.cross_fit_transform(fit, self.pca_folds, self.seed)
-                    Z[slice(None) if rows is None else rows] = cross
+                Z = self.features_.transform(X)
+                Z = self._as_new_cells(self.adata_manager.adata.obs_names, X, Z)
             else:
                 Z = np.asarray(self.adata_manager.get_from_registry(FEATURES_KEY), np.float32)
                 Z = Z / self.features_.scale_
             self._cache["features"] = Z.astype(np.float32)
         return self._cache["features"]
-
-    def _as_new_cells(self, adata: ad.AnnData, Z: np.ndarray) -> np.ndarray:
-        """``Z`` with the registered cells among ``adata`` given their cross-fitted features.
-
-        A cell counts as registered when its name is a registered cell's and its projection
-        equals that cell's; without ``pca_folds`` (or with duplicate names) ``Z`` is kept.
-        """
-        registered = self.adata_manager.adata.obs_names
-        if not self.pca_folds or not (registered.is_unique and adata.obs_names.is_unique):
-            return Z
-        pos = registered.get_indexer(adata.obs_names)
-        hit = np.flatnonzero(pos >= 0)
-        if hit.size:
-            cross = self._registered_features()
-            own = self._cache["in_sample_features"][pos[hit]]
-            same = hit[np.abs(own - Z[hit]).max(1) <= 1e-4 * (1 + np.abs(Z[hit]).max(1))]
-            Z[same] = cross[pos[same]]
-        return Z
 
     def get_pca(self, adata: ad.AnnData | None = None, layer: str | None = None) -> np.ndarray:
         """Cells in the model's PCA space (unscaled scores, like ``pred.obsm["X_calmflow_pca"]``).
@@ -192,7 +190,7 @@ class FeaturesMixin:
             )
         X = get_matrix(adata, layer=layer, name=where)
         check_expression(X, where if layer is None else matrix_location(layer=layer, name=where))
-        return self._as_new_cells(adata, features.transform(X))
+        return self._as_new_cells(adata.obs_names, X, features.transform(X))
 
     def get_latent_representation(
         self, adata: ad.AnnData | None = None, layer: str | None = None

@@ -256,7 +256,7 @@ class CaLMFlowModel(
         self.pca_max_cells, self.pca_folds = int(pca_max_cells), pca_folds
         if features is None:
             features = self._fit_features(n_pca, pca_scaling, seed, pca_max_cells)
-        self.pca_cells_ = self._pca_cells() if self.features_key is None else None
+        self.cross_fit_: dict[str, np.ndarray] | None = None  # made on first use
         cfg = self._language_parts(
             templates,
             backbone=backbone,

@@ -8,15 +8,19 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
+import torch
 
 from .. import __version__
 from ..data import AdditiveShift, PCAFeatures, PromptEncoder, is_anndata
 from ..nn import MEAN_HEADS
-from ..utils import check_bool, check_number, warn_user
+from ..utils import check_bool, check_number
 from ._io import read_json, write_json
 from ._registration import registered_var_names, registry_conditions, registry_phrases
 
 WEIGHTS_FILE = "model.safetensors"
+#: Prefix of the cross-fitting arrays in the weights file (``model.cross_fit_``; not the
+#: module's): the fold maps and the name hashes of the PCA's cells.
+CROSS_FIT = "cross_fit"
 CONFIG_FILE = "config.json"
 PROMPT_ENCODER_DIR = "tokenizer"
 ADATA_FILE = "adata.h5ad"
@@ -119,19 +123,6 @@ def _saved_prompt_encoder(path: Path, registry: dict) -> PromptEncoder:
     )
 
 
-def _check_pca_cells(model, saved: str | None) -> None:
-    """Loaded onto cells other than its PCA's fit: no cross-fitting, and a warning."""
-    if saved is None or not model.pca_folds or model.pca_cells_ == saved:
-        return
-    model.pca_cells_, model.pca_folds = saved, None
-    warn_user(
-        "The model is loaded onto cells other than the ones its PCA was fitted on, so they "
-        "enter as projected (pca_folds is not applied): cells that were in the PCA's fit "
-        "come out wider than new cells. Load it onto the data it was trained on to predict "
-        "from its cells as trained."
-    )
-
-
 def _saved_features(state: dict, scaling) -> PCAFeatures:
     return PCAFeatures.from_state_dict(
         {
@@ -174,6 +165,9 @@ class SaveLoadMixin:
             raise FileExistsError(f"{path} exists and is not empty; pass overwrite=True.")
         path.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
+        cross = self._cross_fit()  # the cells of the PCA's fit, recognised in any data
+        if cross is not None:
+            state |= {f"{CROSS_FIT}.{k}": torch.from_numpy(v) for k, v in cross.items()}
         save_file(state, str(path / WEIGHTS_FILE))
         self.prompt_encoder.save(path / PROMPT_ENCODER_DIR)
         checksums = _checksums(path)
@@ -198,7 +192,6 @@ class SaveLoadMixin:
                 "training_summary": getattr(self, "training_summary_", None),
                 "temperature": self.temperature,
                 "temperature_calibration": getattr(self, "temperature_calibration_", None),
-                "pca_cells": getattr(self, "pca_cells_", None),
                 "checksums": checksums,
             },
         )
@@ -246,6 +239,11 @@ class SaveLoadMixin:
         init = config["init_params"]
         params = {**init.get("non_kwargs", {}), **init.get("kwargs", {}).get("kwargs", {})}
         state = load_file(str(path / WEIGHTS_FILE))
+        cross = {
+            k.split(".", 1)[1]: state.pop(k).numpy()
+            for k in list(state)
+            if k.startswith(f"{CROSS_FIT}.")
+        }
         params.pop("prompt_encoder", None)  # its kind; the saved encoder is passed below
         if params.get("backbone") in ("gpt_neox", "gpt2") and "architecture" not in params:
             # saved before 0.x: `backbone` named the random-weight family
@@ -274,6 +272,7 @@ class SaveLoadMixin:
                 f"{path / CONFIG_FILE} and {path / WEIGHTS_FILE} do not describe a model this "
                 f"version can build: {err}"
             ) from err
+        model.cross_fit_ = cross or None
         model.is_trained_ = bool(config.get("is_trained", False))
         if config.get("observed_values") is not None:
             model.observed_values_ = config["observed_values"]
@@ -289,7 +288,6 @@ class SaveLoadMixin:
             model.temperature = float(check_number("temperature", config["temperature"], minimum=0))
         if config.get("temperature_calibration") is not None:
             model.temperature_calibration_ = config["temperature_calibration"]
-        _check_pca_cells(model, config.get("pca_cells"))
         _, _, dev = parse_device_args(
             accelerator=accelerator, devices=device, return_device="torch"
         )
