@@ -184,7 +184,12 @@ def generate_cfm(
     n_eval: int,
     seed: int,
 ) -> dict[str, Generated]:
-    """Each CFM variant from noise, with one constant condition key (the baseline needs one)."""
+    """Each CFM variant from noise, with one constant condition key (the baseline needs one).
+
+    The CFMs train on the coordinates CaLMFlow trains on and is scored against: the
+    cells of the PCA's fit cross-fitted in the same folds when the model cross-fits
+    (``pca_folds``; the reference cells come from ``pca_model.get_pca``).
+    """
     from sccalmflow.baselines import CFM
     from sccalmflow.data import PCA_KEY
 
@@ -197,7 +202,12 @@ def generate_cfm(
         cfm = CFM(v, **cfg.cfm.kwargs())
         _, t = timed(
             lambda cfm=cfm: cfm.fit(
-                const, condition_keys=["all"], control={"all": "all"}, n_pca=n_pca, seed=seed
+                const,
+                condition_keys=["all"],
+                control={"all": "all"},
+                n_pca=n_pca,
+                seed=seed,
+                pca_folds=getattr(pca_model, "pca_folds", None),
             )
         )
         diff = float(np.abs(cfm.pca.components_ - pca_model.features_.components_).max())
