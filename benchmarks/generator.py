@@ -293,6 +293,7 @@ def calibration_frame(rows: list[dict]) -> pd.DataFrame:
             at = r[f"tau={v['chosen']:g}"]
             out.append(
                 {
+                    "variant": r["variant"],
                     "reference": where,
                     "grid": f"{taus[0]:g} ... {taus[-1]:g}",
                     "chosen_by": metric,
@@ -531,7 +532,7 @@ def calibration_section(rows: list[dict]) -> list[str]:
     cal = calibration_frame(rows)
     if cal.empty:
         return []
-    by = ["reference", "grid", "chosen_by"]
+    by = ["variant", "reference", "grid", "chosen_by"]
     cols = [*METRICS, "spread", *(f"delta_{m}" for m in METRICS)]
     chosen = cal.groupby(by)["tau"].apply(
         lambda t: ", ".join(f"{k:g}: {n}" for k, n in sorted(t.value_counts().items()))
@@ -560,24 +561,31 @@ def trained_section(rows: list[dict]) -> list[str]:
     if df.empty:
         return []
     cols = [*METRICS, "spread"]
-    per_seed = df.groupby(["at", "seed"], as_index=False)[cols].mean()
-    chosen = df[df["at"] == "chosen by train()"].tau.value_counts()
+    by = ["variant", "at"]
+    per_seed = df.groupby([*by, "seed"], as_index=False)[cols].mean()
+    chosen = (
+        df[df["at"] == "chosen by train()"]
+        .groupby("variant")
+        .tau.apply(
+            lambda t: ", ".join(f"{k:g} in {n} runs" for k, n in sorted(t.value_counts().items()))
+        )
+    )
     return [
         "",
         "## The τ `train()` chooses: held-out scores per seed",
         "",
-        "The runs with a validation-cell record (all variants), at the τ `train()` chooses "
+        "The runs with a validation-cell record, per variant, at the τ `train()` chooses "
         "(MMD on its validation cells, grid up to 1.5; read from the record in rows run "
         "before `train()` chose it: `trained_tau`) and at τ = 1. Chosen: "
-        + ", ".join(f"{k:g} in {n} runs" for k, n in sorted(chosen.items()))
+        + "; ".join(f"{v}: {c}" for v, c in chosen.items())
         + ". Per seed, the mean over held-out types; then mean ± sd over the seeds' means, "
         "and over all runs.",
         "",
-        md_table(per_seed.sort_values(["at", "seed"]).round(4)),
+        md_table(per_seed.sort_values([*by, "seed"]).round(4)),
         "",
-        md_table(mean_sd(per_seed, ["at"], cols, count="seeds")),
+        md_table(mean_sd(per_seed, by, cols, count="seeds")),
         "",
-        md_table(mean_sd(df, ["at"], cols)),
+        md_table(mean_sd(df, by, cols)),
     ]
 
 

@@ -470,7 +470,9 @@ def test_generator_calibration_and_steps_sections(tmp_path):
     md = (tmp_path / "generator.md").read_text()
     section = md.split("calibrate_temperature` chooses")[1].split("## The flow head")[0]
     line = next(
-        ln for ln in section.splitlines() if "| validation cells | 0.5 ... 1 | w2_gaussian |" in ln
+        ln
+        for ln in section.splitlines()
+        if "| default | validation cells | 0.5 ... 1 | w2_gaussian |" in ln
     )
     assert line.rstrip().endswith("| 1 | 0.5: 1 |")  # one run, τ 0.5 chosen once
     # the τ train() chooses: MMD's lowest value among the row's τ up to the package grid's
@@ -479,8 +481,10 @@ def test_generator_calibration_and_steps_sections(tmp_path):
     beyond["calibration"] = {**cal, "mmd": {"chosen": 2.0, "values": [3, 2, 1]}}
     assert generator.trained_tau(beyond) == 1.0  # 2 is outside train()'s grid
     trained = md.split("## The τ `train()` chooses")[1].split("## The flow head")[0]
-    assert "Chosen: 1 in 1 runs" in trained
-    line = next(ln for ln in trained.splitlines() if ln.startswith("| chosen by train() | 1 |"))
+    assert "Chosen: default: 1 in 1 runs" in trained
+    line = next(
+        ln for ln in trained.splitlines() if ln.startswith("| default | chosen by train() | 1 |")
+    )
     assert "| 0.03 | 10 | 7 |" in line  # seed 1 at τ = 1: MMD 0.03, W2 8 + 1 + 1, spread 7
     steps_md = md.split("## The flow head's integration steps")[1].split("## Per held-out")[0]
     line = next(ln for ln in steps_md.splitlines() if ln.startswith("| 8 |"))
