@@ -175,11 +175,11 @@ class CaLMFlowModel(
         when the matrix is on disk (:func:`~sccalmflow.data.read_backed`). The fit holds the
         subsample in memory: about 3 GB for 200,000 cells x 2,000 genes at 27 % non-zeros.
     pca_folds
-        The cells of the PCA's fit enter the flow with the spread new cells have: split in
-        this many folds, each projected on a PCA fitted without it
-        (:meth:`~sccalmflow.data.PCAFeatures.cross_fit_transform`; their own projection is
-        wider in the trailing components than that of a held-out condition's cells, and the
-        flow copies it). ``None``: their own projection. Not used with ``features_key``.
+        The cells of the PCA's fit enter with the spread new cells have (cross-fitting: by
+        name into this many folds, each projected on a PCA fitted without it; their own
+        projection is 1.3x wider in Kang's components 11-50, and the flow copied that into
+        held-out predictions). ``None``: their own projection. Not used with
+        ``features_key``; see "Choosing settings" in the docs.
     head_mean
         The network that regresses the mean velocity of a ``"flow"`` or ``"gmm"`` head:
         ``"mlp"`` (two layers) or ``"bottleneck"`` (the deterministic head's network).
