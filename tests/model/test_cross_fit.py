@@ -1,5 +1,6 @@
 """The cells of the PCA's fit enter the flow cross-fitted (``pca_folds``), wherever they enter."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -107,3 +108,23 @@ def test_saved_without_pca_folds_loads_as_projected(kang_small, tiny, tmp_path):
     np.testing.assert_allclose(
         old.get_pca(), features.pca_scores(features.transform(kang_small.X)), atol=1e-5
     )
+
+
+def test_cross_fitting_arrays_that_do_not_fit_are_refused(kang_small, tiny, tmp_path):
+    """A weights file whose fold maps do not fit the model is refused by name, not used."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    model = _model(kang_small, tiny)
+    model.save(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    state = load_file(str(weights))
+    assert state["cross_fit.maps"].shape == (5, kang_small.n_vars, tiny["n_pca"])
+    state["cross_fit.maps"] = torch.zeros(5, 3, tiny["n_pca"])
+    save_file(state, str(weights))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    # the file was changed on purpose: its checksum too, so the arrays themselves are checked
+    config["checksums"]["model.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="cross-fitting arrays that do not fit"):
+        CaLMFlowModel.load(tmp_path / "m", adata=kang_small)

@@ -123,6 +123,28 @@ def _saved_prompt_encoder(path: Path, registry: dict) -> PromptEncoder:
     )
 
 
+def _saved_cross_fit(cross: dict, model, path: Path) -> dict | None:
+    """The saved fold maps and name hashes, checked against the model (``None``: none)."""
+    if not cross:
+        return None
+    maps, hashes = cross.get("maps"), cross.get("hashes")
+    shape = (len(model.var_names), model.module.n_features)
+    if (
+        maps is None
+        or hashes is None
+        or maps.ndim != 3
+        or maps.shape[1:] != shape
+        or hashes.ndim != 1
+        or hashes.dtype != np.int64
+    ):
+        raise ValueError(
+            f"{path / WEIGHTS_FILE} holds cross-fitting arrays that do not fit the model "
+            f"(maps {None if maps is None else maps.shape}, expected (folds, *{shape})); "
+            "save the model again with this version of sccalmflow."
+        )
+    return {"maps": maps, "hashes": hashes}
+
+
 def _saved_features(state: dict, scaling) -> PCAFeatures:
     return PCAFeatures.from_state_dict(
         {
@@ -272,7 +294,7 @@ class SaveLoadMixin:
                 f"{path / CONFIG_FILE} and {path / WEIGHTS_FILE} do not describe a model this "
                 f"version can build: {err}"
             ) from err
-        model.cross_fit_ = cross or None
+        model.cross_fit_ = _saved_cross_fit(cross, model, path)
         model.is_trained_ = bool(config.get("is_trained", False))
         if config.get("observed_values") is not None:
             model.observed_values_ = config["observed_values"]
