@@ -51,3 +51,24 @@ def test_cross_fit_refuses_too_few_cells_or_folds():
         pca.cross_fit_transform(X[:2], n_folds=2)
     with pytest.raises(RuntimeError, match="not fitted"):
         PCAFeatures(3).cross_fit_transform(X)
+
+
+def test_name_folds_are_seeded_balanced_and_follow_the_name():
+    from sccalmflow.data import name_folds
+
+    names = [f"cell_{i}" for i in range(2000)]
+    hashes, folds = name_folds(names, 5, seed=3)
+    assert hashes.dtype == np.int64 and folds.dtype == np.int64 and set(folds) == set(range(5))
+    assert np.bincount(folds).min() > 300  # about 400 each
+    again_h, again_f = name_folds(names[::-1], 5, seed=3)  # the name decides, not the order
+    np.testing.assert_array_equal(again_h, hashes[::-1])
+    np.testing.assert_array_equal(again_f, folds[::-1])
+    assert not np.array_equal(name_folds(names, 5, seed=4)[0], hashes)
+    # cross-fitting by name puts each cell in its name's fold, whatever the order
+    X = _cells(120, 5)
+    pca = PCAFeatures(8, "none").fit(X)
+    names = [f"c{i}" for i in range(120)]
+    a = pca.cross_fit_transform(X, 4, seed=1, names=names)
+    b = pca.cross_fit_transform(X[::-1], 4, seed=1, names=names[::-1])
+    assert a.shape == (120, 8)
+    np.testing.assert_allclose(b[::-1], a, atol=1e-3)
