@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
         "--calmflow",
         default=None,
         metavar="KEY=VALUE,...",
-        help="CaLMFlow constructor keywords on top of the suite's, e.g. head=flow",
+        help="CaLMFlow constructor keywords on top of the suite's, e.g. head=gmm",
     )
     p.add_argument(
         "--train",

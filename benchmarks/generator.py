@@ -14,9 +14,11 @@ page's gap-closed fractions). Each (cell type, seed, variant) is one line of
     python benchmarks/generator.py --cell-types B --seeds 0 --variants head=flow,path=bridge
     python benchmarks/generator.py --report-only                     # the page from the jsonl
 
-A variant is ``default`` (the constructor's defaults: the deterministic head on straight
-paths) or comma-separated keywords of the constructor or of ``train()``, e.g. ``head=gmm``,
-``head=flow,path=bridge,sigma_min=0.2,temperature=0.5`` or ``ema_decay=0.995``.
+A variant is ``default`` (the constructor's defaults: from cells the flow head with the
+deterministic head's mean network on straight paths, cross-fitted PCA coordinates, τ chosen
+by ``train()``) or comma-separated keywords of the constructor or of ``train()``, e.g.
+``head=deterministic``, ``head=gmm``, ``path=bridge,sigma_min=0.2,temperature=0.5`` or
+``pca_folds=None``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from benchmarks.records import add_run_arguments, read_jsonl, run_jsonl, scored_
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The variants a plain run compares.
-VARIANTS = ("default", "head=flow", "head=gmm")
+VARIANTS = ("default", "head=deterministic", "head=gmm")
 #: How the deterministic head's pool runs reuse 40 sources (``predict(oversample=...)``).
 OVERSAMPLE = ("repeat", "interpolate", "smooth")
 #: The metrics ``calibrate_temperature`` is asked to choose τ with (on validation cells).
