@@ -100,6 +100,7 @@ def run_one(
     model.add_pca(split.real)  # the split is this run's own: every score reads its PCA
     real = split.real
     row = {"variant": variant, "cell_type": cell_type, "seed": seed, "train_s": train_s}
+    row["real_spread"] = real_spread(split)
     row["epochs"] = len(model.history["train_loss"])
     sampling = model.module.samples_latent(1.0)
     for tau in taus if sampling else [model.temperature]:
@@ -115,6 +116,19 @@ def run_one(
     if variant == "default":
         row["references"] = score_references(model, split, setup, seed, n_cells)
     return row
+
+
+def real_spread(split) -> float:
+    """The spread (RMS distance to their mean) of the real held-out cells in the model's PCA.
+
+    ``split.real`` must carry the model's PCA (``model.add_pca``); its control cells are
+    left out. The page divides the generated cells' spread by it (1: the right spread).
+    """
+    from benchmarks.tasks import spread
+    from sccalmflow.data import PCA_KEY
+
+    z = np.asarray(split.real.obsm[PCA_KEY], dtype=np.float64)
+    return spread(z[~split.control_mask])
 
 
 def calibrate_on_validation(model, split, taus) -> dict:
@@ -348,6 +362,7 @@ def trained_frame(rows: list[dict]) -> pd.DataFrame:
                     "at": label,
                     "tau": at,
                     **{m: r[f"tau={at:g}"][m] for m in [*METRICS, "spread"]},
+                    "spread / real": r[f"tau={at:g}"]["spread"] / r.get("real_spread", np.nan),
                 }
             )
     return pd.DataFrame(out)
@@ -562,7 +577,7 @@ def trained_section(rows: list[dict]) -> list[str]:
     df = trained_frame(rows)
     if df.empty:
         return []
-    cols = [*METRICS, "spread"]
+    cols = [*METRICS, "spread", "spread / real"]
     by = ["variant", "at"]
     per_seed = df.groupby([*by, "seed"], as_index=False)[cols].mean()
     chosen = (
@@ -580,8 +595,9 @@ def trained_section(rows: list[dict]) -> list[str]:
         "(MMD on its validation cells, grid up to 1.5; read from the record in rows run "
         "before `train()` chose it: `trained_tau`) and at τ = 1. Chosen: "
         + "; ".join(f"{v}: {c}" for v, c in chosen.items())
-        + ". Per seed, the mean over held-out types; then mean ± sd over the seeds' means, "
-        "and over all runs.",
+        + ". `spread / real`: the generated cells' spread over the real held-out cells' "
+        "(1 is right; rows run since 2026-12-04 record `real_spread`). Per seed, the mean "
+        "over held-out types; then mean ± sd over the seeds' means, and over all runs.",
         "",
         md_table(per_seed.sort_values([*by, "seed"]).round(4)),
         "",

@@ -457,6 +457,7 @@ def test_generator_calibration_and_steps_sections(tmp_path):
             for t in (0.5, 1.0)}}
         for s in (0, 1)
     ]  # fmt: skip
+    rows[1]["real_spread"] = 3.5  # recorded since 2026-12-04; rows[0] has none
     c = generator.calibration_frame(rows)
     assert len(c) == 4 and set(c.reference) == {"validation cells", "re-drawn sample"}
     w2 = c[c.chosen_by == "w2_gaussian"]
@@ -485,10 +486,30 @@ def test_generator_calibration_and_steps_sections(tmp_path):
     line = next(
         ln for ln in trained.splitlines() if ln.startswith("| default | chosen by train() | 1 |")
     )
-    assert "| 0.03 | 10 | 7 |" in line  # seed 1 at τ = 1: MMD 0.03, W2 8 + 1 + 1, spread 7
+    assert "| 0.03 | 10 | 7 | 2 |" in line  # seed 1 at τ = 1: MMD 0.03, W2 8 + 1 + 1, spread 7
+    unrecorded = {k: v for k, v in rows[1].items() if k != "real_spread"}
+    assert generator.trained_frame([unrecorded])["spread / real"].isna().all()
     steps_md = md.split("## The flow head's integration steps")[1].split("## Per held-out")[0]
     line = next(ln for ln in steps_md.splitlines() if ln.startswith("| 8 |"))
     assert line.rstrip().endswith("| 2 ± 0 | 2 |")  # gen_s 8 / 4 = 2 in both runs
+
+
+def test_generator_real_spread():
+    """``generator.real_spread``: the RMS distance to the mean of the held-out (not control) cells."""
+    import anndata as ad
+    from benchmarks.tasks import KangSplit
+
+    from benchmarks import generator
+    from sccalmflow.data import PCA_KEY
+
+    z = np.array([[0.0, 0.0], [2.0, 0.0], [100.0, 100.0]])  # two held-out cells, one control
+    real = ad.AnnData(
+        np.zeros((3, 1), np.float32),
+        obs=pd.DataFrame({"condition": ["IFN-beta", "IFN-beta", "control"]}, index=list("abc")),
+        obsm={PCA_KEY: z},
+    )
+    split = KangSplit("B", real, real, [])
+    assert generator.real_spread(split) == pytest.approx(1.0)  # each 1 from the mean (1, 0)
 
 
 def test_generator_toys_page(tmp_path):
