@@ -128,3 +128,24 @@ def test_cross_fitting_arrays_that_do_not_fit_are_refused(kang_small, tiny, tmp_
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="cross-fitting arrays that do not fit"):
         CaLMFlowModel.load(tmp_path / "m", adata=kang_small)
+
+
+def test_a_shared_pca_of_the_same_cells_cross_fits_as_its_own(kang_small, tiny):
+    """``features=`` another model's PCA of the same cells: the same cross-fitted coordinates."""
+    first = _model(kang_small, tiny)
+    second = CaLMFlowModel(kang_small, **tiny, features=first.features_)
+    np.testing.assert_allclose(second.get_pca(), first.get_pca(), atol=1e-5)
+
+
+def test_a_pca_of_other_cells_is_not_cross_fitted_silently(kang_small, tiny):
+    """A PCA fitted on other cells cannot cross-fit these: an error names ``pca_folds=None``."""
+    other = _model(kang_small[: kang_small.n_obs // 2].copy(), tiny)
+    CaLMFlowModel.setup_anndata(kang_small, **KEYS)
+    model = CaLMFlowModel(kang_small, **tiny, features=other.features_)
+    with pytest.raises(ValueError, match="not fitted on its cells.*pca_folds=None"):
+        model.get_pca()
+    projected = CaLMFlowModel(kang_small, **tiny, features=other.features_, pca_folds=None)
+    features = other.features_
+    np.testing.assert_allclose(
+        projected.get_pca(), features.pca_scores(features.transform(kang_small.X)), atol=1e-5
+    )

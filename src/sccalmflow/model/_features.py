@@ -77,8 +77,17 @@ class FeaturesMixin:
             names = names if rows is None else names[rows]
             hashes, folds = name_folds(names, self.pca_folds, self.seed)
             features = self.features_
+            X_fit = X if rows is None else read_rows(X, rows)
+            mean = np.asarray(X_fit.mean(axis=0), dtype=np.float64).ravel()
+            if not np.allclose(mean, features.mean_, rtol=1e-3, atol=1e-5):
+                raise ValueError(
+                    "The PCA this model was given (`features=`) was not fitted on its cells "
+                    "(its gene means differ from theirs), so they cannot enter cross-fitted: "
+                    "pass pca_folds=None to project them on that PCA as new cells, or leave "
+                    "features=None to fit the PCA on these cells."
+                )
             features.random_state = self.seed  # the fold PCAs' solver, as the fit's
-            maps = features.cross_fit_maps(X if rows is None else read_rows(X, rows), folds)
+            maps = features.cross_fit_maps(X_fit, folds)
             self.cross_fit_ = {"maps": maps, "hashes": np.unique(hashes)}
         return self.cross_fit_
 

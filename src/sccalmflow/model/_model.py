@@ -167,8 +167,9 @@ class CaLMFlowModel(
         Prefix tokens of a sentence-encoder prompt.
     features
         A fitted :class:`~sccalmflow.data.PCAFeatures` on the registered genes to use
-        instead of fitting one (e.g. to share one PCA between models); :meth:`load` passes
-        the saved one. Not stored in the init parameters.
+        instead of fitting one (e.g. to share one PCA between models fitted on the same
+        cells); :meth:`load` passes the saved one. Not stored in the init parameters. A
+        PCA fitted on other cells needs ``pca_folds=None`` (an error says so).
     pca_max_cells
         PCA is fitted on at most this many cells, a seeded subsample with the same fraction
         of every condition (all cells below it); every cell is then projected, in row blocks
