@@ -86,7 +86,6 @@ class FeaturesMixin:
                     "pass pca_folds=None to project them on that PCA as new cells, or leave "
                     "features=None to fit the PCA on these cells."
                 )
-            features.random_state = self.seed  # the fold PCAs' solver, as the fit's
             maps = features.cross_fit_maps(X_fit, folds)
             self.cross_fit_ = {"maps": maps, "hashes": np.unique(hashes)}
         return self.cross_fit_
