@@ -216,18 +216,18 @@ def score_references(model, split, setup: dict, seed: int, n_cells: int) -> dict
     from benchmarks.suites.kang_loo import replicate_halves
     from sccalmflow.baselines import Additive
 
-    n_pca = model.module.n_features
-    add = Additive().fit(split.train, n_pca=n_pca, seed=seed, **setup)
-    pred, _ = predict_timed(add, split.condition, n_cells, seed)
-    half_a, ref = replicate_halves(split, seed)
-    out = {}
-    for name, (p, r) in {"Additive": (pred, split.real), "replicate": (half_a, ref)}.items():
-        out[name] = scored(p, r, split, setup, seed, cells=False)
+    additive = {"Additive": None}
     if getattr(model, "pca_folds", None):  # the same cells, with the model's cross-fitting
-        folds = model.pca_folds
-        add = Additive().fit(split.train, n_pca=n_pca, seed=seed, pca_folds=folds, **setup)
+        additive["Additive, cross-fitted"] = model.pca_folds
+    out = {}
+    for name, folds in additive.items():
+        add = Additive().fit(
+            split.train, n_pca=model.module.n_features, seed=seed, pca_folds=folds, **setup
+        )
         pred, _ = predict_timed(add, split.condition, n_cells, seed)
-        out["Additive, cross-fitted"] = scored(pred, split.real, split, setup, seed, cells=False)
+        out[name] = scored(pred, split.real, split, setup, seed, cells=False)
+    half_a, ref = replicate_halves(split, seed)
+    out["replicate"] = scored(half_a, ref, split, setup, seed, cells=False)
     return out
 
 
