@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from ._matrix import dense, in_memory, row_blocks
+from ._matrix import dense, in_memory, read_rows, row_blocks
 
 Scaling = Literal["global", "component", "none"]
 
@@ -147,10 +147,7 @@ class PCAFeatures:
             folds = name_folds(names, n_folds, seed)[1]
         maps = self.cross_fit_maps(X, folds)
         Z = np.empty((X.shape[0], self.n_components), np.float32)
-        for k in range(n_folds):
-            rows = np.flatnonzero(folds == k)
-            Z[rows] = self.apply_map(X[rows], maps[k])
-        return Z
+        return self.apply_fold_maps(X, maps, folds, Z)
 
     def cross_fit_maps(self, X: np.ndarray | sp.spmatrix, folds: np.ndarray) -> np.ndarray:
         """For each fold, the linear map that projects its cells as new cells.
@@ -192,6 +189,20 @@ class PCAFeatures:
             u, _, vt = np.linalg.svd(rest_components @ components[:n].T)
             maps[k, :, :n] = rest_components.T @ (u @ vt) / self.scale_[:n]
         return maps
+
+    def apply_fold_maps(
+        self, X, maps: np.ndarray, folds: np.ndarray, out: np.ndarray
+    ) -> np.ndarray:
+        """Each row of ``X`` in fold ``k >= 0`` mapped by ``maps[k]`` into ``out`` (in place).
+
+        Rows of fold ``-1`` are left as they are. ``X`` may be dense, sparse or on disk (only
+        each fold's rows are read). Returns ``out``.
+        """
+        for k, mapping in enumerate(maps):
+            rows = np.flatnonzero(folds == k)
+            if rows.size:
+                out[rows] = self.apply_map(read_rows(X, rows), mapping)
+        return out
 
     def apply_map(self, X: np.ndarray | sp.spmatrix, mapping: np.ndarray) -> np.ndarray:
         """``(X - mean) @ mapping`` for a cells x genes matrix (dense or sparse), as float32."""

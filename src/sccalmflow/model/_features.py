@@ -100,13 +100,8 @@ class FeaturesMixin:
         if cross is None:
             return Z
         hashes, folds = name_folds(names, len(cross["maps"]), self.seed)
-        hit = np.isin(hashes, cross["hashes"])
-        features = self.features_
-        for k, mapping in enumerate(cross["maps"]):
-            rows = np.flatnonzero(hit & (folds == k))
-            if rows.size:
-                Z[rows] = features.apply_map(read_rows(X, rows), mapping)
-        return Z
+        folds = np.where(np.isin(hashes, cross["hashes"]), folds, -1)  # -1: not of the fit
+        return self.features_.apply_fold_maps(X, cross["maps"], folds, Z)
 
     def _registered_features(self) -> np.ndarray:
         """Scaled features of the registered cells; the cells of the PCA's fit cross-fitted."""
