@@ -36,6 +36,10 @@ if __package__ in (None, ""):  # `python benchmarks/generator.py` from the repos
 from benchmarks.records import add_run_arguments, read_jsonl, run_jsonl, scored_taus, tau_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The references of the gap-closed section (``--baselines`` rows hold more methods).
+REFERENCES = ("Additive", "Additive, cross-fitted", "replicate")
+#: The ``variant`` of the rows of ``--baselines`` runs (:func:`run_baselines`).
+BASELINES = "kang-loo baselines"
 #: The variants a plain run compares.
 VARIANTS = ("default", "head=deterministic", "head=gmm")
 #: How the deterministic head's pool runs reuse 40 sources (``predict(oversample=...)``).
@@ -229,6 +233,38 @@ def score_references(model, split, setup: dict, seed: int, n_cells: int) -> dict
     half_a, ref = replicate_halves(split, seed)
     out["replicate"] = scored(half_a, ref, split, setup, seed, cells=False)
     return out
+
+
+def run_baselines(adata, cell_type: str, seed: int, n_cells: int, pca_folds: int) -> dict:
+    """kang-loo's baselines on the split, on in-sample and on cross-fitted coordinates.
+
+    No CaLMFlow model: Control, Additive, TrainMean and the CFMs (kang-loo's full budget),
+    each fitted on the split's training cells with ``pca_folds=None`` and with
+    ``pca_folds`` (names ending ``", cross-fitted"``), the split-half replicate; scored like
+    :func:`score_references` (the real cells carry the cross-fitted Additive's projection,
+    which is the default model's of the same split and seed). One row with
+    ``"references"``, so the page's Additive and replicate come from it as well.
+    """
+    from benchmarks.config import get_config
+    from benchmarks.methods import calmflow_defaults, fit_kang_baselines, predict_timed
+    from benchmarks.suites.kang_loo import replicate_halves
+    from benchmarks.tasks import kang_held_out, kang_setup
+
+    setup, split = kang_setup(), kang_held_out(adata, cell_type)
+    n_pca, cfm = calmflow_defaults()["n_pca"], get_config("kang-loo", "full").cfm
+    fitted = fit_kang_baselines(split.train, setup, n_pca, cfm, seed)
+    fitted += fit_kang_baselines(split.train, setup, n_pca, cfm, seed, pca_folds, ", cross-fitted")
+    names = [f.name for f in fitted]
+    fitted[names.index("Additive, cross-fitted")].obj.add_pca(split.real)
+    out, train_s = {}, {}
+    for f in fitted:
+        pred, _ = predict_timed(f.obj, split.condition, n_cells, seed)
+        out[f.name] = scored(pred, split.real, split, setup, seed, cells=False)
+        train_s[f.name] = f.train_s
+    half_a, ref = replicate_halves(split, seed)
+    out["replicate"] = scored(half_a, ref, split, setup, seed, cells=False)
+    row = {"variant": BASELINES, "cell_type": cell_type, "seed": seed, "pca_folds": pca_folds}
+    return {**row, "references": out, "train_s": train_s}
 
 
 def scored(pred, real, split, setup: dict, seed: int, cells: bool = True) -> dict:
@@ -436,6 +472,8 @@ def markdown(rows: list[dict], note: str = "") -> str:
     from benchmarks.report import md_table, mean_sd
 
     df = frame(rows)
+    if df.empty:  # e.g. an output folder with --baselines rows only
+        return "# generator\n\nNo variant has been run here yet.\n"
     has_spread = "spread" in df
     cols = [*METRICS, "distinct"] + (["spread"] if has_spread else [])
     types = ", ".join(dict.fromkeys(df.cell_type))
@@ -481,6 +519,7 @@ def markdown(rows: list[dict], note: str = "") -> str:
             md_table(mean_sd(common.sort_values(["variant", "tau"]), ["variant", "tau"], cols)),
         ]
     refs = reference_frame(rows)
+    refs = refs[refs.method.isin(REFERENCES)] if not refs.empty else refs
     if not refs.empty:
         gaps = gap_closed(df, refs)
         lines += [
@@ -522,7 +561,8 @@ def markdown(rows: list[dict], note: str = "") -> str:
             "",
             md_table(mean_sd(pools, ["variant", "mode"], [*METRICS, "distinct"])),
         ]
-    lines += calibration_section(rows) + trained_section(rows) + steps_section(rows)
+    lines += calibration_section(rows) + trained_section(rows) + baselines_section(rows)
+    lines += steps_section(rows)
     chosen = {(r["variant"], r["cell_type"], r["seed"]): trained_tau(r) for r in rows}
     runs = zip(df.variant, df.cell_type, df.seed, df.default_tau, strict=True)
     at_tau = np.array(
@@ -607,6 +647,67 @@ def trained_section(rows: list[dict]) -> list[str]:
     ]
 
 
+def baselines_frame(rows: list[dict]) -> pd.DataFrame:
+    """Per (method, cell type, seed): the baselines of ``--baselines`` runs and CaLMFlow.
+
+    CaLMFlow: every variant with a run on each (type, seed) pair of the baseline rows, at
+    the τ ``train()`` chooses (:func:`trained_frame`), on those pairs only.
+    """
+    base = reference_frame([r for r in rows if r["variant"] == BASELINES])
+    if base.empty:
+        return base
+    pairs = set(zip(base.cell_type, base.seed, strict=True))
+    calm = trained_frame(rows)
+    calm = calm[calm["at"] == "chosen by train()"]
+    keep = [(c, s) in pairs for c, s in zip(calm.cell_type, calm.seed, strict=True)]
+    calm = calm[keep]
+    full = calm.groupby("variant").size().loc[lambda n: n == len(pairs)].index
+    calm = calm[calm.variant.isin(full)].assign(method=lambda d: "CaLMFlow: " + d.variant)
+    cols = ["method", "cell_type", "seed", *METRICS]
+    return pd.concat([calm[cols], base[cols]], ignore_index=True)
+
+
+def baselines_section(rows: list[dict]) -> list[str]:
+    """The page's lines on CaLMFlow against kang-loo's baselines on the same coordinates."""
+    from benchmarks.report import md_table, mean_sd
+
+    df = baselines_frame(rows)
+    if df.empty:
+        return []
+    per_seed = df.groupby(["method", "seed"], as_index=False, sort=False)[list(METRICS)].mean()
+    cfm = per_seed[per_seed.method.str.startswith("CFM-")]
+    ratios = []
+    for method in per_seed.method[per_seed.method.str.startswith("CaLMFlow")].unique():
+        for (seed, fitted), g in cfm.groupby(["seed", cfm.method.str.endswith(", cross-fitted")]):
+            best = g[list(METRICS)].min().copy()
+            best["r2_pearson_top_de"] = g["r2_pearson_top_de"].max()
+            mine = per_seed[(per_seed.method == method) & (per_seed.seed == seed)]
+            row = {"method": method, "seed": seed}
+            row["CFMs' coordinates"] = "cross-fitted" if fitted else "in-sample"
+            ratios.append({**row, **(mine[list(METRICS)].iloc[0] / best).round(3).to_dict()})
+    n_pairs = len(df.groupby(["cell_type", "seed"]))
+    folds = sorted({r["pca_folds"] for r in rows if r["variant"] == BASELINES})
+    return [
+        "",
+        "## CaLMFlow against kang-loo's baselines on the same coordinates",
+        "",
+        f"`--baselines {folds[0]}` runs (no CaLMFlow model, `run_baselines`): kang-loo's "
+        "baselines with its full CFM budget on the same splits and seeds, trained on in-sample "
+        f"PCA coordinates and on coordinates cross-fitted with `pca_folds={folds[0]}` as the "
+        "default model's (`, cross-fitted`); CaLMFlow: the variants run on all "
+        f"{n_pairs} (type, seed) pairs, at the τ `train()` chooses. Every fit and score is "
+        "seeded, so the baselines' rows are the same in any run of the same split and seed. "
+        "Per seed the mean over held-out types, then mean ± sd over seeds:",
+        "",
+        md_table(mean_sd(per_seed, ["method"], list(METRICS), count="seeds")),
+        "",
+        "CaLMFlow / the best CFM of the same seed and coordinates, per metric (R²: above 1 "
+        "is better; the distances: below 1):",
+        "",
+        md_table(pd.DataFrame(ratios)),
+    ]
+
+
 def steps_section(rows: list[dict]) -> list[str]:
     """The page's lines on the flow head's integration steps (none without records)."""
     from benchmarks.report import md_table, mean_sd
@@ -645,6 +746,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "--pool", action=argparse.BooleanOptionalAction, default=True,
         help="score the 500-from-40-controls pools (default: yes)",
     )  # fmt: skip
+    parser.add_argument(
+        "--baselines", type=int, default=None, metavar="PCA_FOLDS",
+        help="instead of the variants: kang-loo's baselines, in-sample and cross-fitted with "
+        "this many folds (no CaLMFlow model; run_baselines)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "generator.jsonl"
@@ -652,10 +758,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         import sccalmflow as scf
 
         adata = scf.datasets.kang2018()
-        items = [(ct, v) for ct in args.cell_types for v in args.variants]
+        variants = [BASELINES] if args.baselines else args.variants
+        items = [(ct, v) for ct in args.cell_types for v in variants]
 
         def run(item, seed):
             ct, variant = item
+            if variant == BASELINES:
+                return [run_baselines(adata, ct, seed, args.n_cells, args.baselines)]
             extra = {"head_steps": args.head_steps, "pool": args.pool}
             return [
                 run_one(adata, ct, seed, variant, args.taus, args.n_cells, args.max_epochs, **extra)

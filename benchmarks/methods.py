@@ -202,19 +202,30 @@ def cfm_setting(c: CFMBudget) -> str:
 
 
 def fit_kang_baselines(
-    train: ad.AnnData, setup: Mapping[str, Any], n_pca: int, cfm: CFMBudget, seed: int
+    train: ad.AnnData,
+    setup: Mapping[str, Any],
+    n_pca: int,
+    cfm: CFMBudget,
+    seed: int,
+    pca_folds: int | None = None,
+    suffix: str = "",
 ) -> list[Fitted]:
-    """Control, Additive, TrainMean and the three CFM variants, fitted on ``train``."""
+    """Control, Additive, TrainMean and the three CFM variants, fitted on ``train``.
+
+    ``pca_folds``: the training cells' PCA coordinates cross-fitted as CaLMFlow's are
+    (``CaLMFlowModel(pca_folds=...)``; ``None``: in-sample). ``suffix`` ends every name.
+    """
     from sccalmflow.baselines import CFM, Additive, Control, TrainMean
 
+    kw = dict(n_pca=n_pca, seed=seed, pca_folds=pca_folds, **setup)
     fitted: list[Fitted] = []
     for cls in (Control, Additive, TrainMean):
-        obj, t = timed(lambda cls=cls: cls().fit(train, n_pca=n_pca, seed=seed, **setup))
-        fitted.append(Fitted(cls.__name__, obj, t))
+        obj, t = timed(lambda cls=cls: cls().fit(train, **kw))
+        fitted.append(Fitted(cls.__name__ + suffix, obj, t))
     for v in CFM_VARIANTS:
         obj = CFM(v, **cfm.kwargs())
-        _, t = timed(lambda obj=obj: obj.fit(train, n_pca=n_pca, seed=seed, **setup))
-        fitted.append(Fitted(f"CFM-{v}", obj, t, cfm_setting(cfm)))
+        _, t = timed(lambda obj=obj: obj.fit(train, **kw))
+        fitted.append(Fitted(f"CFM-{v}{suffix}", obj, t, cfm_setting(cfm)))
     return fitted
 
 

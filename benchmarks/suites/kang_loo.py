@@ -102,7 +102,8 @@ def fit_all(
     """CaLMFlow, then every baseline, on the split's training cells; checks their PCAs."""
     model, t = fit_calmflow(split.train, setup, cfg.calmflow, cfg.train, seed)
     calm = Fitted("CaLMFlow", model, t, f"defaults, {epochs(model)} epochs")
-    baselines = fit_kang_baselines(split.train, setup, notes.n_pca, cfg.cfm, seed)
+    folds = getattr(model, "pca_folds", None)  # the baselines train on the model's coordinates
+    baselines = fit_kang_baselines(split.train, setup, notes.n_pca, cfg.cfm, seed, folds)
     check_shared_pca(split.cell_type, model.features_, baselines, notes)
     return [calm, *baselines]
 
@@ -383,7 +384,10 @@ def setup_lines(cfg: KangLooConfig, notes: KangLooNotes, seed: int) -> list[str]
         f"'{md_def['pca_scaling']}')` on the same training cells with the same seed; the largest "
         f"difference to CaLMFlow's PCA (components, mean, relative scale) over all methods and "
         f"splits is {pca_diff:.1e}, so E-distance / MMD / W2 are in one space (unscaled PCA "
-        "scores; real cells projected with `model.add_pca`, fingerprints checked).",
+        "scores; real cells projected with `model.add_pca`, fingerprints checked). The "
+        "baselines train on the model's coordinates of the training cells: cross-fitted "
+        f"with `pca_folds={md_def.get('pca_folds')!r}` as CaLMFlow's (runs before 2026-12-04 "
+        "trained every method on in-sample coordinates).",
         "- **Metrics** (`sccalmflow.metrics.evaluate`): R² = squared Pearson of mean "
         "expression (scGen) and sklearn `r2_score` of the means (CPA / CellFlow); top-100 DE "
         "genes = Wilcoxon, held-out type's real IFN-beta vs its control cells; Pearson Δ = "

@@ -84,6 +84,8 @@ def test_kang_loo_tiny(keep_threads, tmp_path):
     # every method is scored in the same PCA space (the check is written to the markdown)
     md = (tmp_path / "kang-loo.md").read_text()
     assert "Shared PCA" in md
+    folds = suites.kang_loo.calmflow_defaults()["pca_folds"]  # the baselines train on these
+    assert f"cross-fitted with `pca_folds={folds!r}` as CaLMFlow's" in md
     assert "Generation speed on 100 cells (B IFN-beta)" in md  # the last split's models
     # the replicate is scored on halves of the real cells (same seed, same halves per type)
     n_ifn = tasks.kang_counts(tasks.load_kang(config.get_config("kang-loo", "tiny").n_genes))
@@ -492,6 +494,69 @@ def test_generator_calibration_and_steps_sections(tmp_path):
     steps_md = md.split("## The flow head's integration steps")[1].split("## Per held-out")[0]
     line = next(ln for ln in steps_md.splitlines() if ln.startswith("| 8 |"))
     assert line.rstrip().endswith("| 2 ± 0 | 2 |")  # gen_s 8 / 4 = 2 in both runs
+
+
+def test_fit_kang_baselines_cross_fitted(synthetic, keep_threads):
+    """``methods.fit_kang_baselines``: ``pca_folds`` cross-fits every baseline's coordinates."""
+    from sccalmflow.data import PCA_KEY
+
+    setup = {"condition_keys": ["cell_type", "condition"], "control": {"condition": "control"}}
+    cfm = config.CFMBudget(8, 2, batch_size=16, depth=1)
+    plain = methods.fit_kang_baselines(synthetic, setup, 5, cfm, seed=0)
+    folded = methods.fit_kang_baselines(synthetic, setup, 5, cfm, 0, 3, ", cross-fitted")
+    names = [f.name for f in plain]
+    assert names == ["Control", "Additive", "TrainMean", "CFM-icfm", "CFM-otcfm", "CFM-sbcfm"]
+    assert [f.name for f in folded] == [f"{n}, cross-fitted" for n in names]
+    condition = {"cell_type": "A", "condition": "drug"}
+    a, b = (f[1].obj.predict(condition, n_cells=50, seed=0) for f in (plain, folded))
+    # one PCA for both, the training cells' coordinates differ: so do Additive's shifted cells
+    assert np.allclose(plain[1].obj.pca.components_, folded[1].obj.pca.components_)
+    assert not np.allclose(a.obsm[PCA_KEY], b.obsm[PCA_KEY])
+
+
+def test_generator_baselines_section(tmp_path):
+    """``generator.py --baselines`` rows: CaLMFlow against the baselines per seed, the ratios."""
+    from benchmarks import generator
+
+    def s(r2, e):
+        return dict(r2_pearson_top_de=r2, e_distance_pca=e, mmd_pca=0.03, w2_pca=8.0)
+
+    cal = {"reference": "validation_indices", "mmd": {"chosen": 1.0, "values": [2, 1]}}
+    calm = [
+        {"variant": "default", "cell_type": ct, "seed": 0, "train_s": 1.0, "epochs": 3,
+         "default_tau": 1.0, "calibration": cal, "tau=0.5": {**s(0.5, 9.0), "spread": 3.0, "distinct": 9},
+         "tau=1": {**s(0.9, e), "spread": 3.0, "distinct": 9}}
+        for ct, e in (("B", 0.5), ("NK", 1.5))
+    ]  # fmt: skip
+    refs = {
+        "Additive": s(0.8, 3.0),
+        "replicate": {**s(1.0, 0.2), "mmd_pca": 0.01, "w2_pca": 7.0},
+        "CFM-icfm": s(0.85, 2.0),
+        "CFM-otcfm": s(0.88, 4.0),
+        "CFM-icfm, cross-fitted": s(0.87, 1.0),
+    }
+    base = [
+        {"variant": generator.BASELINES, "cell_type": ct, "seed": 0, "pca_folds": 5,
+         "references": refs, "train_s": {}}
+        for ct in ("B", "NK")
+    ]  # fmt: skip
+    df = generator.baselines_frame(calm + base)
+    assert set(df.method) == {"CaLMFlow: default", *refs}
+    mine = df[df.method == "CaLMFlow: default"]
+    assert np.allclose(mine.e_distance_pca, [0.5, 1.5])  # at the τ train() chose (1)
+    (tmp_path / "generator.jsonl").write_text("\n".join(json.dumps(r) for r in calm + base))
+    generator.main(["--report-only", "--out", str(tmp_path)])
+    md = (tmp_path / "generator.md").read_text()
+    section = md.split("## CaLMFlow against kang-loo's baselines")[1].split("## Per held-out")[0]
+    assert "`--baselines 5` runs" in section and "all 2 (type, seed) pairs" in section
+    # R²: 0.9 over the best CFM's 0.88 (in-sample) and 0.87; E-distance 1 over 2 and over 1
+    line = next(ln for ln in section.splitlines() if "| in-sample |" in ln)
+    assert line.split("|")[4:6] == [" 1.02 ", " 0.5 "]
+    line = next(ln for ln in section.splitlines() if "| cross-fitted |" in ln)
+    assert line.split("|")[4:6] == [" 1.03 ", " 1 "]
+    # the gap-closed section keeps its references (Additive, replicate) only
+    gaps = md.split("Fraction of the gap")[1].split("The τ")[0]
+    assert "CFM-icfm" not in gaps and "| Additive |" in gaps
 
 
 def test_generator_real_spread():
