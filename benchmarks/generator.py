@@ -563,12 +563,7 @@ def markdown(rows: list[dict], note: str = "") -> str:
         ]
     lines += calibration_section(rows) + trained_section(rows) + baselines_section(rows)
     lines += steps_section(rows)
-    chosen = {(r["variant"], r["cell_type"], r["seed"]): trained_tau(r) for r in rows}
-    runs = zip(df.variant, df.cell_type, df.seed, df.default_tau, strict=True)
-    at_tau = np.array(
-        [k[3] if chosen.get(k[:3]) is None else chosen[k[:3]] for k in runs], dtype=float
-    )
-    at_default = df[np.isclose(df.tau, at_tau) | np.isnan(at_tau)]
+    at_default = at_default_tau(rows, df)
     lines += [
         "",
         "## Per held-out type at the variant's default τ (mean ± sd over seeds)",
@@ -647,18 +642,32 @@ def trained_section(rows: list[dict]) -> list[str]:
     ]
 
 
+def at_default_tau(rows: list[dict], df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows of :func:`frame` (or ``df``) at each run's default τ.
+
+    Runs with a validation-cell record: the τ ``train()`` chooses (:func:`trained_tau`);
+    others (e.g. the deterministic head): the model's τ after training (``default_tau``).
+    """
+    df = frame(rows) if df is None else df
+    chosen = {(r["variant"], r["cell_type"], r["seed"]): trained_tau(r) for r in rows}
+    runs = zip(df.variant, df.cell_type, df.seed, df.default_tau, strict=True)
+    at_tau = np.array(
+        [k[3] if chosen.get(k[:3]) is None else chosen[k[:3]] for k in runs], dtype=float
+    )
+    return df[np.isclose(df.tau, at_tau) | np.isnan(at_tau)]
+
+
 def baselines_frame(rows: list[dict]) -> pd.DataFrame:
     """Per (method, cell type, seed): the baselines of ``--baselines`` runs and CaLMFlow.
 
     CaLMFlow: every variant with a run on each (type, seed) pair of the baseline rows, at
-    the τ ``train()`` chooses (:func:`trained_frame`), on those pairs only.
+    its default τ (:func:`at_default_tau`), on those pairs only.
     """
     base = reference_frame([r for r in rows if r["variant"] == BASELINES])
     if base.empty:
         return base
     pairs = set(zip(base.cell_type, base.seed, strict=True))
-    calm = trained_frame(rows)
-    calm = calm[calm["at"] == "chosen by train()"]
+    calm = at_default_tau(rows)
     keep = [(c, s) in pairs for c, s in zip(calm.cell_type, calm.seed, strict=True)]
     calm = calm[keep]
     full = calm.groupby("variant").size().loc[lambda n: n == len(pairs)].index
@@ -695,7 +704,8 @@ def baselines_section(rows: list[dict]) -> list[str]:
         "baselines with its full CFM budget on the same splits and seeds, trained on in-sample "
         f"PCA coordinates and on coordinates cross-fitted with `pca_folds={folds[0]}` as the "
         "default model's (`, cross-fitted`); CaLMFlow: the variants run on all "
-        f"{n_pairs} (type, seed) pairs, at the τ `train()` chooses. Every fit and score is "
+        f"{n_pairs} (type, seed) pairs, at the τ `train()` chooses (sampling heads) or their "
+        "own (the deterministic head). Every fit and score is "
         "seeded, so the baselines' rows are the same in any run of the same split and seed. "
         "Per seed the mean over held-out types, then mean ± sd over seeds:",
         "",

@@ -527,6 +527,10 @@ def test_generator_baselines_section(tmp_path):
          "default_tau": 1.0, "calibration": cal, "tau=0.5": {**s(0.5, 9.0), "spread": 3.0, "distinct": 9},
          "tau=1": {**s(0.9, e), "spread": 3.0, "distinct": 9}}
         for ct, e in (("B", 0.5), ("NK", 1.5))
+    ] + [
+        {"variant": "head=deterministic", "cell_type": ct, "seed": 0, "train_s": 1.0,
+         "epochs": 3, "default_tau": 1.0, "tau=1": {**s(0.89, 2.5), "spread": 2.0, "distinct": 9}}
+        for ct in ("B", "NK")
     ]  # fmt: skip
     refs = {
         "Additive": s(0.8, 3.0),
@@ -541,7 +545,8 @@ def test_generator_baselines_section(tmp_path):
         for ct in ("B", "NK")
     ]  # fmt: skip
     df = generator.baselines_frame(calm + base)
-    assert set(df.method) == {"CaLMFlow: default", *refs}
+    # a head without a τ record (deterministic) at its own τ
+    assert set(df.method) == {"CaLMFlow: default", "CaLMFlow: head=deterministic", *refs}
     mine = df[df.method == "CaLMFlow: default"]
     assert np.allclose(mine.e_distance_pca, [0.5, 1.5])  # at the τ train() chose (1)
     (tmp_path / "generator.jsonl").write_text("\n".join(json.dumps(r) for r in calm + base))
@@ -550,9 +555,9 @@ def test_generator_baselines_section(tmp_path):
     section = md.split("## CaLMFlow against kang-loo's baselines")[1].split("## Per held-out")[0]
     assert "`--baselines 5` runs" in section and "all 2 (type, seed) pairs" in section
     # R²: 0.9 over the best CFM's 0.88 (in-sample) and 0.87; E-distance 1 over 2 and over 1
-    line = next(ln for ln in section.splitlines() if "| in-sample |" in ln)
+    line = next(ln for ln in section.splitlines() if "default | 0 | in-sample |" in ln)
     assert line.split("|")[4:6] == [" 1.02 ", " 0.5 "]
-    line = next(ln for ln in section.splitlines() if "| cross-fitted |" in ln)
+    line = next(ln for ln in section.splitlines() if "default | 0 | cross-fitted |" in ln)
     assert line.split("|")[4:6] == [" 1.03 ", " 1 "]
     # the gap-closed section keeps its references (Additive, replicate) only
     gaps = md.split("Fraction of the gap")[1].split("The τ")[0]
