@@ -155,20 +155,23 @@ def score_split(
     return points
 
 
-def score(pred, real, split: KangSplit, setup: dict, seed: int) -> dict[tuple[str, str], float]:
+def score(
+    pred, real, split: KangSplit, setup: dict, seed: int, metrics=EVAL_METRICS
+) -> dict[tuple[str, str], float]:
     """``metrics.evaluate`` of ``pred`` against ``real``: ``(metric, space) -> value``.
 
-    The top-DE genes are the split's (``top100_de``), whatever cells ``real`` holds.
+    The top-DE genes are the split's (``top100_de``), whatever cells ``real`` holds;
+    ``metrics``: those of ``evaluate`` to compute (default :data:`EVAL_METRICS`).
     """
-    from sccalmflow import metrics
+    from sccalmflow import metrics as scf_metrics
 
-    res = metrics.evaluate(
+    res = scf_metrics.evaluate(
         pred,
         real,
         control=setup["control"],
         condition_keys=setup["condition_keys"],
         space=("pca",),
-        metrics=EVAL_METRICS,
+        metrics=metrics,
         top_de={(split.cell_type, "IFN-beta"): list(split.de_genes)},
         seed=seed,
     )
