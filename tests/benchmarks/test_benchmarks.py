@@ -564,6 +564,33 @@ def test_generator_baselines_section(tmp_path):
     assert "CFM-icfm" not in gaps and "| Additive |" in gaps
 
 
+def test_generator_extra_metrics_section(tmp_path):
+    """``generator.py``: the Gaussian W2 is tabled for the runs that recorded it only."""
+    from benchmarks import generator
+
+    def s(w2g=None):
+        v = dict(r2_pearson_top_de=0.9, e_distance_pca=1.0, mmd_pca=0.03, w2_pca=8.0)
+        return {**v, "distinct": 9, "spread": 2.0} | (
+            {} if w2g is None else {"w2_gaussian_pca": w2g}
+        )
+
+    rows = [
+        {"variant": "default", "cell_type": ct, "seed": 0, "train_s": 1.0, "epochs": 3,
+         "default_tau": 1.0, "tau=1": s(w2g), "pool": {"repeat": s(w2g)}}
+        for ct, w2g in (("B", 3.0), ("NK", 5.0), ("DC", None))
+    ]  # fmt: skip
+    (tmp_path / "generator.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    generator.main(["--report-only", "--out", str(tmp_path)])
+    md = (tmp_path / "generator.md").read_text()
+    section = md.split("## The W2 between fitted Gaussians")[1].split("## Per held-out")[0]
+    line = next(ln for ln in section.splitlines() if ln.startswith("| default | 1 |"))
+    assert "| 4 ± 1.4 |" in line and line.rstrip().endswith("| 2 |")  # B and NK, not DC
+    assert "| default | repeat |" in section
+    (tmp_path / "generator.jsonl").write_text(json.dumps(rows[2]))  # no run recorded it
+    generator.main(["--report-only", "--out", str(tmp_path)])
+    assert "fitted Gaussians" not in (tmp_path / "generator.md").read_text()
+
+
 def test_generator_real_spread():
     """``generator.real_spread``: the RMS distance to the mean of the held-out (not control) cells."""
     import anndata as ad
