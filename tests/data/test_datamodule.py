@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sccalmflow.data import SequenceDataModule, shard
+from sccalmflow.data import SequenceDataModule, principal_strata, shard, stratified_sequences
 
 
 def _dm(rank=None, world_size=None, n=103, batch_size=8):
@@ -69,3 +69,79 @@ def test_epochs_follow_the_trainer_when_attached():
     fifth = next(iter(dm.train_dataloader()))["x1"].numpy()
     np.testing.assert_array_equal(fifth, _targets(dm, 5)[: len(fifth)][:, None])
     assert not np.array_equal(first, fifth)
+
+
+def _clusters(n_per=40, k=4, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10, size=(k, d))
+    x = np.concatenate([c + rng.normal(scale=0.1, size=(n_per, d)) for c in centres])
+    return x.astype(np.float32), np.repeat(np.arange(k), n_per)
+
+
+@pytest.mark.parametrize("n_strata", [2, 3, 4, 5, 8])
+def test_principal_strata_are_equal_and_cover_the_rows(n_strata):
+    x, _ = _clusters(n_per=30, k=4)
+    x = x[: (len(x) // n_strata) * n_strata]
+    strata = principal_strata(x, n_strata)
+    assert len(strata) == n_strata
+    assert {len(s) for s in strata} == {len(x) // n_strata}
+    np.testing.assert_array_equal(np.sort(np.concatenate(strata)), np.arange(len(x)))
+
+
+def test_principal_strata_follow_well_separated_clusters():
+    x, label = _clusters(n_per=40, k=4)
+    # four equal clusters, four strata: each stratum is one cluster
+    for s in principal_strata(x, 4):
+        assert len(np.unique(label[s])) == 1
+
+
+def test_stratified_sequences_put_every_cluster_in_every_sequence():
+    x, label = _clusters(n_per=40, k=4)
+    order = stratified_sequences(x, 4, np.random.default_rng(1))
+    np.testing.assert_array_equal(np.sort(order), np.arange(len(x)))  # each row once
+    blocks = label[order].reshape(-1, 4)
+    assert all(len(np.unique(b)) == 4 for b in blocks)
+    # the position of a cluster within a sequence is random, not fixed by the stratum
+    assert all(len(np.unique(blocks[:, j])) == 4 for j in range(4))
+    # seeded
+    np.testing.assert_array_equal(order, stratified_sequences(x, 4, np.random.default_rng(1)))
+    # an independent draw mixes clusters only by chance
+    rng = np.random.default_rng(1)
+    indep = label[rng.permutation(len(x))].reshape(-1, 4)
+    assert sum(len(np.unique(b)) == 4 for b in indep) < len(blocks) / 2
+
+
+def test_stratified_sequences_refuse_what_they_cannot_split():
+    x, _ = _clusters(n_per=5, k=2)
+    with pytest.raises(ValueError, match="multiple of N"):
+        stratified_sequences(x[:7], 2, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="N > 1"):
+        stratified_sequences(x, 1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+def test_data_module_sequences_spread_over_the_condition(stratified):
+    x, label = _clusters(n_per=30, k=3, d=4)  # one condition of 90 cells, 3 clusters
+    dm = SequenceDataModule(
+        x,
+        np.zeros(len(x), int),
+        np.zeros((1, 1)),
+        source="noise",
+        source_pools=None,
+        n_trajectories=3,
+        batch_size=64,
+        ot_coupling=False,
+        train_idx=np.arange(len(x)),
+        val_idx=np.array([], int),
+        seed=3,
+        stratified=stratified,
+    )
+    x1 = np.concatenate([b["x1"].numpy() for b in dm.batches(dm.train_idx, 0)])  # (30, 3, 4)
+    assert x1.shape == (30, 3, 4)
+    nearest = ((x1[:, :, None, :] - x[None, None]) ** 2).sum(-1).argmin(-1)
+    np.testing.assert_array_equal(np.sort(nearest.ravel()), np.arange(len(x)))  # all once
+    full = np.mean([len(np.unique(label[s])) == 3 for s in nearest])
+    if stratified:
+        assert full == 1.0
+    else:
+        assert full < 0.5  # (3! / 27 = 0.22 expected)

@@ -47,3 +47,55 @@ def test_default_model_beats_control_on_held_out_cell_type(tmp_path):
     model.save(tmp_path / "m")
     loaded = scf.CaLMFlowModel.load(tmp_path / "m", adata=train)
     np.testing.assert_array_equal(loaded.predict(cond, n_cells=500, seed=0).X, pred.X)
+
+
+def _two_modes(n=1200, seed=0):
+    """Sources ~ N(0, I) in 2-d; targets in two equal modes at x = -4 and x = +4."""
+    import anndata as ad
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    src = rng.normal(size=(n, 2))
+    side = np.where(rng.integers(0, 2, n) == 1, 4.0, -4.0)
+    tgt = np.stack([side, np.zeros(n)], 1) + rng.normal(scale=0.3, size=(n, 2))
+    X = np.vstack([src, tgt]).astype(np.float32)
+    obs = pd.DataFrame(
+        {"system": ["toy"] * 2 * n, "role": ["source"] * n + ["target"] * n},
+        index=[f"p{i}" for i in range(2 * n)],
+    ).astype("category")
+    adata = ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=["x0", "x1"]))
+    adata.obsm["X_feat"] = X
+    return adata
+
+
+@pytest.mark.parametrize(
+    ("sequence_targets", "mixed"), [("stratified", (0.85, 1)), ("independent", (0.35, 0.65))]
+)
+def test_stratified_sequences_teach_the_context(sequence_targets, mixed):
+    """Two trajectories per sequence, targets not tied to sources (no OT coupling): with
+    stratified sequences the second trajectory reads the first and goes to the other mode
+    (the context carries information); with independent ones it does not (half the pairs)."""
+    import torch
+
+    adata = _two_modes()
+    keys = dict(condition_keys=["system", "role"], control={"role": "source"})
+    scf.CaLMFlowModel.setup_anndata(adata, features_key="X_feat", **keys)
+    model = scf.CaLMFlowModel(
+        adata, source="control", head="flow", n_trajectories=2, ot_coupling=False,
+        sequence_targets=sequence_targets, width=32, n_layers=2, n_heads=2, ffn=64,
+        n_time_points=8,
+    )  # fmt: skip
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.train(
+            max_epochs=60, batch_size=16, validation_size=0.0, enable_progress_bar=False,
+            accelerator="cpu",
+        )  # fmt: skip
+        cells = model.predict({"system": ["toy"], "role": ["target"]}, n_cells=1000, seed=0)
+    finally:
+        torch.set_num_threads(n)
+    right = (cells.obsm["X_calmflow_pca"][:, 0] > 0).reshape(-1, 2)  # one row per sequence
+    assert 0.4 < right.mean() < 0.6  # each trajectory alone: either mode, half the time
+    share = (right.sum(1) == 1).mean()  # sequences whose two cells went to different modes
+    assert mixed[0] < share < mixed[1], share

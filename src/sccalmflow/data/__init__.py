@@ -8,7 +8,8 @@
   :func:`least_squares_decoder`: the feature space and its way
   back to genes.
 - :class:`SequenceDataModule`: per epoch, sources, OT coupling within a condition and N
-  trajectories per sequence.
+  trajectories per sequence (optionally stratified over the condition's cells by
+  :func:`stratified_sequences`).
 - :data:`PCA_KEY`, :func:`write_pca`, :func:`check_same_pca`: the model's PCA coordinates
   in an AnnData, with the projection's fingerprint.
 - :class:`AdditiveShift`: the shift vector arithmetic predicts for a condition (the
@@ -28,7 +29,14 @@ from ._conditions import (
     observed_categories,
     rows_of,
 )
-from ._datamodule import SequenceDataModule, distributed_rank, shard, stratified_split
+from ._datamodule import (
+    SequenceDataModule,
+    distributed_rank,
+    principal_strata,
+    shard,
+    stratified_sequences,
+    stratified_split,
+)
 from ._disk import (
     ROW_BLOCK,
     STORE_SUFFIXES,
@@ -143,6 +151,8 @@ __all__ = [
     "row_blocks",
     "rows_of",
     "shard",
+    "principal_strata",
+    "stratified_sequences",
     "stratified_rows",
     "strip_placeholders",
     "stratified_split",

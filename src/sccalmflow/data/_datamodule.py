@@ -35,6 +35,52 @@ def stratified_split(
     )
 
 
+def principal_strata(x: np.ndarray, n_strata: int) -> list[np.ndarray]:
+    """Split the rows of ``x`` into ``n_strata`` groups of neighbouring rows, of equal size.
+
+    Recursive median splits along the principal axis (a k-d tree on principal axes): a
+    group of ``m`` strata is cut at ``floor(m / 2) / m`` of its rows, ordered by their
+    projection on the group's first principal component. With ``len(x)`` a multiple of
+    ``n_strata`` every stratum has ``len(x) / n_strata`` rows.
+
+    Returns
+    -------
+    ``n_strata`` arrays of row positions.
+    """
+
+    def split(idx: np.ndarray, m: int) -> list[np.ndarray]:
+        if m == 1 or len(idx) <= 1:
+            return [idx] + [idx[:0]] * (m - 1)
+        sub = x[idx] - x[idx].mean(axis=0)
+        # the top right singular vector: the direction of largest spread
+        axis = np.linalg.svd(sub, full_matrices=False)[2][0]
+        ordered = idx[np.argsort(sub @ axis, kind="stable")]
+        a = m // 2
+        cut = round(len(idx) * a / m)
+        return split(ordered[:cut], a) + split(ordered[cut:], m - a)
+
+    return split(np.arange(len(x)), int(n_strata))
+
+
+def stratified_sequences(
+    x: np.ndarray, n_trajectories: int, rng: np.random.Generator
+) -> np.ndarray:
+    """An order of the rows of ``x`` whose consecutive blocks of ``N`` cover its distribution.
+
+    The rows are cut into ``N`` strata of neighbouring rows (:func:`principal_strata`); block
+    ``j`` holds one random row of every stratum, in random order. Every row appears once, so
+    each position of a block is still a uniform draw of the rows, while a block spreads over
+    the distribution like a stratified sample. ``len(x)`` must be a multiple of ``N``.
+    """
+    N = int(n_trajectories)
+    n_seq = len(x) // N
+    if N == 1 or n_seq * N != len(x):
+        raise ValueError(f"stratified sequences need N > 1 and a multiple of N rows, got {len(x)}")
+    strata = np.stack([s[rng.permutation(len(s))] for s in principal_strata(x, N)])  # (N, n_seq)
+    within = rng.permuted(np.tile(np.arange(N), (n_seq, 1)), axis=1)  # (n_seq, N)
+    return strata[within, np.arange(n_seq)[:, None]].ravel()
+
+
 def distributed_rank() -> tuple[int, int]:
     """``(rank, world_size)`` of this process (``(0, 1)`` outside a distributed run)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -117,6 +163,9 @@ class SequenceDataModule(pl.LightningDataModule):
     ot_coupling
         Pair sources and targets of a condition by exact OT (POT), in chunks of
         ``ot_batch_size`` cells.
+    stratified
+        With ``N > 1``: the ``N`` targets of a sequence are one cell of each of ``N`` strata
+        of the condition's cells (:func:`stratified_sequences`), not a random draw.
     train_idx, val_idx
         Cell positions of the two splits.
     seed
@@ -142,6 +191,7 @@ class SequenceDataModule(pl.LightningDataModule):
         seed: int,
         ot_batch_size: int = 1024,
         source_shifts: np.ndarray | None = None,
+        stratified: bool = False,
         rank: int | None = None,
         world_size: int | None = None,
     ):
@@ -161,6 +211,7 @@ class SequenceDataModule(pl.LightningDataModule):
         self.n_trajectories = int(n_trajectories)
         self.batch_size = int(batch_size)
         self.ot_coupling = ot_coupling
+        self.stratified = bool(stratified)
         self.ot_batch_size = int(ot_batch_size)
         self.train_idx = np.asarray(train_idx)
         self.val_idx = np.asarray(val_idx)
@@ -185,7 +236,7 @@ class SequenceDataModule(pl.LightningDataModule):
     def batches(self, cells: np.ndarray, epoch: int):
         """Yield the batches of one pass over ``cells``; the draws depend on ``(seed, epoch)``.
 
-        Per condition: shuffled targets, sources (noise or control cells of the context,
+        Per condition: shuffled (or stratified) targets, sources (noise or control cells of the context,
         plus the condition's shift if given),
         OT pairing within chunks of ``ot_batch_size``, sequences of ``N`` trajectories.
         Batches are dicts of tensors under :data:`~sccalmflow.module.BATCH_KEYS`. Every rank
@@ -202,6 +253,8 @@ class SequenceDataModule(pl.LightningDataModule):
             extra = n_seq * N - len(members)
             if extra:  # complete the last sequence with other cells of the condition
                 members = np.concatenate([members, rng.choice(members, extra)])
+            if self.stratified and N > 1:
+                members = members[stratified_sequences(self.features[members], N, rng)]
             x1 = self.features[members]
             if self.source == "noise":
                 x0 = rng.standard_normal((len(members), D)).astype(np.float32)

@@ -92,6 +92,7 @@ def check_init_arguments(args: dict[str, Any]) -> None:
     if args["temperature"] is not None:
         check_number("temperature", args["temperature"], minimum=0)
     check_bool("ot_coupling", args["ot_coupling"])
+    check_choice("sequence_targets", args["sequence_targets"], ("stratified", "independent"))
     if args["head"] is not None:
         check_choice("head", args["head"], HEADS)
     if args["path"] is not None:

@@ -432,6 +432,7 @@ class TrainingMixin:
             batch_size=batch_size,
             ot_batch_size=ot_batch_size,
             ot_coupling=self.ot_coupling,
+            stratified=self.sequence_targets == "stratified",
             train_idx=train_idx,
             val_idx=val_idx,
             seed=self.seed,
