@@ -69,6 +69,15 @@ def default_budget(n_train: int) -> dict:
     return {"max_epochs": default_max_epochs(n_train, math.ceil(n_train / 128))}
 
 
+def default_sequence_targets() -> str:
+    """The package's default ``sequence_targets`` (read from the constructor)."""
+    import inspect
+
+    from sccalmflow import CaLMFlowModel
+
+    return inspect.signature(CaLMFlowModel).parameters["sequence_targets"].default
+
+
 def run_task(
     task: str,
     seed: int,
@@ -80,6 +89,8 @@ def run_task(
     ema: float | None = None,
     trajectories: tuple[str, ...] = ("one", "most"),
     calibrate: bool = False,
+    sequence_targets: str | None = None,
+    calmflow: str | None = None,
 ) -> list[dict]:
     """Every method on one task and seed; one row each (metrics at each τ for sampling heads).
 
@@ -95,7 +106,12 @@ def run_task(
     ``calibrate``: after training, a sampling head's τ is chosen by
     ``model.calibrate_temperature()`` on the training targets (what a user of a model from
     cells would run); the row is scored at the chosen τ, and at τ = 1 under ``"tau=1"``.
+    ``sequence_targets``: the models' ``sequence_targets`` (``None``: the package's
+    default); ``"stratified"`` is named in the method (``"8 stratified traj."``), so its rows
+    stand beside earlier ones, whose sequences were independent draws.
+    ``calmflow``: further constructor keywords, ``"ot_coupling=False"`` (named in the method).
     """
+    from benchmarks.generator import parse_variant
     from benchmarks.methods import (
         fit_toy_calmflow,
         fit_toy_cfm,
@@ -121,16 +137,23 @@ def run_task(
         {**base, "method": "Reference", "w2": floor[("w2", "data")], "mmd": floor[("mmd", "data")]}
     ]
     counts = {"one": 1, "most": max(cfg.trajectories)}
+    targets = sequence_targets or default_sequence_targets()
     n_trajs = list(dict.fromkeys(counts[k] for k in trajectories))
     for head in heads:
         for n_traj in n_trajs:
-            name = f"CaLMFlow {head} ({n_traj} traj.)"
+            kind = " stratified" if targets == "stratified" and n_traj > 1 else ""
+            name = f"CaLMFlow {head} ({n_traj}{kind} traj.)"
             print(f"[{task} s{seed}] {name}", flush=True)
             kwargs = {**cfg.calmflow, "head": head, "n_trajectories": n_traj}
+            kwargs["sequence_targets"] = targets
+            if calmflow:
+                kwargs |= parse_variant(calmflow)
+                name = f"{name}, {calmflow}"
             if head_hidden is not None:
                 kwargs["head_hidden"] = head_hidden
             model, t = fit_toy_calmflow(points.source, points.target, kwargs, train, seed)
             row = {**base, "method": name, "head": head, "n_traj": n_traj, "train_s": t}
+            row["sequence_targets"] = model.sequence_targets
             row |= {"max_epochs": train["max_epochs"], "head_hidden": kwargs["head_hidden"]}
             if ema is not None:
                 row |= {"ema": ema, "method": f"{name}, EMA {ema:g}"}
@@ -247,18 +270,25 @@ def goals(df: pd.DataFrame) -> list[str]:
 
 
 def more_trajectories(calm: pd.DataFrame) -> list[str]:
-    """N trajectories vs 1 for every head and setting (e.g. ", EMA 0.995") run with both."""
-    parts = calm.index.to_series().str.extract(r"^CaLMFlow (\S+) \((\d+) traj\.\)(.*)$")
+    """N trajectories vs 1 for every head and setting (e.g. ", EMA 0.995") run with both.
+
+    Every N > 1 (independent and stratified sequences) is compared with the one-trajectory
+    model of the same head and setting.
+    """
+    pattern = r"^CaLMFlow (\S+) \((\d+)((?: stratified)?) traj\.\)(.*)$"
+    parts = calm.index.to_series().str.extract(pattern)
     out = []
-    for (head, setting), group in parts.dropna().groupby([0, 2], sort=False):
-        n = group[1].astype(int).sort_values()
-        if len(n) < 2 or n.iloc[0] != 1:
+    for (head, setting), group in parts.dropna().groupby([0, 3], sort=False):
+        n = group[1].astype(int)
+        if not (n == 1).any():
             continue
-        one, many = calm.w2[n.index[0]], calm.w2[n.index[-1]]
-        out.append(
-            f"  - {head} head{setting}: {n.iloc[-1]} traj. W2 {many:.3f} vs 1 traj. {one:.3f} "
-            f"-> more trajectories {'help' if many < one else 'do not help'}."
-        )
+        one = calm.w2[n.index[n == 1][0]]
+        for method in n.index[n > 1]:
+            many, label = calm.w2[method], f"{n[method]}{group.loc[method, 2]} traj."
+            out.append(
+                f"  - {head} head{setting}: {label} W2 {many:.3f} vs 1 traj. {one:.3f} "
+                f"-> more trajectories {'help' if many < one else 'do not help'}."
+            )
     return out
 
 
@@ -300,6 +330,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="choose a sampling head's τ with model.calibrate_temperature() on the targets",
     )
+    parser.add_argument(
+        "--sequence-targets",
+        choices=["stratified", "independent"],
+        default=None,
+        help="CaLMFlow's sequence_targets (default: the package's)",
+    )
+    parser.add_argument(
+        "--calmflow",
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="further CaLMFlow constructor keywords, e.g. ot_coupling=False (named in the method)",
+    )
     parser.add_argument("--quick", action="store_true", help="one epoch, tiny CFM (a smoke test)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
@@ -319,6 +361,8 @@ def main(argv: list[str] | None = None) -> None:
                 args.ema,
                 tuple(args.trajectories),
                 args.calibrate,
+                args.sequence_targets,
+                args.calmflow,
             )
 
         run_jsonl(jsonl, args.seeds, args.tasks, run)

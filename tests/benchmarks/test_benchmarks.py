@@ -613,11 +613,11 @@ def test_generator_toys_page(tmp_path):
     """``benchmarks/generator_toys.py``: mean ± sd over seeds, the goals and the τ table."""
     from benchmarks import generator_toys
 
-    def calm(seed, head, n, w2, suffix=""):
+    def calm(seed, head, n, w2, suffix="", kind=""):
         row = {
             "task": "moons",
             "seed": seed,
-            "method": f"CaLMFlow {head} ({n} traj.){suffix}",
+            "method": f"CaLMFlow {head} ({n}{kind} traj.){suffix}",
             "head": head,
             "n_traj": n,
             "w2": w2,
@@ -634,6 +634,7 @@ def test_generator_toys_page(tmp_path):
             {"task": "moons", "seed": s, "method": "Reference", "w2": 0.2, "mmd": 0.0002},
             calm(s, "flow", 1, 0.5), calm(s, "flow", 10, 0.3 + 0.1 * s),
             calm(s, "flow", 1, 0.45, ", EMA 0.995"), calm(s, "flow", 10, 0.46, ", EMA 0.995"),
+            calm(s, "flow", 10, 0.44, ", EMA 0.995", " stratified"),
             {"task": "moons", "seed": s, "method": "CFM-otcfm", "w2": 0.4, "mmd": 0.003},
         ]
     ]  # fmt: skip
@@ -648,6 +649,11 @@ def test_generator_toys_page(tmp_path):
     assert (
         "flow head, EMA 0.995: 10 traj. W2 0.460 vs 1 traj. 0.450 -> more trajectories do not help."
         in md
+    )
+    # stratified sequences are compared with the same one-trajectory model
+    assert (
+        "flow head, EMA 0.995: 10 stratified traj. W2 0.440 vs 1 traj. 0.450 -> more "
+        "trajectories help." in md
     )
     # the swept model at its best τ (0: W2 0.5) is above the best CFM (0.4)
     assert "moons, best τ: CaLMFlow flow (1 traj.) at τ = 0: W2 0.500, MMD 0.0030 -> not met" in md
