@@ -103,11 +103,11 @@ class CaLMFlowModel(
         condition (each trajectory alone is still a uniform draw). The other trajectories
         of a sequence then tell the model where the set has already gone, but only if the
         target is not already tied to the source: with ``ot_coupling=True`` the model
-        follows its source and stratifying changes little (100-d Gaussian mixtures, 8
-        trajectories, 3 seeds); with ``ot_coupling=False`` the second of two trajectories
-        goes to the other of two modes in 98 % of sequences (51 % independent), and 8
-        trajectories beat one on W2 in 4 of 6 runs
-        (``benchmarks/results/generator_toys.md``).
+        follows its source and stratifying changes little; with ``ot_coupling=False`` the
+        second of two trajectories goes to the other of two modes in 98 % of sequences (51 %
+        independent; a slow test). On the 100-d Gaussian mixtures neither made 8
+        trajectories reliably better than one (W2 lower in 3 of 6 runs each;
+        ``benchmarks/results/sequences/generator_toys.md``), hence not the default.
     head
         The next-state head: ``"flow"`` (a regression of the mean velocity plus a small
         flow-matching network that samples the rest of ``p(velocity | history)``; τ scales its
