@@ -96,18 +96,7 @@ class CaLMFlowModel(
     ot_coupling
         Pair sources and targets within a condition by exact optimal transport (POT).
     sequence_targets
-        How the ``N`` target cells of one training sequence are drawn (``N > 1`` only):
-        ``"independent"`` (default): a random draw of the condition's cells;
-        ``"stratified"``: one cell of each of ``N`` strata of neighbouring cells (median
-        splits along principal axes), in random order, so a sequence spreads over the
-        condition (each trajectory alone is still a uniform draw). The other trajectories
-        of a sequence then tell the model where the set has already gone, but only if the
-        target is not already tied to the source: with ``ot_coupling=True`` the model
-        follows its source and stratifying changes little; with ``ot_coupling=False`` the
-        second of two trajectories goes to the other of two modes in 98 % of sequences (51 %
-        independent; a slow test). On the 100-d Gaussian mixtures neither made 8
-        trajectories reliably better than one (W2 lower in 3 of 6 runs each;
-        ``benchmarks/results/sequences/generator_toys.md``), hence not the default.
+        ``"independent"`` or ``"stratified"`` (:func:`~sccalmflow.data.stratified_sequences`).
     head
         The next-state head: ``"flow"`` (a regression of the mean velocity plus a small
         flow-matching network that samples the rest of ``p(velocity | history)``; τ scales its
@@ -263,10 +252,8 @@ class CaLMFlowModel(
         self.source = source
         self.temperature = 1.0 if temperature is None else float(temperature)
         self.kl_weight = float(kl_weight)
-        self.seed = int(seed)
-        self.n_trajectories = int(n_trajectories)
-        self.ot_coupling = bool(ot_coupling)
-        self.sequence_targets = sequence_targets
+        self.seed, self.n_trajectories = int(seed), int(n_trajectories)
+        self.ot_coupling, self.sequence_targets = bool(ot_coupling), sequence_targets
         self.pca_scaling = pca_scaling
         self.features_key = setup.get("features_key")
         self.pca_max_cells, self.pca_folds = int(pca_max_cells), pca_folds
