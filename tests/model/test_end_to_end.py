@@ -71,12 +71,10 @@ def _two_modes(n=1200, seed=0):
 @pytest.mark.parametrize(
     ("sequence_targets", "mixed"), [("stratified", (0.85, 1)), ("independent", (0.35, 0.65))]
 )
-def test_stratified_sequences_teach_the_context(sequence_targets, mixed):
+def test_stratified_sequences_teach_the_context(sequence_targets, mixed, quiet_train):
     """Two trajectories per sequence, targets not tied to sources (no OT coupling): with
     stratified sequences the second trajectory reads the first and goes to the other mode
     (the context carries information); with independent ones it does not (half the pairs)."""
-    import torch
-
     adata = _two_modes()
     keys = dict(condition_keys=["system", "role"], control={"role": "source"})
     scf.CaLMFlowModel.setup_anndata(adata, features_key="X_feat", **keys)
@@ -85,16 +83,10 @@ def test_stratified_sequences_teach_the_context(sequence_targets, mixed):
         sequence_targets=sequence_targets, width=32, n_layers=2, n_heads=2, ffn=64,
         n_time_points=8,
     )  # fmt: skip
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model.train(
-            max_epochs=60, batch_size=16, validation_size=0.0, enable_progress_bar=False,
-            accelerator="cpu",
-        )  # fmt: skip
-        cells = model.predict({"system": ["toy"], "role": ["target"]}, n_cells=1000, seed=0)
-    finally:
-        torch.set_num_threads(n)
+    # one torch thread for both (train and predict restore the caller's count afterwards)
+    quiet_train(model, max_epochs=60, batch_size=16, validation_size=0.0, n_threads=1)
+    target = {"system": ["toy"], "role": ["target"]}
+    cells = model.predict(target, n_cells=1000, seed=0, n_threads=1)
     right = (cells.obsm["X_calmflow_pca"][:, 0] > 0).reshape(-1, 2)  # one row per sequence
     assert 0.4 < right.mean() < 0.6  # each trajectory alone: either mode, half the time
     share = (right.sum(1) == 1).mean()  # sequences whose two cells went to different modes
