@@ -145,3 +145,49 @@ def test_data_module_sequences_spread_over_the_condition(stratified):
         assert full == 1.0
     else:
         assert full < 0.5  # (3! / 27 = 0.22 expected)
+
+
+def _coupled(ot_coupling, n_trajectories=4, n=96, ot_batch_size=1024):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(n, 2)).astype(np.float32) * 3
+    dm = SequenceDataModule(
+        x,
+        np.zeros(n, int),
+        np.zeros((1, 1)),
+        source="noise",
+        source_pools=None,
+        n_trajectories=n_trajectories,
+        batch_size=n,
+        ot_coupling=ot_coupling,
+        train_idx=np.arange(n),
+        val_idx=np.array([], int),
+        seed=11,
+        ot_batch_size=ot_batch_size,
+        stratified=True,
+    )
+    (batch,) = list(dm.batches(dm.train_idx, 0))
+    return batch["x0"].numpy(), batch["x1"].numpy()  # (n_seq, N, D) each
+
+
+def test_ot_coupling_within_sequences_pairs_each_sequence_optimally():
+    from itertools import permutations
+
+    x0, x1 = _coupled("sequence")
+    x0_free, x1_free = _coupled(False)
+    np.testing.assert_array_equal(x1, x1_free)  # same targets, same sequences
+    # the same sources in every sequence, only their order within it changed
+    np.testing.assert_allclose(np.sort(x0, axis=1), np.sort(x0_free, axis=1))
+    N = x0.shape[1]
+    for a, b in zip(x0, x1, strict=True):  # every sequence: the cheapest of its N! pairings
+        cost = ((a - b) ** 2).sum()
+        best = min(((a[list(p)] - b) ** 2).sum() for p in permutations(range(N)))
+        assert cost == pytest.approx(best, rel=1e-6)
+    assert ((x0 - x1) ** 2).sum() < 0.8 * ((x0_free - x1_free) ** 2).sum()
+    # OT over the whole condition ties the sources tighter still (it is a larger problem)
+    x0_all, x1_all = _coupled(True)
+    assert ((x0_all - x1_all) ** 2).sum() < ((x0 - x1) ** 2).sum()
+
+
+def test_ot_coupling_refuses_unknown_modes():
+    with pytest.raises(ValueError, match="ot_coupling must be True, False or 'sequence'"):
+        _coupled("batch")

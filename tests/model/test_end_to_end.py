@@ -69,17 +69,23 @@ def _two_modes(n=1200, seed=0):
 
 
 @pytest.mark.parametrize(
-    ("sequence_targets", "mixed"), [("stratified", (0.85, 1)), ("independent", (0.35, 0.65))]
+    ("sequence_targets", "ot_coupling", "mixed"),
+    [
+        ("stratified", False, (0.85, 1)),
+        ("stratified", "sequence", (0.85, 1)),
+        ("independent", False, (0.35, 0.65)),
+    ],
 )
-def test_stratified_sequences_teach_the_context(sequence_targets, mixed, quiet_train):
-    """Two trajectories per sequence, targets not tied to sources (no OT coupling): with
-    stratified sequences the second trajectory reads the first and goes to the other mode
-    (the context carries information); with independent ones it does not (half the pairs)."""
+def test_stratified_sequences_teach_the_context(sequence_targets, ot_coupling, mixed, quiet_train):
+    """Two trajectories per sequence, targets not tied to sources across sequences (no OT
+    coupling, or OT within each sequence): with stratified sequences the second trajectory
+    reads the first and goes to the other mode (the context carries information); with
+    independent ones it does not (half the pairs)."""
     adata = _two_modes()
     keys = dict(condition_keys=["system", "role"], control={"role": "source"})
     scf.CaLMFlowModel.setup_anndata(adata, features_key="X_feat", **keys)
     model = scf.CaLMFlowModel(
-        adata, source="control", head="flow", n_trajectories=2, ot_coupling=False,
+        adata, source="control", head="flow", n_trajectories=2, ot_coupling=ot_coupling,
         sequence_targets=sequence_targets, width=32, n_layers=2, n_heads=2, ffn=64,
         n_time_points=8,
     )  # fmt: skip

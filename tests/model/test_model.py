@@ -135,6 +135,29 @@ def test_training_is_deterministic(held_out, tiny, quiet_train):
         assert torch.equal(va, vb), k
 
 
+def test_ot_coupling_within_sequences_trains_and_reloads(held_out, tiny, quiet_train, tmp_path):
+    """``ot_coupling="sequence"`` (OT within each sequence's trajectories) trains, differs
+    from both other couplings, and is kept by save / load."""
+    kw = dict(tiny, n_trajectories=2, sequence_targets="stratified")
+    weights = {}
+    for coupling in (True, "sequence", False):
+        model = CaLMFlowModel(held_out, **kw, ot_coupling=coupling)
+        quiet_train(model, max_epochs=1, batch_size=32)
+        weights[coupling] = torch.cat([p.detach().ravel() for p in model.module.parameters()])
+    assert model.ot_coupling is False
+    assert not torch.equal(weights["sequence"], weights[True])
+    assert not torch.equal(weights["sequence"], weights[False])
+    model = CaLMFlowModel(held_out, **kw, ot_coupling="sequence")
+    quiet_train(model, max_epochs=1, batch_size=32)
+    model.save(tmp_path / "m")
+    loaded = CaLMFlowModel.load(tmp_path / "m", adata=held_out)
+    assert loaded.ot_coupling == "sequence"
+    cond = {"cell_type": [HELD[0]], "condition": [HELD[1]]}
+    np.testing.assert_array_equal(
+        loaded.predict(cond, n_cells=8, seed=1).X, model.predict(cond, n_cells=8, seed=1).X
+    )
+
+
 def test_save_load_round_trip(trained, tmp_path):
     held_out = trained.adata
     cond = {"cell_type": [HELD[0]], "condition": [HELD[1]]}

@@ -169,8 +169,9 @@ class SequenceDataModule(pl.LightningDataModule):
     n_trajectories, batch_size
         ``N`` and the number of sequences per batch.
     ot_coupling
-        Pair sources and targets of a condition by exact OT (POT), in chunks of
-        ``ot_batch_size`` cells.
+        Pair sources and targets of a condition by exact OT (POT): ``True`` in chunks of
+        ``ot_batch_size`` cells, ``"sequence"`` within each sequence's ``N`` trajectories,
+        ``False`` not at all.
     stratified
         With ``N > 1``: the ``N`` targets of a sequence are one cell of each of ``N`` strata
         of the condition's cells (:func:`stratified_sequences`), not a random draw.
@@ -193,7 +194,7 @@ class SequenceDataModule(pl.LightningDataModule):
         source_pools: list[np.ndarray] | None,
         n_trajectories: int,
         batch_size: int,
-        ot_coupling: bool,
+        ot_coupling: bool | str,
         train_idx: np.ndarray,
         val_idx: np.ndarray,
         seed: int,
@@ -218,7 +219,9 @@ class SequenceDataModule(pl.LightningDataModule):
         )
         self.n_trajectories = int(n_trajectories)
         self.batch_size = int(batch_size)
-        self.ot_coupling = ot_coupling
+        if isinstance(ot_coupling, str) and ot_coupling != "sequence":
+            raise ValueError(f"ot_coupling must be True, False or 'sequence', got {ot_coupling!r}.")
+        self.ot_coupling = ot_coupling if isinstance(ot_coupling, str) else bool(ot_coupling)
         self.stratified = bool(stratified)
         self.ot_batch_size = int(ot_batch_size)
         self.train_idx = np.asarray(train_idx)
@@ -246,7 +249,8 @@ class SequenceDataModule(pl.LightningDataModule):
 
         Per condition: shuffled (or stratified) targets, sources (noise or control cells of the context,
         plus the condition's shift if given),
-        OT pairing within chunks of ``ot_batch_size``, sequences of ``N`` trajectories.
+        OT pairing within chunks of ``ot_batch_size`` (or within each sequence), sequences of
+        ``N`` trajectories.
         Batches are dicts of tensors under :data:`~sccalmflow.module.BATCH_KEYS`. Every rank
         draws the same sequences (same random state) and keeps its share (:func:`shard`).
         """
@@ -270,9 +274,10 @@ class SequenceDataModule(pl.LightningDataModule):
                 x0 = self.features[rng.choice(self.source_pools[g], len(members))]
                 if self.source_shifts is not None:
                     x0 += self.source_shifts[g]
-            if self.ot_coupling:
-                for s in range(0, len(members), self.ot_batch_size):
-                    sl = slice(s, s + self.ot_batch_size)
+            step = N if self.ot_coupling == "sequence" else self.ot_batch_size
+            if self.ot_coupling is not False and step > 1:
+                for s in range(0, len(members), step):
+                    sl = slice(s, s + step)
                     x0[sl] = x0[sl][ot_permutation(x0[sl], x1[sl])]
             seq_group.append(np.full(n_seq, g))
             seq_x0.append(x0.reshape(n_seq, N, D))

@@ -91,7 +91,13 @@ def check_init_arguments(args: dict[str, Any]) -> None:
     check_number("kl_free_bits", args["kl_free_bits"], minimum=0)
     if args["temperature"] is not None:
         check_number("temperature", args["temperature"], minimum=0)
-    check_bool("ot_coupling", args["ot_coupling"])
+    if not (isinstance(args["ot_coupling"], str) and args["ot_coupling"] == "sequence"):
+        try:
+            check_bool("ot_coupling", args["ot_coupling"])
+        except TypeError:
+            got = type(args["ot_coupling"]).__name__
+            msg = f"`ot_coupling` must be True, False or 'sequence', got {got} {args['ot_coupling']!r:.40}."
+            raise TypeError(msg) from None
     check_choice("sequence_targets", args["sequence_targets"], ("stratified", "independent"))
     if args["head"] is not None:
         check_choice("head", args["head"], HEADS)

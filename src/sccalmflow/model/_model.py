@@ -14,12 +14,7 @@ import torch
 from scvi import REGISTRY_KEYS
 from scvi.model.base import BaseModelClass
 
-from ..data import (
-    AdditiveShift,
-    PCAFeatures,
-    PromptEncoder,
-    Scaling,
-)
+from ..data import AdditiveShift, PCAFeatures, PromptEncoder, Scaling
 from ..module import CaLMFlowModule
 from ._calibration import CalibrationMixin
 from ._checks import check_init_arguments, generator_defaults
@@ -94,7 +89,10 @@ class CaLMFlowModel(
         the bridge's diffusion coefficient (units of the scaled PCA features, of average
         variance 1). Default (``None``): 1.0 for a bridge, 0 for a straight path.
     ot_coupling
-        Pair sources and targets within a condition by exact optimal transport (POT).
+        Pair sources and targets within a condition by exact optimal transport (POT):
+        ``True`` over chunks of cells, ``"sequence"`` within each sequence's ``N``
+        trajectories only (the source tilts the target, the context still informs), ``False``
+        not at all.
     sequence_targets
         ``"independent"`` or ``"stratified"`` (:func:`~sccalmflow.data.stratified_sequences`).
     head
@@ -207,7 +205,7 @@ class CaLMFlowModel(
         n_trajectories: int = 1,
         path: Literal["straight", "bridge"] | None = None,
         sigma_min: float | None = None,
-        ot_coupling: bool = True,
+        ot_coupling: bool | Literal["sequence"] = True,
         head: Literal["deterministic", "variational", "cvae", "flow", "gmm"] | None = None,
         latent_dim: int = 32,
         kl_weight: float = 0.01,
@@ -253,7 +251,8 @@ class CaLMFlowModel(
         self.temperature = 1.0 if temperature is None else float(temperature)
         self.kl_weight = float(kl_weight)
         self.seed, self.n_trajectories = int(seed), int(n_trajectories)
-        self.ot_coupling, self.sequence_targets = bool(ot_coupling), sequence_targets
+        self.ot_coupling = ot_coupling if ot_coupling == "sequence" else bool(ot_coupling)
+        self.sequence_targets = sequence_targets
         self.pca_scaling = pca_scaling
         self.features_key = setup.get("features_key")
         self.pca_max_cells, self.pca_folds = int(pca_max_cells), pca_folds
