@@ -189,6 +189,42 @@ def run_task(
     return rows
 
 
+def mode_share_floors(task: str, seed: int, draws: int = 10) -> list[dict]:
+    """Two samplers of the true target of a ``gaussians`` task, scored like the models.
+
+    ``"Target, modes i.i.d."``: cells of the true mixture, each mode drawn independently
+    (a perfect generator of independent cells); ``"Target, exact mode shares"``: the same
+    with every mode given exactly its share of the cells (what generating stratified sets
+    can reach). W2 and MMD against the task's reference sample, means over ``draws`` draws.
+    The gap between the two is how much of the W2 the mode proportions alone account for.
+    """
+    from benchmarks.tasks import gaussian_task, toy_metrics
+
+    points, cfg = sample_task(task, seed)
+    k = TASKS[task][1]
+    if k is None:
+        raise ValueError(f"mode_share_floors needs a gaussians task, got {task!r}")
+    target = gaussian_task(cfg.dim, k, seed)[1]
+    rows = []
+    for name, exact in (("Target, modes i.i.d.", False), ("Target, exact mode shares", True)):
+        scores = []
+        for d in range(draws):
+            rng = np.random.default_rng([seed, k, 7, d])
+            which = np.arange(cfg.n_eval) % k if exact else rng.integers(k, size=cfg.n_eval)
+            noise = rng.standard_normal((cfg.n_eval, cfg.dim)) * target.sd
+            scores.append(toy_metrics(target.means[which] + noise, points.ref, seed))
+        rows.append(
+            {
+                "task": task,
+                "seed": seed,
+                "method": f"{name} (mean of {draws})",
+                "w2": float(np.mean([m[("w2", "data")] for m in scores])),
+                "mmd": float(np.mean([m[("mmd", "data")] for m in scores])),
+            }
+        )
+    return rows
+
+
 def markdown(rows: list[dict]) -> str:
     """Mean ± sd over seeds per task and method; the τ sweep; the goals, met or not."""
     from benchmarks.report import md_table, mean_sd
@@ -342,12 +378,20 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE,...",
         help="further CaLMFlow constructor keywords, e.g. ot_coupling=False (named in the method)",
     )
+    parser.add_argument(
+        "--floors",
+        action="store_true",
+        help="append only the gaussians tasks' mode-share floors (no model is trained)",
+    )
     parser.add_argument("--quick", action="store_true", help="one epoch, tiny CFM (a smoke test)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     jsonl = args.out / "generator_toys.jsonl"
-    if not args.report_only:
+    if args.floors:
+        tasks = [t for t in args.tasks if TASKS[t][1] is not None]
+        run_jsonl(jsonl, args.seeds, tasks, mode_share_floors)
+    elif not args.report_only:
 
         def run(task, seed):
             return run_task(

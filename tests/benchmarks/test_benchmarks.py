@@ -669,6 +669,20 @@ def test_generator_toys_default_budget():
     assert default_budget(1500) == {"max_epochs": 118}  # gaussians: 1414 steps / 12 per epoch
 
 
+def test_generator_toys_mode_share_floors():
+    """The true target with exact mode shares is closer to the reference than with modes
+    drawn independently (what stratified sets can gain on W2); moons has no modes."""
+    from benchmarks.generator_toys import mode_share_floors
+
+    iid, exact = mode_share_floors("gaussians 2->4", 3, draws=2)
+    assert iid["method"] == "Target, modes i.i.d. (mean of 2)"
+    assert exact["method"] == "Target, exact mode shares (mean of 2)"
+    assert exact["w2"] < iid["w2"] - 0.1 and exact["mmd"] < iid["mmd"]
+    assert 1.2 < exact["w2"] < 2.0  # about the sampling floor of 1,000 points in 100-d
+    with pytest.raises(ValueError, match="needs a gaussians task"):
+        mode_share_floors("moons", 0)
+
+
 # ====================================================================== scale
 def test_scale_table_and_screen(tmp_path):
     from benchmarks import scale
