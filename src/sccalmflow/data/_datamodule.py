@@ -74,11 +74,13 @@ def stratified_sequences(
 
     Trained on such sequences (``CaLMFlowModel(sequence_targets="stratified")``), the model
     can read where the earlier trajectories of a sequence went, but only if the target is not
-    already tied to the source: with OT coupling the model follows its source and
-    stratifying changes little; with ``ot_coupling=False`` the second of two trajectories
-    goes to the other of two modes in 98 % of sequences (51 % independent; a slow test). On
-    the 100-d Gaussian mixtures neither made 8 trajectories reliably better than one (W2
-    lower in 3 of 6 runs each; ``benchmarks/results/sequences/``), hence not the default.
+    already tied to the source: with OT coupling over the condition the model follows its
+    source and stratifying changes little; with ``ot_coupling=False`` or ``"sequence"`` the
+    second of two trajectories goes to the other of two modes in 98 % of sequences (51 %
+    independent; a slow test). On the 100-d Gaussian mixtures none made 8 trajectories
+    reliably better than one (W2 lower in 3 of 6, 3 of 6 and 5 of 10 runs; MMD higher
+    without OT coupling over the condition; ``benchmarks/results/sequences/``), hence not
+    the default.
     """
     N = int(n_trajectories)
     n_seq = len(x) // N
