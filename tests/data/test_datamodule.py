@@ -8,24 +8,26 @@ import pytest
 from sccalmflow.data import SequenceDataModule, principal_strata, shard, stratified_sequences
 
 
-def _dm(rank=None, world_size=None, n=103, batch_size=8):
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(n, 3)).astype(np.float32)
-    groups = np.arange(n) % 4
+def _module(features, groups, **kwargs):
+    """A data module from noise over all of ``features`` (one prompt row per group)."""
+    kwargs = dict(n_trajectories=1, batch_size=8, ot_coupling=False, seed=7) | kwargs
     return SequenceDataModule(
         features,
         groups,
-        np.arange(4)[:, None],
+        np.arange(groups.max() + 1)[:, None],
         source="noise",
         source_pools=None,
-        n_trajectories=1,
-        batch_size=batch_size,
-        ot_coupling=False,
-        train_idx=np.arange(n),
+        train_idx=np.arange(len(features)),
         val_idx=np.array([], int),
-        seed=7,
-        rank=rank,
-        world_size=world_size,
+        **kwargs,
+    )
+
+
+def _dm(rank=None, world_size=None, n=103, batch_size=8):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(n, 3)).astype(np.float32)
+    return _module(
+        features, np.arange(n) % 4, batch_size=batch_size, rank=rank, world_size=world_size
     )
 
 
@@ -122,19 +124,8 @@ def test_stratified_sequences_refuse_what_they_cannot_split():
 @pytest.mark.parametrize("stratified", [True, False])
 def test_data_module_sequences_spread_over_the_condition(stratified):
     x, label = _clusters(n_per=30, k=3, d=4)  # one condition of 90 cells, 3 clusters
-    dm = SequenceDataModule(
-        x,
-        np.zeros(len(x), int),
-        np.zeros((1, 1)),
-        source="noise",
-        source_pools=None,
-        n_trajectories=3,
-        batch_size=64,
-        ot_coupling=False,
-        train_idx=np.arange(len(x)),
-        val_idx=np.array([], int),
-        seed=3,
-        stratified=stratified,
+    dm = _module(
+        x, np.zeros(len(x), int), n_trajectories=3, batch_size=64, seed=3, stratified=stratified
     )
     x1 = np.concatenate([b["x1"].numpy() for b in dm.batches(dm.train_idx, 0)])  # (30, 3, 4)
     assert x1.shape == (30, 3, 4)
@@ -150,21 +141,10 @@ def test_data_module_sequences_spread_over_the_condition(stratified):
 def _coupled(ot_coupling, n_trajectories=4, n=96, ot_batch_size=1024):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(n, 2)).astype(np.float32) * 3
-    dm = SequenceDataModule(
-        x,
-        np.zeros(n, int),
-        np.zeros((1, 1)),
-        source="noise",
-        source_pools=None,
-        n_trajectories=n_trajectories,
-        batch_size=n,
-        ot_coupling=ot_coupling,
-        train_idx=np.arange(n),
-        val_idx=np.array([], int),
-        seed=11,
-        ot_batch_size=ot_batch_size,
-        stratified=True,
-    )
+    dm = _module(
+        x, np.zeros(n, int), n_trajectories=n_trajectories, batch_size=n,
+        ot_coupling=ot_coupling, seed=11, ot_batch_size=ot_batch_size, stratified=True,
+    )  # fmt: skip
     (batch,) = list(dm.batches(dm.train_idx, 0))
     return batch["x0"].numpy(), batch["x1"].numpy()  # (n_seq, N, D) each
 
