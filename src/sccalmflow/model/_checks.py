@@ -12,7 +12,7 @@ from ..data import is_anndata
 from ..flow import PATHS
 from ..nn import FINETUNE_MODES, HEADS, MEAN_HEADS, MEAN_NETWORKS
 from ..train import default_max_epochs
-from ..utils import check_bool, check_choice, check_int, check_number, check_seed
+from ..utils import check_bool, check_choice, check_int, check_number, check_seed, warn_user
 
 #: The places a path can start from (see :class:`~sccalmflow.CaLMFlowModel`).
 SOURCES = ("control", "additive", "noise")
@@ -98,6 +98,12 @@ def check_init_arguments(args: dict[str, Any]) -> None:
             got = type(args["ot_coupling"]).__name__
             msg = f"`ot_coupling` must be True, False or 'sequence', got {got} {args['ot_coupling']!r:.40}."
             raise TypeError(msg) from None
+    elif args["n_trajectories"] == 1:
+        warn_user(
+            "ot_coupling='sequence' pairs sources and targets by OT within each sequence of "
+            "n_trajectories; with n_trajectories=1 there is nothing to pair and the model trains "
+            "as with ot_coupling=False. Pass n_trajectories > 1, or ot_coupling=True."
+        )
     check_choice("sequence_targets", args["sequence_targets"], ("stratified", "independent"))
     if args["head"] is not None:
         check_choice("head", args["head"], HEADS)
