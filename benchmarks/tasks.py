@@ -102,6 +102,27 @@ def spread(points: np.ndarray) -> float:
     return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
 
 
+def mode_fit(points: np.ndarray, means: np.ndarray) -> dict[str, float]:
+    """How points sit on the modes of an equal-weight mixture (each point to its nearest mean).
+
+    ``mode_tv``: total variation between the points' shares of the modes and equal shares
+    (0: exact shares; a perfect sampler of ``n`` independent points has about
+    ``sqrt(k / n) / 2``); ``within_sd``: RMS per-coordinate distance of a point to its mode's
+    mean (the true mixtures': the mixture's ``sd``); ``centre_error``: RMS distance between a
+    mode's mean and the mean of its points (modes without points left out).
+    """
+    d = ((points[:, None, :] - means[None]) ** 2).sum(-1)
+    near = d.argmin(1)
+    k = len(means)
+    shares = np.bincount(near, minlength=k) / len(points)
+    offsets = [points[near == j].mean(0) - means[j] for j in range(k) if (near == j).any()]
+    return {
+        "mode_tv": float(0.5 * np.abs(shares - 1 / k).sum()),
+        "within_sd": float(np.sqrt(d[np.arange(len(points)), near].mean() / points.shape[1])),
+        "centre_error": float(np.sqrt(np.mean([(o**2).sum() for o in offsets]))),
+    }
+
+
 def toy_metrics(gen: np.ndarray, ref: np.ndarray, seed: int) -> dict[tuple[str, str], float]:
     """W2 and MMD of generated toy points against the reference sample."""
     from sccalmflow import metrics

@@ -669,6 +669,24 @@ def test_generator_toys_default_budget():
     assert default_budget(1500) == {"max_epochs": 118}  # gaussians: 1414 steps / 12 per epoch
 
 
+def test_mode_fit_on_known_points():
+    """Exact shares, the true noise and centres; then a mode emptied and the noise halved."""
+    from benchmarks.tasks import mode_fit
+
+    rng = np.random.default_rng(0)
+    means = np.eye(3, 50) * 5
+    which = np.arange(3000) % 3
+    points = means[which] + rng.normal(scale=0.1, size=(3000, 50))
+    fit = mode_fit(points, means)
+    assert fit["mode_tv"] == 0
+    assert fit["within_sd"] == pytest.approx(0.1, rel=0.02)
+    assert fit["centre_error"] < 0.03  # the noise of 1,000 means: 0.1 * sqrt(50 / 1000) = 0.022
+    skewed = means[np.minimum(which, 1)] + rng.normal(scale=0.05, size=(3000, 50))
+    fit = mode_fit(skewed, means)  # shares 1/3, 2/3, 0
+    assert fit["mode_tv"] == pytest.approx(1 / 3)
+    assert fit["within_sd"] == pytest.approx(0.05, rel=0.02)
+
+
 def test_generator_toys_mode_share_floors():
     """The true target with exact mode shares is closer to the reference than with modes
     drawn independently (what stratified sets can gain on W2); moons has no modes."""
