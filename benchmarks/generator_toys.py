@@ -55,6 +55,14 @@ def sample_task(task: str, seed: int):
     return gaussians_sample(cfg.dim, k, cfg.n_train, cfg.n_eval, seed), cfg
 
 
+def target_mixture(task: str, cfg, seed: int):
+    """The true target mixture of a ``gaussians`` task (``cfg``: its suite config), else None."""
+    from benchmarks.tasks import gaussian_task
+
+    k = TASKS[task][1]
+    return None if k is None else gaussian_task(cfg.dim, k, seed)[1]
+
+
 def default_budget(n_train: int) -> dict:
     """``train()``'s default step budget for ``n_train`` one-trajectory sequences.
 
@@ -118,15 +126,14 @@ def run_task(
         predict_toy_calmflow,
         predict_toy_cfm,
     )
-    from benchmarks.tasks import gaussian_task, mode_fit, spread, toy_metrics
+    from benchmarks.tasks import mode_fit, spread, toy_metrics
 
     points, cfg = sample_task(task, seed)
     n = cfg.n_eval
-    k = TASKS[task][1]
-    means = None if k is None else gaussian_task(cfg.dim, k, seed)[1].means
+    target = target_mixture(task, cfg, seed)
 
     def fit(g: np.ndarray) -> dict:  # gaussians: how the points sit on the target's modes
-        return {} if means is None else mode_fit(g, means)
+        return {} if target is None else mode_fit(g, target.means)
 
     train = {"validation_size": 0.0, **cfg.train}
     if budget == "default":
@@ -212,13 +219,13 @@ def mode_share_floors(task: str, seed: int, draws: int = 10) -> list[dict]:
     can reach). W2 and MMD against the task's reference sample, means over ``draws`` draws.
     The gap between the two is how much of the W2 the mode proportions alone account for.
     """
-    from benchmarks.tasks import gaussian_task, toy_metrics
+    from benchmarks.tasks import toy_metrics
 
     points, cfg = sample_task(task, seed)
-    k = TASKS[task][1]
-    if k is None:
+    target = target_mixture(task, cfg, seed)
+    if target is None:
         raise ValueError(f"mode_share_floors needs a gaussians task, got {task!r}")
-    target = gaussian_task(cfg.dim, k, seed)[1]
+    k = len(target.means)
     rows = []
     for name, exact in (("Target, modes i.i.d.", False), ("Target, exact mode shares", True)):
         scores = []
