@@ -481,7 +481,7 @@ INIT_CASES = [
     case(C, "ot_coupling-int", _init(ot_coupling=1),
          Raises(TypeError, r"`ot_coupling` must be True, False or 'sequence', got int 1")),
     case(C, "ot_coupling-unknown", _init(ot_coupling="batch"),
-         Raises(TypeError, r"`ot_coupling` must be True, False or 'sequence', got str 'batch'")),
+         Raises(ValueError, r"`ot_coupling` must be True, False or 'sequence', got str 'batch'")),
     case(C, "ot_coupling-sequence-one-trajectory", _init(ot_coupling="sequence"),
          Ok(lambda model, *_: model.ot_coupling == "sequence",
             warns=(UserWarning, r"with n_trajectories=1 there is nothing to pair")), "OK"),

@@ -97,7 +97,8 @@ def check_init_arguments(args: dict[str, Any]) -> None:
         except TypeError:
             got = type(args["ot_coupling"]).__name__
             msg = f"`ot_coupling` must be True, False or 'sequence', got {got} {args['ot_coupling']!r:.40}."
-            raise TypeError(msg) from None
+            # an unknown name is a bad value (as check_choice), anything else a bad type
+            raise (ValueError if isinstance(args["ot_coupling"], str) else TypeError)(msg) from None
     elif args["n_trajectories"] == 1:
         warn_user(
             "ot_coupling='sequence' pairs sources and targets by OT within each sequence of "
