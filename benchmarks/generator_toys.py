@@ -86,6 +86,27 @@ def default_sequence_targets() -> str:
     return inspect.signature(CaLMFlowModel).parameters["sequence_targets"].default
 
 
+def training_dispersion(
+    target: np.ndarray, means: np.ndarray, n_traj: int, stratified: bool, seed: int
+) -> float:
+    """``mode_dispersion`` of the training targets grouped into sequences as training groups them.
+
+    Consecutive blocks of ``n_traj`` of the target points in the order of
+    :func:`sccalmflow.data.stratified_sequences` (``stratified``) or a random order, the
+    mean over 5 draws (every epoch draws anew): what the model's context could learn.
+    """
+    from benchmarks.tasks import sequence_fit
+    from sccalmflow.data import stratified_sequences
+
+    m = len(target) // n_traj * n_traj
+    values = []
+    for d in range(5):
+        rng = np.random.default_rng([seed, d])
+        order = stratified_sequences(target[:m], n_traj, rng) if stratified else rng.permutation(m)
+        values.append(sequence_fit(target[order], means, n_traj)["mode_dispersion"])
+    return float(np.mean(values))
+
+
 def run_task(
     task: str,
     seed: int,
@@ -126,14 +147,18 @@ def run_task(
         predict_toy_calmflow,
         predict_toy_cfm,
     )
-    from benchmarks.tasks import mode_fit, spread, toy_metrics
+    from benchmarks.tasks import mode_fit, sequence_fit, spread, toy_metrics
 
     points, cfg = sample_task(task, seed)
     n = cfg.n_eval
     target = target_mixture(task, cfg, seed)
 
-    def fit(g: np.ndarray) -> dict:  # gaussians: how the points sit on the target's modes
-        return {} if target is None else mode_fit(g, target.means)
+    def fit(g: np.ndarray, n_traj: int = 1) -> dict:  # gaussians: the points on the modes
+        if target is None:
+            return {}
+        return mode_fit(g, target.means) | (
+            sequence_fit(g, target.means, n_traj) if n_traj > 1 else {}
+        )
 
     train = {"validation_size": 0.0, **cfg.train}
     if budget == "default":
@@ -173,6 +198,10 @@ def run_task(
             model, t = fit_toy_calmflow(points.source, points.target, kwargs, train, seed)
             row = {**base, "method": name, "head": head, "n_traj": n_traj, "train_s": t}
             row["sequence_targets"] = model.sequence_targets
+            if target is not None and n_traj > 1:
+                row["train_mode_dispersion"] = training_dispersion(
+                    points.target, target.means, n_traj, targets == "stratified", seed
+                )
             row |= {"max_epochs": train["max_epochs"], "head_hidden": kwargs["head_hidden"]}
             if ema is not None:
                 row |= {"ema": ema, "method": f"{name}, EMA {ema:g}"}
@@ -186,7 +215,7 @@ def run_task(
                 g, _ = predict_toy_calmflow(model, n, seed, temperature=tau)
                 m = toy_metrics(g, points.ref, seed)
                 values = {"w2": m[("w2", "data")], "mmd": m[("mmd", "data")], "spread": spread(g)}
-                values |= fit(g)
+                values |= fit(g, n_traj)
                 if tau == model.temperature and "w2" not in row:
                     row |= {**values, "tau": tau}
                 row[f"tau={tau:g}"] = values

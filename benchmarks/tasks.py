@@ -102,6 +102,11 @@ def spread(points: np.ndarray) -> float:
     return float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
 
 
+def nearest_mode(points: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """The index of each point's nearest mean."""
+    return ((points[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
+
+
 def mode_fit(points: np.ndarray, means: np.ndarray) -> dict[str, float]:
     """How points sit on the modes of an equal-weight mixture (each point to its nearest mean).
 
@@ -112,7 +117,7 @@ def mode_fit(points: np.ndarray, means: np.ndarray) -> dict[str, float]:
     mode's mean and the mean of its points (modes without points left out).
     """
     d = ((points[:, None, :] - means[None]) ** 2).sum(-1)
-    near = d.argmin(1)
+    near = d.argmin(1)  # as nearest_mode, keeping the distances
     k = len(means)
     shares = np.bincount(near, minlength=k) / len(points)
     offsets = [points[near == j].mean(0) - means[j] for j in range(k) if (near == j).any()]
@@ -120,6 +125,32 @@ def mode_fit(points: np.ndarray, means: np.ndarray) -> dict[str, float]:
         "mode_tv": float(0.5 * np.abs(shares - 1 / k).sum()),
         "within_sd": float(np.sqrt(d[np.arange(len(points)), near].mean() / points.shape[1])),
         "centre_error": float(np.sqrt(np.mean([(o**2).sum() for o in offsets]))),
+    }
+
+
+def sequence_fit(points: np.ndarray, means: np.ndarray, n_trajectories: int) -> dict[str, float]:
+    """How the cells of each sequence share the modes (rows in consecutive blocks of ``N``).
+
+    ``mode_dispersion``: the variance of a mode's count per sequence over the variance of
+    ``N`` independent cells, ``N p (1 - p)`` (``p``: the mode's share of all points), mean
+    over modes: about 1 when the cells of a sequence go to their modes independently, 0 when
+    every sequence gives every mode the same count (below 1: the sequence spreads its cells
+    over the modes). ``first_within_sd``: :func:`mode_fit`'s within-mode sd of the first
+    cell of each sequence, generated before any other trajectory of the sequence (its
+    centre error is left out: a few dozen cells per mode put it below the noise).
+    """
+    N = int(n_trajectories)
+    if N < 2 or len(points) % N:
+        raise ValueError(f"sequence_fit needs N > 1 and a multiple of N points, got {len(points)}")
+    near = nearest_mode(points, means)
+    k = len(means)
+    counts = np.stack([np.bincount(block, minlength=k) for block in near.reshape(-1, N)])
+    p = np.bincount(near, minlength=k) / len(near)
+    used = (p > 0) & (p < 1)
+    ratio = counts.var(0)[used] / (N * p[used] * (1 - p[used]))
+    return {
+        "mode_dispersion": float(ratio.mean()) if used.any() else float("nan"),
+        "first_within_sd": mode_fit(points[::N], means)["within_sd"],
     }
 
 

@@ -920,3 +920,35 @@ def test_head_steps_set_restores_the_count_even_after_an_error():
     with pytest.raises(RuntimeError), methods.head_steps_set(model, 8):
         raise RuntimeError
     assert model.module.head.n_steps == 4
+
+
+def test_sequence_fit_on_known_sequences():
+    """Sequences that give every mode its share have dispersion 0, independent ones about 1;
+    the first cell of each sequence is scored on its own."""
+    from benchmarks.tasks import sequence_fit
+
+    rng = np.random.default_rng(0)
+    means = np.eye(3, 50) * 5
+    spread = np.arange(6000) % 3  # blocks of 6: two cells in each mode
+    points = means[spread] + rng.normal(scale=0.1, size=(6000, 50))
+    points[::6] = means[0] + rng.normal(scale=0.3, size=(1000, 50))  # first cells, wider
+    fit = sequence_fit(points, means, 6)
+    assert fit["mode_dispersion"] == 0
+    assert fit["first_within_sd"] == pytest.approx(0.3, rel=0.02)
+    independent = means[rng.integers(3, size=6000)] + rng.normal(scale=0.1, size=(6000, 50))
+    assert sequence_fit(independent, means, 6)["mode_dispersion"] == pytest.approx(1, abs=0.1)
+    clumped = means[np.repeat(rng.integers(3, size=1000), 6)]  # every sequence in one mode
+    assert sequence_fit(clumped, means, 6)["mode_dispersion"] == pytest.approx(6, rel=0.1)
+    with pytest.raises(ValueError, match="multiple of N"):
+        sequence_fit(points[:-1], means, 6)
+
+
+def test_generator_toys_training_dispersion():
+    """Stratified training sequences of a Gaussian task spread their cells over the modes
+    (well below 1); random ones do not (about 1)."""
+    from benchmarks.generator_toys import sample_task, target_mixture, training_dispersion
+
+    points, cfg = sample_task("gaussians 2->3", 0)
+    means = target_mixture("gaussians 2->3", cfg, 0).means
+    assert training_dispersion(points.target, means, 8, True, 0) < 0.3
+    assert training_dispersion(points.target, means, 8, False, 0) == pytest.approx(1, abs=0.15)
