@@ -371,7 +371,72 @@ def markdown(rows: list[dict]) -> str:
             "",
             md_table(mean_sd(sw, ["task", "method", "tau"], ["w2", "mmd", "spread"], "seeds")),
         ]
+    lines += sets_section(df)
     return "\n".join(lines) + "\n"
+
+
+#: the columns of :func:`sets_section`, in order
+SETS_COLUMNS = (
+    "sets_w2",
+    "sets_mmd",
+    "sets_mode_tv",
+    "sets_mode_dispersion",
+    "train_mode_dispersion",
+    "first_within_sd",
+)
+
+
+def sets_section(df: pd.DataFrame) -> list[str]:
+    """The Gaussians' scores over generated sets (:func:`over_sets`), where rows have them.
+
+    Mean ± sd over seeds, then per task every model of more than one trajectory against
+    every one-trajectory model of the same head, seed by seed on the same references.
+    """
+    from benchmarks.report import md_table, mean_sd
+
+    if "sets" not in df:
+        return []
+    s = df[df.sets.notna()]
+    if s.empty:
+        return []
+    flat = pd.json_normalize(s.sets.tolist()).add_prefix("sets_").set_index(s.index)
+    s = s.join(flat)
+    cols = [c for c in SETS_COLUMNS if c in s]
+    lines = [
+        "",
+        f"## Over {N_SETS} generated sets, each against its own fresh sample of the target "
+        "(Gaussians)",
+        "",
+        f"Every method generates {N_SETS} sets of the evaluation size (one `predict`, seed + "
+        f"1); set i is scored against fresh target sample i, the same {N_SETS} samples for "
+        "every method of a seed (`Reference`: the true target; the floors: their first "
+        f"{N_SETS} draws). `sets_*`: means over the sets; `sets_mode_dispersion`: how the "
+        "cells of a sequence share the modes, over all the sets' sequences (1: "
+        "independently, 0: every sequence gives every mode the same count); "
+        "`train_mode_dispersion`: the same for the training sequences; `first_within_sd`: "
+        "the within-mode sd of the first cell of each sequence (the true 0.1). Mean ± sd "
+        "over seeds:",
+        "",
+        md_table(mean_sd(s, ["task", "method"], cols, count="seeds")),
+        "",
+    ]
+    one = s.method.str.contains(r"\(1 traj\.\)", regex=True)
+    many_traj = s.n_traj.fillna(1) > 1 if "n_traj" in s else one & False
+    for task in dict.fromkeys(s.task):
+        w = s[s.task == task].pivot_table(index="seed", columns="method", values="sets_w2")
+        for many in dict.fromkeys(s.method[many_traj & (s.task == task)]):
+            head = many.split(" (")[0]
+            for single in dict.fromkeys(s.method[one & (s.task == task)]):
+                if not single.startswith(head + " ("):
+                    continue
+                d = (w[many] - w[single]).dropna()
+                if d.empty:
+                    continue
+                lines.append(
+                    f"- {task}: {many} vs {single}: lower W2 on {int((d < 0).sum())} of "
+                    f"{len(d)} seeds (mean difference {d.mean():+.3f})."
+                )
+    return lines
 
 
 def best_tau_goals(df: pd.DataFrame, sweep: pd.DataFrame) -> list[str]:
