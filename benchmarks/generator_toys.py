@@ -385,7 +385,9 @@ SETS_COLUMNS = (
     "sets_mode_tv",
     "sets_mode_dispersion",
     "train_mode_dispersion",
+    "within_sd",
     "first_within_sd",
+    "centre_error",
 )
 
 
@@ -403,7 +405,7 @@ def sets_section(df: pd.DataFrame) -> list[str]:
     if s.empty:
         return []
     flat = pd.json_normalize(s.sets.tolist()).add_prefix("sets_").set_index(s.index)
-    s = s.join(flat)
+    s = s.join(flat).sort_values("task", kind="stable")
     cols = [c for c in SETS_COLUMNS if c in s]
     lines = [
         "",
@@ -416,9 +418,10 @@ def sets_section(df: pd.DataFrame) -> list[str]:
         f"{N_SETS} draws). `sets_*`: means over the sets; `sets_mode_dispersion`: how the "
         "cells of a sequence share the modes, over all the sets' sequences (1: "
         "independently, 0: every sequence gives every mode the same count); "
-        "`train_mode_dispersion`: the same for the training sequences; `first_within_sd`: "
-        "the within-mode sd of the first cell of each sequence (the true 0.1). Mean ± sd "
-        "over seeds:",
+        "`train_mode_dispersion`: the same for the training sequences; `within_sd`, "
+        "`centre_error`: the mode fit of the row's main points (the true within-mode sd is "
+        "0.1); `first_within_sd`: the within-mode sd of the first cell of each of their "
+        "sequences. Mean ± sd over seeds:",
         "",
         md_table(mean_sd(s, ["task", "method"], cols, count="seeds")),
         "",
