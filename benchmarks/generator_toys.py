@@ -130,9 +130,15 @@ def over_sets(
         "mode_tv": float(np.mean([mode_fit(x, means)["mode_tv"] for x in sets])),
     }
     if n_traj > 1:
-        whole = g[: len(g) // n_traj * n_traj]
-        out["mode_dispersion"] = sequence_fit(whole, means, n_traj)["mode_dispersion"]
+        out["mode_dispersion"] = sequence_fit(whole_sequences(g, n_traj), means, n_traj)[
+            "mode_dispersion"
+        ]
     return out
+
+
+def whole_sequences(g: np.ndarray, n_traj: int) -> np.ndarray:
+    """The rows of ``g`` that make whole sequences of ``n_traj`` (predict's last may be cut)."""
+    return g[: len(g) // n_traj * n_traj]
 
 
 def training_dispersion(
@@ -212,9 +218,8 @@ def run_task(
     def fit(g: np.ndarray, n_traj: int = 1) -> dict:  # gaussians: the points on the modes
         if target is None:
             return {}
-        whole = g[: len(g) // n_traj * n_traj]  # predict's cells, whole sequences only
         return mode_fit(g, target.means) | (
-            sequence_fit(whole, target.means, n_traj) if n_traj > 1 else {}
+            sequence_fit(whole_sequences(g, n_traj), target.means, n_traj) if n_traj > 1 else {}
         )
 
     train = {"validation_size": 0.0, **cfg.train}
@@ -335,8 +340,8 @@ def mode_share_floors(task: str, seed: int, draws: int = 10) -> list[dict]:
 
     rows = []
     for name, exact in (("Target, modes i.i.d.", False), ("Target, exact mode shares", True)):
-        scores = [toy_metrics(draw(exact, d), points.ref, seed) for d in range(draws)]
-        first = np.vstack([draw(exact, d) for d in range(N_SETS)])
+        samples = [draw(exact, d) for d in range(max(draws, N_SETS))]
+        scores = [toy_metrics(x, points.ref, seed) for x in samples[:draws]]
         rows.append(
             {
                 "task": task,
@@ -344,7 +349,7 @@ def mode_share_floors(task: str, seed: int, draws: int = 10) -> list[dict]:
                 "method": f"{name} (mean of {draws})",
                 "w2": float(np.mean([m[("w2", "data")] for m in scores])),
                 "mmd": float(np.mean([m[("mmd", "data")] for m in scores])),
-                "sets": over_sets(first, refs, target.means, seed),
+                "sets": over_sets(np.vstack(samples[:N_SETS]), refs, target.means, seed),
             }
         )
     return rows
@@ -432,7 +437,7 @@ def sets_section(df: pd.DataFrame) -> list[str]:
         "",
     ]
     one = s.method.str.contains(r"\(1 traj\.\)", regex=True)
-    many_traj = s.n_traj.fillna(1) > 1 if "n_traj" in s else one & False
+    many_traj = s.n_traj.fillna(1) > 1 if "n_traj" in s else pd.Series(False, index=s.index)
     for task in dict.fromkeys(s.task):
         w = s[s.task == task].pivot_table(index="seed", columns="method", values="sets_w2")
         for many in dict.fromkeys(s.method[many_traj & (s.task == task)]):
