@@ -78,6 +78,24 @@ def test_kv_cache_equals_uncached(head, path):
 
 
 @pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_context_continues_a_sequence(head, use_cache):
+    """Generating the last trajectory of a sequence after the first two given as context is
+    generating all three at once (same noise): the context is read exactly as the model's own
+    earlier trajectories."""
+    mod = _module(head=head).eval()
+    p = torch.randint(0, 12, (4, 6))
+    x0 = torch.randn(4, 3, 7)
+    noise = torch.randn(4, 3, 4, mod.noise_dim)
+    kw = dict(return_path=True, use_cache=use_cache)
+    whole, paths = mod.generate(p, x0, noise=noise, **kw)
+    last, path = mod.generate(p, x0[:, 2:], noise=noise[:, 2:], context=paths[:, :2], **kw)
+    assert last.shape == (4, 1, 7) and path.shape == (4, 1, 5, 7)
+    assert torch.allclose(last, whole[:, 2:], atol=1e-5)
+    assert torch.allclose(path, paths[:, 2:], atol=1e-5)
+
+
+@pytest.mark.parametrize("head", HEADS)
 def test_generation_matches_teacher_forcing_layout(head):
     """The states generate() produces are what the training pass would predict from them."""
     mod = _module(head=head).eval()

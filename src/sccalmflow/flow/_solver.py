@@ -56,6 +56,7 @@ class AutoregressiveSolver:
         return_path: bool = False,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
+        context: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Generate ``N`` trajectories per sequence from their sources.
 
@@ -91,6 +92,11 @@ class AutoregressiveSolver:
         cache = None
         seq = None  # the whole sequence so far (uncached generation only)
         pending = model.prefill(prompt)  # embeddings the backbone has not seen yet
+        if context is not None:  # earlier trajectories of the sequence, (B, M, T, D)
+            M = context.shape[1]
+            idx = torch.arange(T, device=x0.device).repeat(M)
+            known = model.embed_states(context.reshape(B, M * T, D), idx)
+            pending = torch.cat([pending, known], dim=1)
         for n in range(N):
             states[:, n, 0] = x0[:, n]
             for i in range(T - 1):
