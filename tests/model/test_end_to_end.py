@@ -97,3 +97,15 @@ def test_stratified_sequences_teach_the_context(sequence_targets, ot_coupling, m
     assert 0.4 < right.mean() < 0.6  # each trajectory alone: either mode, half the time
     share = (right.sum(1) == 1).mean()  # sequences whose two cells went to different modes
     assert mixed[0] < share < mixed[1], share
+    if sequence_targets != "stratified":
+        return
+    # independent sequences: consecutive cells of different sequences pick their modes alone
+    flat = right.ravel()
+    across = (flat[1:-1:2] != flat[2::2]).mean()
+    assert 0.35 < across < 0.65, across
+    # chains (predict(chain=1)): every cell reads the one before it, across sequences too, so
+    # the modes alternate along the chain and the set splits them evenly
+    chained = model.predict(target, n_cells=1000, seed=0, n_threads=1, chain=1)
+    side = chained.obsm["X_calmflow_pca"][:, 0] > 0
+    assert mixed[0] < (side[1:] != side[:-1]).mean() < mixed[1]
+    assert abs(side.mean() - 0.5) < 0.03

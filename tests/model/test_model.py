@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from sccalmflow import CaLMFlowModel
+from sccalmflow.data import PCA_KEY
 from sccalmflow.datasets import kang2018_setup
 
 KEYS = kang2018_setup()
@@ -274,6 +275,35 @@ def test_multi_trajectory_and_space_tokens(held_out, tiny, quiet_train):
     quiet_train(model, max_epochs=1)
     pred = model.predict({"cell_type": ["B"], "condition": ["IFN-beta"]}, n_cells=7, seed=0)
     assert pred.n_obs == 7
+
+
+def test_chained_sequences(held_out, tiny, quiet_train, monkeypatch):
+    """predict(chain=h): the requested cells from their control cells, whatever batch_size,
+    with or without the cache; a chain of more cells than a sequence reads its context (the
+    cells differ from independent sequences' and between strides)."""
+    from sccalmflow.model import _generation
+
+    model = CaLMFlowModel(held_out, n_trajectories=3, head="flow", **tiny)
+    quiet_train(model, max_epochs=1)
+    monkeypatch.setattr(_generation, "CHAIN_CELLS", 10)  # 25 cells: chains of 9, 8 and 8
+    cond = {"cell_type": ["B"], "condition": ["IFN-beta"]}
+    kw = dict(n_cells=25, seed=0, decode=False, return_trajectories=True)
+    a = model.predict(cond, chain=1, **kw)
+    assert a.n_obs == 25 and a.obsm["X_trajectory"].shape[:2] == (25, tiny["n_time_points"])
+    np.testing.assert_allclose(a.obsm["X_trajectory"][:, -1], a.obsm["X_calmflow_pca"], atol=1e-5)
+    controls = held_out.obs_names[
+        (held_out.obs["cell_type"] == "B").to_numpy()
+        & (held_out.obs["condition"] == "control").to_numpy()
+    ]
+    assert a.obs["source_cell"].isin(controls).all()
+    for other in (dict(batch_size=1), dict(batch_size=2, use_cache=False)):
+        b = model.predict(cond, chain=1, **kw, **other)
+        np.testing.assert_allclose(a.obsm[PCA_KEY], b.obsm[PCA_KEY], atol=1e-4)
+    for other in (dict(chain=2), dict(chain=None), dict(chain=1, seed=1)):
+        c = model.predict(cond, **{**kw, **other})
+        assert not np.allclose(a.obsm[PCA_KEY], c.obsm[PCA_KEY])
+    with pytest.raises(ValueError, match="`chain` must be at most 2, got 3"):
+        model.predict(cond, chain=3)
 
 
 def test_features_key(held_out, tiny, quiet_train):

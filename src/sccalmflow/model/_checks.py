@@ -347,6 +347,16 @@ def check_predict_arguments(args: dict[str, Any]) -> None:
         check_choice("oversample", args["oversample"], ("repeat", "interpolate", "smooth"))
     if args["n_threads"] is not None:
         check_int("n_threads", args["n_threads"], minimum=1)
+    if args["chain"] is not None:
+        check_int("chain", args["chain"], minimum=1)
+        N = args["self"].n_trajectories
+        if N == 1:
+            raise ValueError(
+                "`chain` links sequences of several trajectories; this model has "
+                "n_trajectories=1 (each cell its own sequence). Leave chain=None, or train a "
+                "model with n_trajectories > 1."
+            )
+        check_int("chain", args["chain"], minimum=1, maximum=N - 1)
     if args["source_cells"] is not None and not is_anndata(args["source_cells"]):
         raise TypeError(
             f"`source_cells` must be an AnnData, got {type(args['source_cells']).__name__}."
