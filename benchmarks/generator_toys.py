@@ -162,6 +162,13 @@ def training_dispersion(
     return float(np.mean(values))
 
 
+#: what a CaLMFlow row says about its model (not its scores): a chain row copies them
+MODEL_KEYS = (
+    "task", "seed", "head", "n_traj", "train_s", "sequence_targets", "train_mode_dispersion",
+    "max_epochs", "head_hidden", "ema", "calibrated", "tau",
+)  # fmt: skip
+
+
 def run_task(
     task: str,
     seed: int,
@@ -175,6 +182,7 @@ def run_task(
     calibrate: bool = False,
     sequence_targets: str | None = None,
     calmflow: str | None = None,
+    chains: tuple[int, ...] = (),
 ) -> list[dict]:
     """Every method on one task and seed; one row each (metrics at each τ for sampling heads).
 
@@ -195,6 +203,10 @@ def run_task(
     default); ``"stratified"`` is named in the method (``"8 stratified traj."``), so its rows
     stand beside earlier ones, whose sequences were independent draws.
     ``calmflow``: further constructor keywords, ``"ot_coupling=False"`` (named in the method).
+    ``chains``: for every model of more than one trajectory, one more row per stride ``h``:
+    the same model generating with ``predict(chain=h)`` (named ``", chain=h"``; its sequence
+    fit reads the chain's consecutive blocks of ``N`` cells, its ``first_within_sd`` every
+    ``N``-th cell).
     """
     from benchmarks.generator import parse_variant
     from benchmarks.methods import (
@@ -293,6 +305,20 @@ def run_task(
                 n_traj,
             )
             rows.append(row)
+            for h in chains if n_traj > 1 else ():
+
+                def chained(m, s, model=model, tau=row["tau"], h=h):
+                    return predict_toy_calmflow(model, m, s, temperature=tau, chain=h)[0]
+
+                g = chained(n, seed)
+                m = toy_metrics(g, points.ref, seed)
+                rows.append(
+                    {k: row[k] for k in MODEL_KEYS if k in row}
+                    | {"method": f"{row['method']}, chain={h}", "chain": h}
+                    | {"w2": m[("w2", "data")], "mmd": m[("mmd", "data")], "spread": spread(g)}
+                    | fit(g, n_traj)
+                    | sets(lambda m, chained=chained: chained(m, seed + 1), n_traj)
+                )
     for variant in CFMS:
         print(f"[{task} s{seed}] CFM-{variant}", flush=True)
         cfm, t = fit_toy_cfm(points.target, variant, cfm_budget, seed)
@@ -578,6 +604,14 @@ def main(argv: list[str] | None = None) -> None:
         help="further CaLMFlow constructor keywords, e.g. ot_coupling=False (named in the method)",
     )
     parser.add_argument(
+        "--chain",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="H",
+        help="also score every model of more than one trajectory with predict(chain=H)",
+    )
+    parser.add_argument(
         "--floors",
         action="store_true",
         help="append only the gaussians tasks' mode-share floors (no model is trained)",
@@ -606,6 +640,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.calibrate,
                 args.sequence_targets,
                 args.calmflow,
+                tuple(args.chain),
             )
 
         run_jsonl(jsonl, args.seeds, args.tasks, run)

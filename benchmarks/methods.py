@@ -186,12 +186,12 @@ def fit_toy_calmflow(
 
 
 def predict_toy_calmflow(
-    model, n: int, seed: int, temperature: float | None = None
+    model, n: int, seed: int, temperature: float | None = None, **kwargs
 ) -> tuple[np.ndarray, float]:
-    """``n`` generated toy points (float64) and the generation seconds."""
+    """``n`` generated toy points (float64) and the generation seconds (``kwargs``: predict's)."""
     from sccalmflow.data import PCA_KEY
 
-    pred, gen_s = predict_timed(model, TOY_TARGET, n, seed, temperature=temperature)
+    pred, gen_s = predict_timed(model, TOY_TARGET, n, seed, temperature=temperature, **kwargs)
     return np.asarray(pred.obsm[PCA_KEY], dtype=np.float64), gen_s
 
 
