@@ -159,9 +159,11 @@ class GenerationMixin:
             generated as its context and adds ``h`` new cells, so the cells of a whole chain
             share the distribution as the cells of one sequence do (what a model trained on
             ``sequence_targets="stratified"`` learned). A condition's cells are split into
-            the fewest chains of at most :data:`CHAIN_CELLS` (1,000) cells; the blocks of a
-            chain are generated one after another, so this is slower (about 3 times on the
-            100-d Gaussians, 1 CPU thread). Same seed, same cells, whatever ``batch_size``
+            the fewest chains of at most 1,000 cells; the blocks of a chain are generated one
+            after another, so this is slower (3 to 4 times on the 100-d Gaussians, 1 CPU
+            thread). On those Gaussians chains did not make 8
+            trajectories better than one (``benchmarks/results/sequences/chains/``); the
+            option is off by default. Same seed, same cells, whatever ``batch_size``
             (chains generated at once).
         n_threads
             Torch CPU threads during generation (default: ``sccalmflow.settings.n_threads``,
@@ -418,12 +420,12 @@ class GenerationMixin:
     ) -> _Draws:  # fmt: skip
         """``n_paths`` paths for row ``r`` of ``frame``, in chains (``predict(chain=h)``).
 
-        The paths are cut into the fewest chains of at most :data:`CHAIN_CELLS`; a chain's
+        The paths are cut into the fewest chains of at most ``CHAIN_CELLS``; a chain's
         first block generates ``N`` paths from an empty context, every later block ``h``
         paths after the last ``N - h`` of the chain (their whole paths as context). A chain
-        generates whole blocks and keeps its first paths. Each chain draws its sources'
-        order and the head's noise from its own stream (spawned from ``rng``), so the
-        result does not depend on ``batch_size``.
+        generates whole blocks and keeps its first paths. The sources of all chains are drawn
+        first; each chain then draws the head's noise from its own stream (spawned from
+        ``rng``), so the result does not depend on ``batch_size``.
         """
         N, T, D = self.n_trajectories, self.module.n_time_points, self.module.n_features
         L = self.module.noise_dim
