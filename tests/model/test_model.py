@@ -277,31 +277,29 @@ def test_multi_trajectory_and_space_tokens(held_out, tiny, quiet_train):
     assert pred.n_obs == 7
 
 
-def test_chained_sequences(held_out, tiny, quiet_train, monkeypatch):
+def test_chained_sequences(held_out, tiny, quiet_train):
     """predict(chain=h): the requested cells from their control cells, whatever batch_size,
-    with or without the cache; a chain of more cells than a sequence reads its context (the
-    cells differ from independent sequences' and between strides)."""
-    from sccalmflow.model import _generation
-
+    with or without the cache (1,002 cells: two chains of 501); chains read their context
+    (the cells differ from independent sequences' and between strides)."""
     model = CaLMFlowModel(held_out, n_trajectories=3, head="flow", **tiny)
     quiet_train(model, max_epochs=1)
-    monkeypatch.setattr(_generation, "CHAIN_CELLS", 10)  # 25 cells: chains of 9, 8 and 8
     cond = {"cell_type": ["B"], "condition": ["IFN-beta"]}
-    kw = dict(n_cells=25, seed=0, decode=False, return_trajectories=True)
-    a = model.predict(cond, chain=1, **kw)
-    assert a.n_obs == 25 and a.obsm["X_trajectory"].shape[:2] == (25, tiny["n_time_points"])
-    np.testing.assert_allclose(a.obsm["X_trajectory"][:, -1], a.obsm["X_calmflow_pca"], atol=1e-5)
+    kw = dict(n_cells=1002, seed=0, decode=False, chain=2)
+    a = model.predict(cond, return_trajectories=True, **kw)
+    assert a.n_obs == 1002 and a.obsm["X_trajectory"].shape[:2] == (1002, tiny["n_time_points"])
+    np.testing.assert_allclose(a.obsm["X_trajectory"][:, -1], a.obsm[PCA_KEY], atol=1e-5)
     controls = held_out.obs_names[
         (held_out.obs["cell_type"] == "B").to_numpy()
         & (held_out.obs["condition"] == "control").to_numpy()
     ]
     assert a.obs["source_cell"].isin(controls).all()
-    for other in (dict(batch_size=1), dict(batch_size=2, use_cache=False)):
-        b = model.predict(cond, chain=1, **kw, **other)
+    for other in (dict(batch_size=1), dict(batch_size=1, use_cache=False)):
+        b = model.predict(cond, **kw, **other)
         np.testing.assert_allclose(a.obsm[PCA_KEY], b.obsm[PCA_KEY], atol=1e-4)
+    few = dict(n_cells=25, seed=0, decode=False)
+    c = model.predict(cond, chain=1, **few).obsm[PCA_KEY]
     for other in (dict(chain=2), dict(chain=None), dict(chain=1, seed=1)):
-        c = model.predict(cond, **{**kw, **other})
-        assert not np.allclose(a.obsm[PCA_KEY], c.obsm[PCA_KEY])
+        assert not np.allclose(c, model.predict(cond, **{**few, **other}).obsm[PCA_KEY])
     with pytest.raises(ValueError, match="`chain` must be at most 2, got 3"):
         model.predict(cond, chain=3)
 

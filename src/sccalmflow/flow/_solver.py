@@ -78,6 +78,11 @@ class AutoregressiveSolver:
         noise
             Standard normal draws of the head, ``(B, N, T - 1, noise_dim)``; fixing them
             makes a sequence's result independent of the batch it is generated in.
+        context
+            Whole paths ``(B, M, T, D)`` of earlier trajectories of each sequence, read after
+            the prompt and before the new ones exactly as the model's own earlier trajectories
+            would be (``predict(chain=h)``); ``M + N`` must not exceed the model's
+            ``n_trajectories``.
 
         Returns
         -------

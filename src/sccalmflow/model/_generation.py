@@ -161,10 +161,9 @@ class GenerationMixin:
             ``sequence_targets="stratified"`` learned). A condition's cells are split into
             the fewest chains of at most 1,000 cells; the blocks of a chain are generated one
             after another, so this is slower (3 to 4 times on the 100-d Gaussians, 1 CPU
-            thread). On those Gaussians chains did not make 8
-            trajectories better than one (``benchmarks/results/sequences/chains/``); the
-            option is off by default. Same seed, same cells, whatever ``batch_size``
-            (chains generated at once).
+            thread). On those Gaussians chains did not make 8 trajectories better than one
+            (``benchmarks/results/sequences/chains/``); the option is off by default. Same
+            seed, same cells, whatever ``batch_size`` (chains generated at once).
         n_threads
             Torch CPU threads during generation (default: ``sccalmflow.settings.n_threads``,
             1); your own setting is restored afterwards.
@@ -464,9 +463,8 @@ class GenerationMixin:
                     paths[chains, lo : lo + k] = path.cpu().numpy()
                 context = path if context is None else torch.cat([context, path], dim=1)
                 context = context[:, context.shape[1] - (N - h) :]
-                if bar is not None:
-                    bar.update(int(sum(max(0, min(n, lo + k) - lo) for n in
-                                       (lengths[c] for c in chains))))  # fmt: skip
+                if bar is not None:  # the kept cells of this block
+                    bar.update(sum(min(lengths[c], lo + k) - lo for c in chains if lengths[c] > lo))
         flat = out.reshape(-1, D)[keep]
         return _Draws(flat, src[keep], None if paths is None else paths.reshape(-1, T, D)[keep])
 

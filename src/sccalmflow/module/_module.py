@@ -366,7 +366,7 @@ class CaLMFlowModule(BaseModuleClass):
         """Generate ``N`` trajectories per sequence from sources ``x0`` ``(B, N, D)``.
 
         Keyword arguments (``temperature``, ``use_cache``, ``return_path``, ``generator``,
-        ``noise``) are those of :meth:`~sccalmflow.flow.AutoregressiveSolver.sample`.
+        ``noise``, ``context``) are those of :meth:`~sccalmflow.flow.AutoregressiveSolver.sample`.
 
         Returns
         -------
