@@ -234,6 +234,12 @@ def run_task(
             sequence_fit(whole_sequences(g, n_traj), target.means, n_traj) if n_traj > 1 else {}
         )
 
+    def scores(g: np.ndarray, n_traj: int) -> dict:  # a CaLMFlow model's points
+        m = toy_metrics(g, points.ref, seed)
+        return {"w2": m[("w2", "data")], "mmd": m[("mmd", "data")], "spread": spread(g)} | fit(
+            g, n_traj
+        )
+
     train = {"validation_size": 0.0, **cfg.train}
     if budget in ("default", "double"):
         train |= default_budget(len(points.target))
@@ -291,10 +297,7 @@ def run_task(
                 row |= {"method": f"{row['method']}, τ calibrated", "calibrated": True}
                 sweep = [1.0, *sweep]
             for tau in dict.fromkeys([model.temperature, *sweep]):
-                g, _ = predict_toy_calmflow(model, n, seed, temperature=tau)
-                m = toy_metrics(g, points.ref, seed)
-                values = {"w2": m[("w2", "data")], "mmd": m[("mmd", "data")], "spread": spread(g)}
-                values |= fit(g, n_traj)
+                values = scores(predict_toy_calmflow(model, n, seed, temperature=tau)[0], n_traj)
                 if tau == model.temperature and "w2" not in row:
                     row |= {**values, "tau": tau}
                 row[f"tau={tau:g}"] = values
@@ -310,13 +313,10 @@ def run_task(
                 def chained(m, s, model=model, tau=row["tau"], h=h):
                     return predict_toy_calmflow(model, m, s, temperature=tau, chain=h)[0]
 
-                g = chained(n, seed)
-                m = toy_metrics(g, points.ref, seed)
                 rows.append(
                     {k: row[k] for k in MODEL_KEYS if k in row}
                     | {"method": f"{row['method']}, chain={h}", "chain": h}
-                    | {"w2": m[("w2", "data")], "mmd": m[("mmd", "data")], "spread": spread(g)}
-                    | fit(g, n_traj)
+                    | scores(chained(n, seed), n_traj)
                     | sets(lambda m, chained=chained: chained(m, seed + 1), n_traj)
                 )
     for variant in CFMS:
