@@ -104,7 +104,12 @@ def reference_samples(target, n: int, seed: int, stream: int = 11) -> list[np.nd
 
 
 def over_sets(
-    g: np.ndarray, refs: list[np.ndarray], means: np.ndarray, seed: int, n_traj: int = 1
+    g: np.ndarray,
+    refs: list[np.ndarray],
+    means: np.ndarray,
+    seed: int,
+    n_traj: int = 1,
+    train_shares: np.ndarray | None = None,
 ) -> dict:
     """Scores of ``len(refs)`` generated sets, each against its own fresh reference sample.
 
@@ -114,25 +119,38 @@ def over_sets(
     every method, is the yardstick for differences of about 0.1 (what exact mode shares gain
     over independent cells, ``--floors``: 0.166, paired sd 0.106 on 2->3 seed 0).
 
-    Returns ``w2`` (mean), ``w2_sd`` (sd over sets), ``mmd`` and ``mode_tv`` (means) and,
-    for ``n_traj > 1``, the ``mode_dispersion`` of all the sets' whole sequences together.
+    Returns ``w2`` (mean), ``w2_sd`` (sd over sets), ``mmd`` and ``mode_tv`` (means),
+    ``pooled_tv`` (the mode shares of all the sets together against equal shares: a
+    generator's lasting favour of a mode, where ``mode_tv`` also holds each set's chance
+    imbalance) and, for ``n_traj > 1``, the ``mode_dispersion`` of all the sets' whole
+    sequences together. With ``train_shares`` (the training targets' mode shares, which the
+    generator learned) also ``train_tv``: the pooled shares against those, and for
+    ``n_traj > 1`` ``first_train_tv``: the same for the first cell of every sequence (its
+    choice made before any other cell of the sequence).
     """
-    from benchmarks.tasks import mode_fit, sequence_fit, toy_metrics
+    from benchmarks.tasks import mode_fit, mode_shares, sequence_fit, total_variation, toy_metrics
 
     n = len(refs[0])
     sets = [g[i * n : (i + 1) * n] for i in range(len(refs))]
     scores = [toy_metrics(x, r, seed) for x, r in zip(sets, refs, strict=True)]
     w2 = [m[("w2", "data")] for m in scores]
+    pooled = mode_shares(g[: len(refs) * n], means)
     out = {
         "w2": float(np.mean(w2)),
         "w2_sd": float(np.std(w2, ddof=1)),
         "mmd": float(np.mean([m[("mmd", "data")] for m in scores])),
         "mode_tv": float(np.mean([mode_fit(x, means)["mode_tv"] for x in sets])),
+        "pooled_tv": total_variation(pooled, np.full(len(means), 1 / len(means))),
     }
+    if train_shares is not None:
+        out["train_tv"] = total_variation(pooled, train_shares)
     if n_traj > 1:
-        out["mode_dispersion"] = sequence_fit(whole_sequences(g, n_traj), means, n_traj)[
-            "mode_dispersion"
-        ]
+        whole = whole_sequences(g, n_traj)
+        out["mode_dispersion"] = sequence_fit(whole, means, n_traj)["mode_dispersion"]
+        if train_shares is not None:
+            out["first_train_tv"] = total_variation(
+                mode_shares(whole[::n_traj], means), train_shares
+            )
     return out
 
 
@@ -215,17 +233,19 @@ def run_task(
         predict_toy_calmflow,
         predict_toy_cfm,
     )
-    from benchmarks.tasks import mode_fit, sequence_fit, spread, toy_metrics
+    from benchmarks.tasks import mode_fit, mode_shares, sequence_fit, spread, toy_metrics
 
     points, cfg = sample_task(task, seed)
     n = cfg.n_eval
     target = target_mixture(task, cfg, seed)
     refs = None if target is None else reference_samples(target, n, seed)
+    learned = None if target is None else mode_shares(points.target, target.means)
 
     def sets(generate, n_traj: int = 1) -> dict:  # gaussians: N_SETS sets, fresh references
         if target is None:
             return {}
-        return {"sets": over_sets(generate(N_SETS * n), refs, target.means, seed, n_traj)}
+        g = generate(N_SETS * n)
+        return {"sets": over_sets(g, refs, target.means, seed, n_traj, learned)}
 
     def fit(g: np.ndarray, n_traj: int = 1) -> dict:  # gaussians: the points on the modes
         if target is None:
@@ -340,17 +360,20 @@ def run_task(
 
 
 def mode_share_floors(task: str, seed: int, draws: int = 10) -> list[dict]:
-    """Two samplers of the true target of a ``gaussians`` task, scored like the models.
+    """Samplers of the true target of a ``gaussians`` task, scored like the models.
 
     ``"Target, modes i.i.d."``: cells of the true mixture, each mode drawn independently
     (a perfect generator of independent cells); ``"Target, exact mode shares"``: the same
     with every mode given exactly its share of the cells (what generating stratified sets
-    can reach). W2 and MMD against the task's reference sample, means over ``draws`` draws;
-    ``sets``: the first :data:`N_SETS` draws scored as the models' ``sets``
-    (:func:`over_sets`). The gap between the two is how much of the W2 the mode proportions
-    alone account for.
+    can reach). The gap between the two is how much of the W2 the mode proportions alone
+    account for. The same two with the mode shares of the task's 1,500 training targets
+    instead of equal ones (``"Target, training shares, ..."``): what a generator that
+    learns its training sample perfectly reaches, since that sample's own shares differ from
+    equal ones by chance (total variation up to about 0.03). W2 and MMD against the task's
+    reference sample, means over ``draws`` draws; ``sets``: the first :data:`N_SETS` draws
+    scored as the models' ``sets`` (:func:`over_sets`).
     """
-    from benchmarks.tasks import toy_metrics
+    from benchmarks.tasks import mode_shares, toy_metrics
 
     points, cfg = sample_task(task, seed)
     target = target_mixture(task, cfg, seed)
@@ -358,15 +381,30 @@ def mode_share_floors(task: str, seed: int, draws: int = 10) -> list[dict]:
         raise ValueError(f"mode_share_floors needs a gaussians task, got {task!r}")
     k = len(target.means)
     refs = reference_samples(target, cfg.n_eval, seed)
+    learned = mode_shares(points.target, target.means)
 
-    def draw(exact: bool, d: int) -> np.ndarray:
+    def draw(shares: np.ndarray | None, exact: bool, d: int) -> np.ndarray:
         rng = np.random.default_rng([seed, k, 7, d])
-        which = np.arange(cfg.n_eval) % k if exact else rng.integers(k, size=cfg.n_eval)
-        return target.means[which] + rng.standard_normal((cfg.n_eval, cfg.dim)) * target.sd
+        n = cfg.n_eval
+        if shares is None:  # equal shares
+            which = np.arange(n) % k if exact else rng.integers(k, size=n)
+        elif exact:  # every mode its share of the cells, rounded by largest remainder
+            counts = np.floor(shares * n).astype(int)
+            counts[np.argsort(counts - shares * n, kind="stable")[: n - counts.sum()]] += 1
+            which = np.repeat(np.arange(k), counts)
+        else:
+            which = rng.choice(k, size=n, p=shares)
+        return target.means[which] + rng.standard_normal((n, cfg.dim)) * target.sd
 
+    samplers = (
+        ("Target, modes i.i.d.", None, False),
+        ("Target, exact mode shares", None, True),
+        ("Target, training shares, modes i.i.d.", learned, False),
+        ("Target, exact training shares", learned, True),
+    )
     rows = []
-    for name, exact in (("Target, modes i.i.d.", False), ("Target, exact mode shares", True)):
-        samples = [draw(exact, d) for d in range(max(draws, N_SETS))]
+    for name, shares, exact in samplers:
+        samples = [draw(shares, exact, d) for d in range(max(draws, N_SETS))]
         scores = [toy_metrics(x, points.ref, seed) for x in samples[:draws]]
         rows.append(
             {
@@ -375,7 +413,9 @@ def mode_share_floors(task: str, seed: int, draws: int = 10) -> list[dict]:
                 "method": f"{name} (mean of {draws})",
                 "w2": float(np.mean([m[("w2", "data")] for m in scores])),
                 "mmd": float(np.mean([m[("mmd", "data")] for m in scores])),
-                "sets": over_sets(np.vstack(samples[:N_SETS]), refs, target.means, seed),
+                "sets": over_sets(
+                    np.vstack(samples[:N_SETS]), refs, target.means, seed, train_shares=learned
+                ),
             }
         )
     return rows
@@ -419,6 +459,9 @@ SETS_COLUMNS = (
     "sets_w2",
     "sets_mmd",
     "sets_mode_tv",
+    "sets_pooled_tv",
+    "sets_train_tv",
+    "sets_first_train_tv",
     "sets_mode_dispersion",
     "train_mode_dispersion",
     "within_sd",
@@ -451,7 +494,11 @@ def sets_section(df: pd.DataFrame) -> list[str]:
         f"Every method generates {N_SETS} sets of the evaluation size (one `predict`, seed + "
         f"1); set i is scored against fresh target sample i, the same {N_SETS} samples for "
         "every method of a seed (`Reference`: the true target; the floors: their first "
-        f"{N_SETS} draws). `sets_*`: means over the sets; `sets_mode_dispersion`: how the "
+        f"{N_SETS} draws). `sets_*`: means over the sets; `sets_pooled_tv`: the mode shares "
+        "of all the sets together against equal shares (a lasting favour of a mode), "
+        "`sets_train_tv` against the training targets' shares (what the model learned; "
+        "`sets_first_train_tv`: the same for the first cell of each sequence); "
+        "`sets_mode_dispersion`: how the "
         "cells of a sequence share the modes, over all the sets' sequences (1: "
         "independently, 0: every sequence gives every mode the same count); "
         "`train_mode_dispersion`: the same for the training sequences; `within_sd`, "

@@ -107,6 +107,16 @@ def nearest_mode(points: np.ndarray, means: np.ndarray) -> np.ndarray:
     return ((points[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
 
 
+def mode_shares(points: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """The share of the points nearest to each mean (``len(means)`` values summing to 1)."""
+    return np.bincount(nearest_mode(points, means), minlength=len(means)) / len(points)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Total variation distance between two discrete distributions (e.g. mode shares)."""
+    return float(0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum())
+
+
 def mode_fit(points: np.ndarray, means: np.ndarray) -> dict[str, float]:
     """How points sit on the modes of an equal-weight mixture (each point to its nearest mean).
 
@@ -122,7 +132,7 @@ def mode_fit(points: np.ndarray, means: np.ndarray) -> dict[str, float]:
     shares = np.bincount(near, minlength=k) / len(points)
     offsets = [points[near == j].mean(0) - means[j] for j in range(k) if (near == j).any()]
     return {
-        "mode_tv": float(0.5 * np.abs(shares - 1 / k).sum()),
+        "mode_tv": total_variation(shares, np.full(k, 1 / k)),
         "within_sd": float(np.sqrt(d[np.arange(len(points)), near].mean() / points.shape[1])),
         "centre_error": float(np.sqrt(np.mean([(o**2).sum() for o in offsets]))),
     }

@@ -692,11 +692,20 @@ def test_generator_toys_mode_share_floors():
     drawn independently (what stratified sets can gain on W2); moons has no modes."""
     from benchmarks.generator_toys import mode_share_floors
 
-    iid, exact = mode_share_floors("gaussians 2->4", 3, draws=2)
+    iid, exact, train_iid, train_exact = mode_share_floors("gaussians 2->4", 3, draws=2)
     assert iid["method"] == "Target, modes i.i.d. (mean of 2)"
     assert exact["method"] == "Target, exact mode shares (mean of 2)"
+    assert train_iid["method"] == "Target, training shares, modes i.i.d. (mean of 2)"
+    assert train_exact["method"] == "Target, exact training shares (mean of 2)"
     assert exact["w2"] < iid["w2"] - 0.1 and exact["mmd"] < iid["mmd"]
     assert 1.2 < exact["w2"] < 2.0  # about the sampling floor of 1,000 points in 100-d
+    # the 1,500 training targets of this seed: shares 0.232 0.243 0.257 0.269 (TV 0.025)
+    assert exact["sets"]["pooled_tv"] < 1e-3 < exact["sets"]["train_tv"]
+    assert train_exact["sets"]["train_tv"] < 1e-3
+    assert train_exact["sets"]["pooled_tv"] == pytest.approx(0.0253, abs=1e-3)
+    assert train_iid["sets"]["train_tv"] < train_iid["sets"]["pooled_tv"]
+    # the sets learned from this training sample are farther from fresh target samples
+    assert train_exact["sets"]["w2"] > exact["sets"]["w2"]
     with pytest.raises(ValueError, match="needs a gaussians task"):
         mode_share_floors("moons", 0)
 
@@ -978,9 +987,13 @@ def test_generator_toys_over_sets():
     )
     a = over_sets(iid, refs, target.means, 0)
     b = over_sets(exact, refs, target.means, 0, n_traj=3)
-    assert set(a) == {"w2", "w2_sd", "mmd", "mode_tv"}
+    assert set(a) == {"w2", "w2_sd", "mmd", "mode_tv", "pooled_tv"}
     assert b["mode_tv"] == 0 and b["mode_dispersion"] == 0
-    assert b["w2"] < a["w2"] - 0.05 and a["mode_tv"] > 0
+    assert b["w2"] < a["w2"] - 0.05 and 0 < a["pooled_tv"] < a["mode_tv"]
+    # against training shares (here: a skewed set of shares) and the first cell per sequence
+    skew = np.array([0.5, 0.25, 0.25])
+    c = over_sets(exact, refs, target.means, 0, n_traj=3, train_shares=skew)
+    assert c["train_tv"] == pytest.approx(1 / 6) and c["first_train_tv"] == pytest.approx(0.5)
 
 
 def test_generator_toys_sets_section():
