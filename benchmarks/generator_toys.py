@@ -124,7 +124,10 @@ def over_sets(
     generator's lasting favour of a mode, where ``mode_tv`` also holds each set's chance
     imbalance) and, for ``n_traj > 1``, the ``mode_dispersion`` of all the sets' whole
     sequences together. With ``train_shares`` (the training targets' mode shares, which the
-    generator learned) also ``train_tv``: the pooled shares against those, and for
+    generator learned) also ``train_tv``: the pooled shares against those,
+    ``set_train_tv``: each set's shares against those (mean over sets; a generator that
+    reproduces its training sample's shares in every set has 0, independent cells about
+    ``sqrt(k / n) / 2``), and for
     ``n_traj > 1`` ``first_train_tv``: the same for the first cell of every sequence (its
     choice made before any other cell of the sequence).
     """
@@ -144,6 +147,8 @@ def over_sets(
     }
     if train_shares is not None:
         out["train_tv"] = total_variation(pooled, train_shares)
+        set_shares = [mode_shares(x, means) for x in sets]
+        out["set_train_tv"] = float(np.mean([total_variation(x, train_shares) for x in set_shares]))
     if n_traj > 1:
         whole = whole_sequences(g, n_traj)
         out["mode_dispersion"] = sequence_fit(whole, means, n_traj)["mode_dispersion"]
@@ -461,6 +466,7 @@ SETS_COLUMNS = (
     "sets_mode_tv",
     "sets_pooled_tv",
     "sets_train_tv",
+    "sets_set_train_tv",
     "sets_first_train_tv",
     "sets_mode_dispersion",
     "train_mode_dispersion",
@@ -497,7 +503,8 @@ def sets_section(df: pd.DataFrame) -> list[str]:
         f"{N_SETS} draws). `sets_*`: means over the sets; `sets_pooled_tv`: the mode shares "
         "of all the sets together against equal shares (a lasting favour of a mode), "
         "`sets_train_tv` against the training targets' shares (what the model learned; "
-        "`sets_first_train_tv`: the same for the first cell of each sequence); "
+        "`sets_set_train_tv`: each set's shares against those, `sets_first_train_tv`: the "
+        "pooled shares of the first cell of each sequence); "
         "`sets_mode_dispersion`: how the "
         "cells of a sequence share the modes, over all the sets' sequences (1: "
         "independently, 0: every sequence gives every mode the same count); "

@@ -994,6 +994,10 @@ def test_generator_toys_over_sets():
     skew = np.array([0.5, 0.25, 0.25])
     c = over_sets(exact, refs, target.means, 0, n_traj=3, train_shares=skew)
     assert c["train_tv"] == pytest.approx(1 / 6) and c["first_train_tv"] == pytest.approx(0.5)
+    assert c["set_train_tv"] == pytest.approx(1 / 6)  # 300 = 3 x 100: every set exact
+    d = over_sets(iid, refs, target.means, 0, train_shares=np.full(3, 1 / 3))
+    assert d["train_tv"] == pytest.approx(d["pooled_tv"])
+    assert d["set_train_tv"] == pytest.approx(d["mode_tv"])
 
 
 def test_generator_toys_sets_section():
