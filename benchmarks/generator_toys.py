@@ -126,10 +126,10 @@ def over_sets(
     sequences together. With ``train_shares`` (the training targets' mode shares, which the
     generator learned) also ``train_tv``: the pooled shares against those,
     ``set_train_tv``: each set's shares against those (mean over sets; a generator that
-    reproduces its training sample's shares in every set has 0, independent cells about
-    ``sqrt(k / n) / 2``), and for
-    ``n_traj > 1`` ``first_train_tv``: the same for the first cell of every sequence (its
-    choice made before any other cell of the sequence).
+    reproduces its training sample's shares in every set has 0, ``n`` independent cells
+    about ``sqrt((k - 1) / (2 pi n))`` for ``k`` modes), and for ``n_traj > 1``
+    ``first_train_tv``: the pooled shares of the first cell of every sequence against those
+    (its mode chosen before any other cell of the sequence).
     """
     from benchmarks.tasks import mode_fit, mode_shares, sequence_fit, total_variation, toy_metrics
 
