@@ -122,9 +122,10 @@ def mode_fit(points: np.ndarray, means: np.ndarray) -> dict[str, float]:
 
     ``mode_tv``: total variation between the points' shares of the modes and equal shares
     (0: exact shares; a perfect sampler of ``n`` independent points has about
-    ``sqrt((k - 1) / (2 pi n))``, 0.018 for 3 modes and 1,000 points); ``within_sd``: RMS per-coordinate distance of a point to its mode's
-    mean (the true mixtures': the mixture's ``sd``); ``centre_error``: RMS distance between a
-    mode's mean and the mean of its points (modes without points left out).
+    ``sqrt((k - 1) / (2 pi n))``, 0.018 for 3 modes and 1,000 points); ``within_sd``: RMS
+    per-coordinate distance of a point to its mode's mean (the true mixtures': the
+    mixture's ``sd``); ``centre_error``: RMS distance between a mode's mean and the mean of
+    its points (modes without points left out).
     """
     d = ((points[:, None, :] - means[None]) ** 2).sum(-1)
     near = d.argmin(1)  # as nearest_mode, keeping the distances
